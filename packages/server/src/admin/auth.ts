@@ -1,0 +1,78 @@
+import { decodeJwt } from 'jose';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ADMIN_API, type Core } from '../core.js';
+import { AccessTokenInvalid, type VerifiedAccessToken } from '../oauth/index.js';
+import { DEFAULT_TENANT } from '../tenants/index.js';
+
+export type AdminScope = 'admin' | 'admin:read';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    admin?: { actor: string; claims: VerifiedAccessToken['claims'] };
+  }
+}
+
+const REALM = 'gatehouse-admin';
+
+/**
+ * The admin API is protected by Gatehouse itself: a client-credentials token of the
+ * default tenant for the built-in `gatehouse-admin` API. No token or an invalid one → 401
+ * (RFC 6750 §3); a valid token of another tenant, another API or without the scope → 403.
+ */
+export function createAdminGuard(core: Core) {
+  function deny(request: FastifyRequest, reply: FastifyReply, status: 401 | 403, challenge: string, message: string, reason: string) {
+    core.audit.record({
+      tenantId: DEFAULT_TENANT,
+      time: core.clock(),
+      actor: request.admin?.actor ?? null,
+      action: 'admin.authentication_failed',
+      target: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
+      result: 'failure',
+      requestId: String(request.id),
+      ip: request.ip,
+      details: { status, reason },
+    });
+    return reply
+      .code(status)
+      .header('www-authenticate', `Bearer realm="${REALM}"${challenge}`)
+      .send({ code: status === 401 ? 'ADMIN_UNAUTHENTICATED' : 'ADMIN_FORBIDDEN', message, details: {} });
+  }
+
+  return function requireScope(scope: AdminScope) {
+    return async function adminGuard(request: FastifyRequest, reply: FastifyReply) {
+      const header = request.headers.authorization;
+      const match = header ? /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header) : null;
+      if (!match) return deny(request, reply, 401, '', 'A bearer token for the gatehouse-admin API is required', 'missing');
+      const token = match[1]!;
+      let verified: VerifiedAccessToken;
+      try {
+        const issuer = unverifiedIssuer(token);
+        const tenantId = typeof issuer === 'string' ? core.tenants.tenantOfIssuer(issuer) : undefined;
+        if (!tenantId || !(await core.tenants.find(tenantId))) throw new AccessTokenInvalid('unknown issuer');
+        verified = await core.verifyAccessToken(tenantId, token);
+      } catch (error) {
+        if (!(error instanceof AccessTokenInvalid)) throw error;
+        return deny(request, reply, 401, ', error="invalid_token"', 'The access token is invalid', error.reason);
+      }
+      const { claims, tenantId } = verified;
+      request.admin = { actor: String(claims.client_id ?? claims.sub), claims };
+      const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+      if (tenantId !== DEFAULT_TENANT || !audiences.includes(ADMIN_API.identifier)) {
+        return deny(request, reply, 403, ', error="insufficient_scope"', 'This token is not for the gatehouse-admin API', tenantId !== DEFAULT_TENANT ? 'other tenant' : 'other audience');
+      }
+      const scopes = new Set(String(claims.scope ?? '').split(' '));
+      if (!scopes.has('admin') && !(scope === 'admin:read' && scopes.has('admin:read'))) {
+        return deny(request, reply, 403, `, error="insufficient_scope", scope="${scope}"`, `This call needs the ${scope} scope`, 'scope');
+      }
+    };
+  };
+}
+
+/** Only to pick which tenant's keys to verify with; nothing is trusted before verification. */
+function unverifiedIssuer(token: string): unknown {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    throw new AccessTokenInvalid('malformed');
+  }
+}

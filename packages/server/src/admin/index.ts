@@ -1,0 +1,2 @@
+export { adminRoutes } from './routes.js';
+export { createAdminGuard } from './auth.js';

@@ -1,0 +1,358 @@
+import swagger from '@fastify/swagger';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type, type Static } from 'typebox';
+import type { AuditAction } from '../audit/index.js';
+import { signingAlgs, type SigningAlg } from '../config/defaults.js';
+import type { Core } from '../core.js';
+import type { ApiRecord, ClientRecord } from '../oauth/index.js';
+import { createAdminGuard } from './auth.js';
+
+const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Object({}, { additionalProperties: true }) });
+const TenantParams = Type.Object({ tenant: Type.String({ maxLength: 63 }) });
+const Tenant = Type.Object({ id: Type.String(), display_name: Type.String(), issuer: Type.String(), created_at: Type.String({ format: 'date-time' }) });
+const Scope = Type.String({ minLength: 1, maxLength: 128 });
+const Api = Type.Object({
+  id: Type.String(),
+  identifier: Type.String(),
+  name: Type.String(),
+  scopes: Type.Array(Type.String()),
+  access_token_ttl: Type.Integer(),
+  builtin: Type.Boolean(),
+  created_at: Type.String({ format: 'date-time' }),
+});
+const Client = Type.Object({
+  client_id: Type.String(),
+  name: Type.String(),
+  type: Type.Union([Type.Literal('confidential'), Type.Literal('public')]),
+  grant_types: Type.Array(Type.String()),
+  redirect_uris: Type.Array(Type.String()),
+  token_endpoint_auth_method: Type.String(),
+  apis: Type.Record(Type.String(), Type.Array(Type.String())),
+  builtin: Type.Boolean(),
+  created_at: Type.String({ format: 'date-time' }),
+});
+const CreateTenant = Type.Object({ id: Type.String({ minLength: 1, maxLength: 63 }), display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }, { additionalProperties: false });
+const CreateApi = Type.Object(
+  {
+    identifier: Type.String({ minLength: 1, maxLength: 2048 }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    scopes: Type.Array(Scope, { maxItems: 200 }),
+    access_token_ttl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400 })),
+  },
+  { additionalProperties: false },
+);
+const CreateClient = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
+    grant_types: Type.Array(Type.String({ maxLength: 100 }), { minItems: 1, maxItems: 10 }),
+    redirect_uris: Type.Optional(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 50 })),
+    token_endpoint_auth_method: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post'), Type.Literal('none')])),
+    apis: Type.Optional(Type.Record(Type.String({ maxLength: 2048 }), Type.Array(Scope, { maxItems: 200 }))),
+  },
+  { additionalProperties: false },
+);
+const RotateSecret = Type.Object({ grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 2592000 })) }, { additionalProperties: false });
+const RotateKey = Type.Object({ alg: Type.Optional(Type.Union(signingAlgs.map((a) => Type.Literal(a)))) }, { additionalProperties: false });
+const AuditQuery = Type.Object(
+  {
+    action: Type.Optional(Type.String({ maxLength: 100 })),
+    actor: Type.Optional(Type.String({ maxLength: 200 })),
+    result: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('failure')])),
+    request_id: Type.Optional(Type.String({ maxLength: 100 })),
+    since: Type.Optional(Type.String({ format: 'date-time' })),
+    until: Type.Optional(Type.String({ format: 'date-time' })),
+    before: Type.Optional(Type.Integer({ minimum: 1 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+const iso = (ms: number) => new Date(ms).toISOString();
+const apiView = (a: ApiRecord) => ({
+  id: a.id,
+  identifier: a.identifier,
+  name: a.name,
+  scopes: a.scopes,
+  access_token_ttl: a.accessTokenTtl,
+  builtin: a.builtin,
+  created_at: iso(a.createdAt),
+});
+const clientView = (c: ClientRecord) => ({
+  client_id: c.clientId,
+  name: c.name,
+  type: c.type,
+  grant_types: c.grantTypes,
+  redirect_uris: c.redirectUris,
+  token_endpoint_auth_method: c.authMethod,
+  apis: c.apiScopes,
+  builtin: c.builtin,
+  created_at: iso(c.createdAt),
+});
+
+/** The admin REST API under /api/v1, described by /api/v1/openapi.json. */
+export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }) {
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Gatehouse admin API', version: '1' },
+      components: {
+        securitySchemes: {
+          gatehouseAdmin: { type: 'oauth2', flows: { clientCredentials: { tokenUrl: `${core.tenants.issuerFor('default')}/token`, scopes: { admin: 'Full administration', 'admin:read': 'Read-only administration' } } } },
+        },
+      },
+      security: [{ gatehouseAdmin: ['admin'] }],
+    },
+  });
+  const requireScope = createAdminGuard(core);
+  const read = requireScope('admin:read');
+  const write = requireScope('admin');
+
+  function audit(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>) {
+    core.audit.record({
+      tenantId,
+      time: core.clock(),
+      actor: request.admin?.actor ?? null,
+      action,
+      target,
+      result: 'success',
+      requestId: String(request.id),
+      ip: request.ip,
+      details: details ?? null,
+    });
+  }
+  const tenantView = (t: { id: string; displayName: string; createdAt: number }) => ({
+    id: t.id,
+    display_name: t.displayName,
+    issuer: core.tenants.issuerFor(t.id),
+    created_at: iso(t.createdAt),
+  });
+
+  // Public by decision: the API description holds no tenant data.
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/tenants', { preHandler: read, schema: { tags: ['tenants'], response: { 200: Type.Object({ tenants: Type.Array(Tenant) }), ...errors } } }, async () => ({
+    tenants: (await core.tenants.list()).map(tenantView),
+  }));
+
+  app.post<{ Body: Static<typeof CreateTenant> }>(
+    '/tenants',
+    { preHandler: write, schema: { tags: ['tenants'], body: CreateTenant, response: { 201: Tenant, ...errors } } },
+    async (request, reply) => {
+      const tenant = await core.tenants.create(request.body.id, request.body.display_name);
+      audit(request, tenant.id, 'tenant.created', tenant.id);
+      return reply.code(201).send(tenantView(tenant));
+    },
+  );
+
+  app.get<{ Params: Static<typeof TenantParams> }>(
+    '/tenants/:tenant',
+    { preHandler: read, schema: { tags: ['tenants'], params: TenantParams, response: { 200: Tenant, ...errors } } },
+    async (request) => tenantView(await core.tenants.get(request.params.tenant)),
+  );
+
+  app.get<{ Params: Static<typeof TenantParams> }>(
+    '/tenants/:tenant/apis',
+    { preHandler: read, schema: { tags: ['apis'], params: TenantParams, response: { 200: Type.Object({ apis: Type.Array(Api) }), ...errors } } },
+    async (request) => {
+      await core.tenants.get(request.params.tenant);
+      return { apis: (await core.catalog.listApis(request.params.tenant)).map(apiView) };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof CreateApi> }>(
+    '/tenants/:tenant/apis',
+    { preHandler: write, schema: { tags: ['apis'], params: TenantParams, body: CreateApi, response: { 201: Api, ...errors } } },
+    async (request, reply) => {
+      const { tenant } = request.params;
+      await core.tenants.get(tenant);
+      const { identifier, name, scopes, access_token_ttl: accessTokenTtl } = request.body;
+      const api = await core.catalog.createApi(tenant, { identifier, name, scopes, accessTokenTtl });
+      audit(request, tenant, 'api.created', api.identifier, { scopes: api.scopes, access_token_ttl: api.accessTokenTtl });
+      return reply.code(201).send(apiView(api));
+    },
+  );
+
+  const ApiParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), api: Type.String({ maxLength: 2048 }) });
+  app.delete<{ Params: Static<typeof ApiParams> }>(
+    '/tenants/:tenant/apis/:api',
+    { preHandler: write, schema: { tags: ['apis'], params: ApiParams, response: { 204: Type.Null(), ...errors } } },
+    async (request, reply) => {
+      const { tenant, api } = request.params;
+      await core.tenants.get(tenant);
+      await core.catalog.deleteApi(tenant, api);
+      audit(request, tenant, 'api.deleted', api);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: Static<typeof TenantParams> }>(
+    '/tenants/:tenant/clients',
+    { preHandler: read, schema: { tags: ['clients'], params: TenantParams, response: { 200: Type.Object({ clients: Type.Array(Client) }), ...errors } } },
+    async (request) => {
+      await core.tenants.get(request.params.tenant);
+      return { clients: (await core.catalog.listClients(request.params.tenant)).map(clientView) };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof CreateClient> }>(
+    '/tenants/:tenant/clients',
+    {
+      preHandler: write,
+      schema: {
+        tags: ['clients'],
+        description: 'Creates a client. A confidential client\'s `client_secret` is in this response and nowhere else.',
+        params: TenantParams,
+        body: CreateClient,
+        response: { 201: Type.Intersect([Client, Type.Object({ client_secret: Type.Optional(Type.String()) })]), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { tenant } = request.params;
+      await core.tenants.get(tenant);
+      const b = request.body;
+      const { client, clientSecret } = await core.catalog.createClient(tenant, {
+        name: b.name,
+        type: b.type,
+        grantTypes: b.grant_types,
+        redirectUris: b.redirect_uris,
+        authMethod: b.token_endpoint_auth_method,
+        apis: b.apis,
+      });
+      audit(request, tenant, 'client.created', client.clientId, { grant_types: client.grantTypes, apis: client.apiScopes });
+      return reply.code(201).send({ ...clientView(client), ...(clientSecret ? { client_secret: clientSecret } : {}) });
+    },
+  );
+
+  const ClientParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), client: Type.String({ maxLength: 200 }) });
+  app.get<{ Params: Static<typeof ClientParams> }>(
+    '/tenants/:tenant/clients/:client',
+    { preHandler: read, schema: { tags: ['clients'], params: ClientParams, response: { 200: Client, ...errors } } },
+    async (request) => {
+      await core.tenants.get(request.params.tenant);
+      return clientView(await core.catalog.getClient(request.params.tenant, request.params.client));
+    },
+  );
+
+  app.delete<{ Params: Static<typeof ClientParams> }>(
+    '/tenants/:tenant/clients/:client',
+    { preHandler: write, schema: { tags: ['clients'], params: ClientParams, response: { 204: Type.Null(), ...errors } } },
+    async (request, reply) => {
+      const { tenant, client } = request.params;
+      await core.tenants.get(tenant);
+      await core.catalog.deleteClient(tenant, client);
+      audit(request, tenant, 'client.deleted', client);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post<{ Params: Static<typeof ClientParams>; Body: Static<typeof RotateSecret> }>(
+    '/tenants/:tenant/clients/:client/secret',
+    {
+      preHandler: write,
+      schema: {
+        tags: ['clients'],
+        description: 'Rotates the client secret. The new secret is returned once; earlier secrets keep working for `grace_seconds`.',
+        params: ClientParams,
+        body: Type.Optional(RotateSecret),
+        response: { 200: Type.Object({ client_id: Type.String(), client_secret: Type.String(), previous_secrets_expire_at: Type.String({ format: 'date-time' }) }), ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant, client } = request.params;
+      await core.tenants.get(tenant);
+      const rotated = await core.catalog.rotateSecret(tenant, client, request.body?.grace_seconds);
+      audit(request, tenant, 'client.secret_rotated', client, { previous_secrets_expire_at: iso(rotated.previousSecretsExpireAt) });
+      return { client_id: client, client_secret: rotated.clientSecret, previous_secrets_expire_at: iso(rotated.previousSecretsExpireAt) };
+    },
+  );
+
+  const KeyView = Type.Object({
+    kid: Type.String(),
+    alg: Type.String(),
+    status: Type.String(),
+    created_at: Type.String({ format: 'date-time' }),
+    retire_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    public_jwk: Type.Object({}, { additionalProperties: true }),
+  });
+  app.get<{ Params: Static<typeof TenantParams> }>(
+    '/tenants/:tenant/keys',
+    { preHandler: read, schema: { tags: ['keys'], params: TenantParams, response: { 200: Type.Object({ keys: Type.Array(KeyView) }), ...errors } } },
+    async (request) => {
+      await core.tenants.get(request.params.tenant);
+      const keys = await core.keys.list(request.params.tenant);
+      return {
+        keys: keys.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: iso(k.createdAt), retire_at: k.retireAt === null ? null : iso(k.retireAt), public_jwk: k.publicJwk })),
+      };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof RotateKey> }>(
+    '/tenants/:tenant/keys/rotate',
+    {
+      preHandler: write,
+      schema: {
+        tags: ['keys'],
+        description: 'Makes a new signing key active at once. The previous key stays in JWKS until every token it signed has expired.',
+        params: TenantParams,
+        body: Type.Optional(RotateKey),
+        response: { 200: Type.Object({ kid: Type.String(), alg: Type.String(), previous_kid: Type.Union([Type.String(), Type.Null()]), previous_retire_at: Type.Union([Type.String(), Type.Null()]) }), ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant } = request.params;
+      await core.tenants.get(tenant);
+      const rotated = await core.keys.rotate(tenant, request.body?.alg as SigningAlg | undefined);
+      audit(request, tenant, 'key.rotated', rotated.kid, { alg: rotated.alg, previous_kid: rotated.previousKid });
+      return { kid: rotated.kid, alg: rotated.alg, previous_kid: rotated.previousKid, previous_retire_at: rotated.previousRetireAt === null ? null : iso(rotated.previousRetireAt) };
+    },
+  );
+
+  const AuditEvent = Type.Object({
+    id: Type.Integer(),
+    time: Type.String({ format: 'date-time' }),
+    actor: Type.Union([Type.String(), Type.Null()]),
+    action: Type.String(),
+    target: Type.Union([Type.String(), Type.Null()]),
+    result: Type.String(),
+    request_id: Type.Union([Type.String(), Type.Null()]),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    details: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+  });
+  app.get<{ Params: Static<typeof TenantParams>; Querystring: Static<typeof AuditQuery> }>(
+    '/tenants/:tenant/audit',
+    {
+      preHandler: read,
+      schema: {
+        tags: ['audit'],
+        description: 'Audit events, newest first. Page with `before` = the last id of the previous page.',
+        params: TenantParams,
+        querystring: AuditQuery,
+        response: { 200: Type.Object({ events: Type.Array(AuditEvent), next_before: Type.Union([Type.Integer(), Type.Null()]) }), ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant } = request.params;
+      await core.tenants.get(tenant);
+      const q = request.query;
+      const limit = q.limit ?? 100;
+      // Recent events may still be in the batch buffer; a query should see them.
+      await core.audit.flush();
+      const events = await core.repos.audit.query({
+        tenantId: tenant,
+        action: q.action,
+        actor: q.actor,
+        result: q.result,
+        requestId: q.request_id,
+        since: q.since ? Date.parse(q.since) : undefined,
+        until: q.until ? Date.parse(q.until) : undefined,
+        before: q.before,
+        limit,
+      });
+      return {
+        events: events.map((e) => ({ id: e.id, time: iso(e.time), actor: e.actor, action: e.action, target: e.target, result: e.result, request_id: e.requestId, ip: e.ip, details: e.details })),
+        next_before: events.length === limit ? events[events.length - 1]!.id : null,
+      };
+    },
+  );
+}

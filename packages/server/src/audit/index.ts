@@ -1,0 +1,2 @@
+export { createAuditWriter, type AuditWriter } from './writer.js';
+export * from './types.js';

@@ -1,0 +1,56 @@
+export const auditActions = [
+  'token.issued',
+  'token.denied',
+  'token.introspected',
+  'token.revoked',
+  'client.authentication_failed',
+  'admin.authentication_failed',
+  'tenant.created',
+  'api.created',
+  'api.deleted',
+  'client.created',
+  'client.deleted',
+  'client.secret_rotated',
+  'key.rotated',
+  'key.retired',
+] as const;
+export type AuditAction = (typeof auditActions)[number];
+
+export interface AuditEvent {
+  tenantId: string;
+  time: number;
+  /** Who: a client id, `cli`, `system`, or the admin token's subject. */
+  actor?: string | null;
+  action: AuditAction;
+  /** What it acted on: a client id, API identifier, key id… */
+  target?: string | null;
+  result: 'success' | 'failure';
+  requestId?: string | null;
+  ip?: string | null;
+  /** Extra facts; never secrets or tokens. */
+  details?: Record<string, unknown> | null;
+}
+
+export interface StoredAuditEvent extends Required<Omit<AuditEvent, 'details'>> {
+  id: number;
+  details: Record<string, unknown> | null;
+}
+
+export interface AuditQuery {
+  tenantId: string;
+  action?: string;
+  actor?: string;
+  result?: string;
+  requestId?: string;
+  since?: number;
+  until?: number;
+  /** Page backwards from this event id. */
+  before?: number;
+  limit: number;
+}
+
+export interface AuditStore {
+  append(events: AuditEvent[]): Promise<void>;
+  /** Newest first. */
+  query(query: AuditQuery): Promise<StoredAuditEvent[]>;
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig, signingAlgs, type SigningAlg } from '../config/defaults.js';
+import { GatehouseError } from '../errors.js';
+import { runCommand, serve, type Output } from './commands.js';
+
+const program = new Command();
+program
+  .name('gatehouse')
+  .description('Gatehouse identity and authorization server')
+  .option('--json', 'print machine-readable JSON')
+  .showHelpAfterError();
+
+const out = (): Output => ({ json: Boolean(program.opts().json) });
+const list = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
+
+program.command('serve').description('run the server').action(() => serve(loadConfig()));
+
+const tenants = program.command('tenants').description('manage tenants');
+tenants
+  .command('create <name>')
+  .option('--display-name <name>', 'human-readable name')
+  .action((name: string, o: { displayName?: string }) => runCommand(out(), { kind: 'tenant.create', id: name, displayName: o.displayName }));
+tenants.command('list').action(() => runCommand(out(), { kind: 'tenant.list' }));
+
+const apis = program.command('apis').description('manage APIs (resource servers)');
+apis
+  .command('create')
+  .requiredOption('--tenant <tenant>')
+  .requiredOption('--identifier <uri>', 'the audience, an absolute URI')
+  .requiredOption('--scopes <list>', 'comma-separated scopes', list)
+  .option('--name <name>')
+  .option('--ttl <seconds>', 'access-token lifetime in seconds', (v) => Number(v))
+  .action((o: { tenant: string; identifier: string; scopes: string[]; name?: string; ttl?: number }) =>
+    runCommand(out(), { kind: 'api.create', tenant: o.tenant, identifier: o.identifier, scopes: o.scopes, name: o.name, ttl: o.ttl }),
+  );
+apis.command('list').requiredOption('--tenant <tenant>').action((o: { tenant: string }) => runCommand(out(), { kind: 'api.list', tenant: o.tenant }));
+
+const clients = program.command('clients').description('manage clients');
+clients
+  .command('create')
+  .requiredOption('--tenant <tenant>')
+  .requiredOption('--name <name>')
+  .requiredOption('--grant-types <list>', 'comma-separated grant types', list)
+  .option('--api <uri>', 'API the client may call')
+  .option('--scopes <list>', 'comma-separated scopes it may request for --api', list)
+  .addOption(new Option('--auth-method <method>', 'token endpoint auth method').choices(['client_secret_basic', 'client_secret_post']))
+  .action((o: { tenant: string; name: string; grantTypes: string[]; api?: string; scopes?: string[]; authMethod?: 'client_secret_basic' | 'client_secret_post' }) =>
+    runCommand(out(), { kind: 'client.create', tenant: o.tenant, name: o.name, grantTypes: o.grantTypes, api: o.api, scopes: o.scopes ?? [], authMethod: o.authMethod }),
+  );
+clients.command('list').requiredOption('--tenant <tenant>').action((o: { tenant: string }) => runCommand(out(), { kind: 'client.list', tenant: o.tenant }));
+clients
+  .command('rotate-secret')
+  .requiredOption('--tenant <tenant>')
+  .requiredOption('--client-id <id>')
+  .option('--grace <seconds>', 'how long the previous secret keeps working', (v) => Number(v))
+  .action((o: { tenant: string; clientId: string; grace?: number }) => runCommand(out(), { kind: 'client.rotate', tenant: o.tenant, clientId: o.clientId, grace: o.grace }));
+
+const keys = program.command('keys').description('manage signing keys');
+keys
+  .command('rotate')
+  .requiredOption('--tenant <tenant>')
+  .addOption(new Option('--alg <alg>', 'algorithm of the new key').choices([...signingAlgs]))
+  .action((o: { tenant: string; alg?: SigningAlg }) => runCommand(out(), { kind: 'key.rotate', tenant: o.tenant, alg: o.alg }));
+keys.command('list').requiredOption('--tenant <tenant>').action((o: { tenant: string }) => runCommand(out(), { kind: 'key.list', tenant: o.tenant }));
+
+program
+  .command('token')
+  .description('get a client-credentials access token from the running server')
+  .requiredOption('--tenant <tenant>')
+  .requiredOption('--client-id <id>')
+  .requiredOption('--client-secret <secret>')
+  .option('--resource <uri>', 'the API (audience)')
+  .option('--scope <scopes>', 'space-separated scopes')
+  .action((o: { tenant: string; clientId: string; clientSecret: string; resource?: string; scope?: string }) =>
+    runCommand(out(), { kind: 'token', tenant: o.tenant, clientId: o.clientId, clientSecret: o.clientSecret, resource: o.resource, scope: o.scope }),
+  );
+
+program.parseAsync().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof GatehouseError) {
+    if (program.opts().json) console.error(JSON.stringify({ code: error.code, message: error.message }));
+    else console.error(`gatehouse: ${error.message}`);
+  } else {
+    console.error(error);
+  }
+  process.exitCode = 1;
+});

@@ -1,0 +1,255 @@
+/**
+ * Every Gatehouse option, in one place. Each entry names its environment variable,
+ * says what it does, its default, an example and our recommendation. `docs/configuration.md`
+ * is generated from this table (`npm run docs:config`), and boot-time validation reads it too,
+ * so an option cannot exist undocumented.
+ */
+export interface OptionSpec<T> {
+  env: string;
+  description: string;
+  default: T | ((env: Record<string, string | undefined>) => T) | undefined;
+  /** Shown in the docs when the default is computed. */
+  defaultText?: string;
+  example: string;
+  recommendation: string;
+  parse(raw: string): T;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(
+    readonly variable: string,
+    problem: string,
+    readonly fix: string,
+  ) {
+    super(`${variable}: ${problem}. Fix: ${fix}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const SIGNING_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
+export const signingAlgs: readonly SigningAlg[] = SIGNING_ALGS;
+
+function integer(env: string, min: number, max: number) {
+  return (raw: string): number => {
+    if (!/^\d+$/.test(raw.trim())) throw new ConfigError(env, `"${raw}" is not a whole number`, `set it to an integer between ${min} and ${max}`);
+    const value = Number(raw);
+    if (value < min || value > max) throw new ConfigError(env, `${value} is out of range`, `set it to an integer between ${min} and ${max}`);
+    return value;
+  };
+}
+
+function url(env: string, protocols: string[]) {
+  return (raw: string): string => {
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new ConfigError(env, `"${raw}" is not a URL`, `use an absolute URL such as ${protocols[0]}//host`);
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      throw new ConfigError(env, `protocol ${parsed.protocol} is not supported`, `use one of ${protocols.join(', ')}`);
+    }
+    return raw;
+  };
+}
+
+function oneOf<T extends string>(env: string, values: readonly T[]) {
+  return (raw: string): T => {
+    if (!values.includes(raw as T)) throw new ConfigError(env, `"${raw}" is not allowed`, `use one of ${values.join(', ')}`);
+    return raw as T;
+  };
+}
+
+function bool(env: string) {
+  return (raw: string): boolean => {
+    if (['1', 'true', 'yes'].includes(raw)) return true;
+    if (['0', 'false', 'no'].includes(raw)) return false;
+    throw new ConfigError(env, `"${raw}" is not a boolean`, 'use true or false');
+  };
+}
+
+/** Accepts 32 bytes as 64 hex characters or as base64/base64url. */
+export function parseMasterKey(raw: string, env = 'GATEHOUSE_MASTER_KEY'): Buffer {
+  const trimmed = raw.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64url');
+  if (key.length !== 32) {
+    throw new ConfigError(env, 'the master key must be exactly 32 bytes', 'generate one with `openssl rand -base64 32` (or 64 hex characters)');
+  }
+  return key;
+}
+
+export const options = {
+  nodeEnv: {
+    env: 'NODE_ENV',
+    description: 'Runtime mode. `production` turns on the safety checks: an https public URL and an explicit master key.',
+    default: 'development',
+    example: 'production',
+    recommendation: 'Set `production` on every deployed node.',
+    parse: oneOf('NODE_ENV', ['development', 'production', 'test'] as const),
+  },
+  port: {
+    env: 'GATEHOUSE_PORT',
+    description: 'TCP port the HTTP server listens on.',
+    default: 4455,
+    example: '8080',
+    recommendation: 'Keep the default unless it collides.',
+    parse: integer('GATEHOUSE_PORT', 0, 65535),
+  },
+  host: {
+    env: 'GATEHOUSE_HOST',
+    description: 'Interface the HTTP server binds to. The default `::` accepts IPv6 and IPv4 (falls back to 0.0.0.0 where IPv6 is off).',
+    default: '::',
+    example: '127.0.0.1',
+    recommendation: 'Bind to 127.0.0.1 when a reverse proxy on the same host terminates TLS.',
+    parse: (raw: string) => raw,
+  },
+  publicUrl: {
+    env: 'GATEHOUSE_PUBLIC_URL',
+    description: 'The URL clients use to reach Gatehouse; issuers are `{publicUrl}/t/{tenant}`.',
+    default: (env: Record<string, string | undefined>) => `http://localhost:${env.GATEHOUSE_PORT ?? 4455}`,
+    defaultText: 'http://localhost:{port}',
+    example: 'https://id.example.com',
+    recommendation: 'Always https in production (enforced); no trailing slash.',
+    parse: (raw: string) => url('GATEHOUSE_PUBLIC_URL', ['http:', 'https:'])(raw).replace(/\/+$/, ''),
+  },
+  dataDir: {
+    env: 'GATEHOUSE_DATA_DIR',
+    description: 'Directory for the embedded SQLite database and the development master key file.',
+    default: './data',
+    example: '/var/lib/gatehouse',
+    recommendation: 'A persistent volume; back it up with the database.',
+    parse: (raw: string) => raw,
+  },
+  databaseUrl: {
+    env: 'DATABASE_URL',
+    description: 'PostgreSQL connection URL. When unset, Gatehouse uses SQLite in the data directory.',
+    default: undefined,
+    example: 'postgres://gatehouse:secret@db:5432/gatehouse',
+    recommendation: 'PostgreSQL for production and for more than one node.',
+    parse: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+  },
+  redisUrl: {
+    env: 'REDIS_URL',
+    description: 'Redis URL for counters shared between nodes (rate limits).',
+    default: undefined,
+    example: 'redis://127.0.0.1:6379',
+    recommendation: 'Set it when more than one Gatehouse node runs.',
+    parse: url('REDIS_URL', ['redis:', 'rediss:']),
+  },
+  masterKey: {
+    env: 'GATEHOUSE_MASTER_KEY',
+    description: '32-byte key (base64 or hex) that encrypts private keys at rest (AES-256-GCM). In development a key file `{dataDir}/master.key` (mode 0600) is generated when unset.',
+    default: undefined,
+    example: '$(openssl rand -base64 32)',
+    recommendation: 'Required in production; keep it in a secret manager, never in the database backup.',
+    parse: (raw: string) => parseMasterKey(raw),
+  },
+  logLevel: {
+    env: 'GATEHOUSE_LOG_LEVEL',
+    description: 'pino log level.',
+    default: 'info',
+    example: 'debug',
+    recommendation: '`info` in production.',
+    parse: oneOf('GATEHOUSE_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+  },
+  signingAlg: {
+    env: 'GATEHOUSE_SIGNING_ALG',
+    description: 'Algorithm of the signing key generated for a new tenant.',
+    default: 'ES256' as SigningAlg,
+    example: 'EdDSA',
+    recommendation: 'ES256: small, fast and understood by every client library.',
+    parse: oneOf('GATEHOUSE_SIGNING_ALG', SIGNING_ALGS),
+  },
+  accessTokenTtl: {
+    env: 'GATEHOUSE_ACCESS_TOKEN_TTL',
+    description: 'Default access-token lifetime in seconds for a new API.',
+    default: 600,
+    example: '300',
+    recommendation: 'Keep access tokens short (5–15 minutes); revocation of JWTs is only as fast as their expiry.',
+    parse: integer('GATEHOUSE_ACCESS_TOKEN_TTL', 30, 86400),
+  },
+  secretGraceSeconds: {
+    env: 'GATEHOUSE_SECRET_GRACE_SECONDS',
+    description: 'How long a rotated client secret keeps working, unless the rotation call sets its own grace period.',
+    default: 86400,
+    example: '3600',
+    recommendation: 'Long enough to roll the new secret out to every instance of the client, no longer.',
+    parse: integer('GATEHOUSE_SECRET_GRACE_SECONDS', 0, 30 * 86400),
+  },
+  providerPoolSize: {
+    env: 'GATEHOUSE_PROVIDER_POOL_SIZE',
+    description: 'How many tenants keep a live OAuth engine in memory; the least recently used is dropped beyond it.',
+    default: 100,
+    example: '1000',
+    recommendation: 'At least the number of tenants that receive traffic every minute.',
+    parse: integer('GATEHOUSE_PROVIDER_POOL_SIZE', 1, 100000),
+  },
+  bodyLimit: {
+    env: 'GATEHOUSE_BODY_LIMIT',
+    description: 'Largest accepted request body in bytes; larger ones get 413.',
+    default: 65536,
+    example: '131072',
+    recommendation: 'Keep it small: no OAuth request needs more.',
+    parse: integer('GATEHOUSE_BODY_LIMIT', 1024, 10 * 1024 * 1024),
+  },
+  auditFlushMs: {
+    env: 'GATEHOUSE_AUDIT_FLUSH_MS',
+    description: 'Longest time an audit event waits in memory before its batch is written.',
+    default: 200,
+    example: '1000',
+    recommendation: 'Short: a crash loses at most this window of events.',
+    parse: integer('GATEHOUSE_AUDIT_FLUSH_MS', 10, 60000),
+  },
+  changePollMs: {
+    env: 'GATEHOUSE_CHANGE_POLL_MS',
+    description: 'On SQLite, how often other processes on the same database are looked for (PostgreSQL uses LISTEN/NOTIFY).',
+    default: 1000,
+    example: '250',
+    recommendation: 'The default; lower only when several processes share one SQLite file.',
+    parse: integer('GATEHOUSE_CHANGE_POLL_MS', 50, 60000),
+  },
+  trustProxy: {
+    env: 'GATEHOUSE_TRUST_PROXY',
+    description: 'Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy.',
+    default: false,
+    example: 'true',
+    recommendation: 'true only behind a proxy that overwrites those headers.',
+    parse: bool('GATEHOUSE_TRUST_PROXY'),
+  },
+} satisfies Record<string, OptionSpec<unknown>>;
+
+type Options = typeof options;
+type ValueOf<K extends keyof Options> = Options[K] extends OptionSpec<infer T> ? T : never;
+
+export type Config = { [K in keyof Options]: Options[K]['default'] extends undefined ? ValueOf<K> | undefined : ValueOf<K> } & {
+  /** True when NODE_ENV is production. */
+  production: boolean;
+};
+
+/**
+ * Reads and validates every option. Throws a ConfigError naming the variable and the fix;
+ * in production it refuses unsafe settings instead of running with them.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(options) as [string, OptionSpec<unknown>][]) {
+    const raw = env[spec.env];
+    if (raw !== undefined && raw !== '') out[key] = spec.parse(raw);
+    else out[key] = typeof spec.default === 'function' ? (spec.default as (e: typeof env) => unknown)(env) : spec.default;
+  }
+  const config = out as Config;
+  config.production = config.nodeEnv === 'production';
+  if (config.production) {
+    const publicUrl = new URL(config.publicUrl);
+    const local = ['localhost', '127.0.0.1', '[::1]'].includes(publicUrl.hostname);
+    if (publicUrl.protocol !== 'https:' && !local) {
+      throw new ConfigError('GATEHOUSE_PUBLIC_URL', `${config.publicUrl} is not https`, 'serve Gatehouse over https (terminate TLS at a proxy and set the https URL here)');
+    }
+    if (!config.masterKey) {
+      throw new ConfigError('GATEHOUSE_MASTER_KEY', 'is required when NODE_ENV=production', 'set it to 32 random bytes, e.g. `openssl rand -base64 32`');
+    }
+  }
+  return config;
+}

@@ -1,0 +1,141 @@
+import pino, { type Logger } from 'pino';
+import { createAuditWriter } from './audit/index.js';
+import type { Config } from './config/defaults.js';
+import { createMetrics } from './http/metrics.js';
+import { createKeyService, resolveMasterKey } from './keys/index.js';
+import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool } from './oauth/index.js';
+import { openDatabase } from './store/database.js';
+import { createRepositories } from './store/repositories.js';
+import { createChangeFeed } from './store/revisions.js';
+import { createTenantService, DEFAULT_TENANT } from './tenants/index.js';
+
+/** The built-in API that guards the admin API, in the default tenant. */
+export const ADMIN_API = { identifier: 'urn:gatehouse:admin', name: 'gatehouse-admin', scopes: ['admin', 'admin:read'] } as const;
+export const BOOTSTRAP_CLIENT_ID = 'gatehouse-bootstrap';
+
+export interface CoreOptions {
+  logger?: Logger;
+  clock?: () => number;
+  /** SQLite file name in the data directory (tests use ':memory:'). */
+  sqliteFile?: string;
+}
+
+/**
+ * Everything the server and the CLI share: storage, caches kept fresh by the change feed,
+ * and the services. Nothing here listens on a port.
+ */
+export async function createCore(config: Config, options: CoreOptions = {}) {
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const clock = options.clock ?? Date.now;
+  const handle = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteFile: options.sqliteFile });
+  const repos = createRepositories(handle.db, handle.dialect);
+  const feed = await createChangeFeed(handle, { pollMs: config.changePollMs });
+  const master = resolveMasterKey(config.masterKey, config.dataDir);
+  if (master.source === 'generated') logger.warn({ path: `${config.dataDir}/master.key` }, 'generated a development master key; set GATEHOUSE_MASTER_KEY in production');
+
+  const catalog = createOAuthCatalog({
+    store: repos.oauth,
+    defaultAccessTokenTtl: config.accessTokenTtl,
+    defaultGraceSeconds: config.secretGraceSeconds,
+    clock,
+  });
+  const keys = createKeyService({
+    store: repos.keys,
+    masterKey: master.key,
+    defaultAlg: config.signingAlg,
+    maxTokenLifetime: (tenantId) => catalog.maxAccessTokenTtl(tenantId),
+    clock,
+  });
+  const tenants = createTenantService({ store: repos.tenants, publicUrl: config.publicUrl, onCreated: (id) => keys.ensureKey(id), clock });
+  const audit = createAuditWriter({ store: repos.audit, logger, flushMs: config.auditFlushMs });
+  const metrics = createMetrics();
+  const pool = createProviderPool({
+    catalog,
+    store: repos.oauth,
+    keys,
+    audit,
+    metrics,
+    logger,
+    masterKey: master.key,
+    issuerFor: tenants.issuerFor,
+    trustProxy: config.trustProxy,
+    maxSize: config.providerPoolSize,
+    defaultAccessTokenTtl: config.accessTokenTtl,
+    clock,
+  });
+  const verifyAccessToken = createAccessTokenVerifier({ keys, store: repos.oauth, issuerFor: tenants.issuerFor });
+
+  // Writes from this process, other processes and the CLI all arrive here.
+  const unsubscribe = feed.on((change) => {
+    catalog.invalidate(change.tenantId, change.kind);
+    if (change.kind === 'keys') {
+      keys.invalidate(change.tenantId);
+      pool.invalidate(change.tenantId);
+    }
+  });
+
+  const purgeTimer = setInterval(() => {
+    repos.oauth.purgeExpired(clock()).catch((err: unknown) => logger.error({ err }, 'purging expired rows failed'));
+  }, 10 * 60_000);
+  purgeTimer.unref();
+
+  return {
+    config,
+    logger,
+    clock,
+    handle,
+    repos,
+    feed,
+    catalog,
+    keys,
+    tenants,
+    audit,
+    metrics,
+    pool,
+    verifyAccessToken,
+
+    /** The default tenant and its admin API; both idempotent and safe to race between nodes. */
+    async ensureDefaults(): Promise<void> {
+      await tenants.ensure(DEFAULT_TENANT, 'Default');
+      if (!(await catalog.apiByIdentifier(DEFAULT_TENANT, ADMIN_API.identifier))) {
+        await catalog
+          .createApi(DEFAULT_TENANT, { identifier: ADMIN_API.identifier, name: ADMIN_API.name, scopes: [...ADMIN_API.scopes], builtin: true })
+          .catch((error: { code?: string }) => {
+            if (error.code !== 'OAUTH_API_IDENTIFIER_TAKEN') throw error;
+          });
+      }
+    },
+
+    /**
+     * Creates the bootstrap admin client on the very first start and returns its secret,
+     * which exists nowhere else; undefined when it exists already.
+     */
+    async bootstrapAdminClient(): Promise<{ clientId: string; clientSecret: string } | undefined> {
+      if (await catalog.findClient(DEFAULT_TENANT, BOOTSTRAP_CLIENT_ID)) return undefined;
+      try {
+        const { client, clientSecret } = await catalog.createClient(DEFAULT_TENANT, {
+          clientId: BOOTSTRAP_CLIENT_ID,
+          name: 'Gatehouse bootstrap admin',
+          grantTypes: ['client_credentials'],
+          apis: { [ADMIN_API.identifier]: ['admin'] },
+          builtin: true,
+        });
+        return { clientId: client.clientId, clientSecret: clientSecret! };
+      } catch (error) {
+        // Another node won the race; its secret was printed there.
+        if (await catalog.findClient(DEFAULT_TENANT, BOOTSTRAP_CLIENT_ID)) return undefined;
+        throw error;
+      }
+    },
+
+    async close(): Promise<void> {
+      clearInterval(purgeTimer);
+      unsubscribe();
+      await audit.close();
+      await feed.close();
+      await handle.close();
+    },
+  };
+}
+
+export type Core = Awaited<ReturnType<typeof createCore>>;

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import formbody from '@fastify/formbody';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { adminRoutes } from '../admin/index.js';
+import type { Core } from '../core.js';
+import { GatehouseError } from '../errors.js';
+import { oauthRoutes } from '../oauth/index.js';
+
+// A caller-supplied request id is reused only if it is short and plain (log injection).
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+
+/** Assembles the HTTP server: operations endpoints, the OAuth engines per tenant, the admin API. */
+export async function createApp(core: Core): Promise<FastifyInstance> {
+  const { config } = core;
+  const app = Fastify({
+    loggerInstance: core.logger.child({}, {
+      // Never log credentials, even if a future log call passes request data through.
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.client_secret', '*.password', '*.token'], censor: '[redacted]' },
+    }),
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    routerOptions: { maxParamLength: 200 },
+  });
+  app.log.level = config.logLevel;
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  app.setErrorHandler((error: FastifyError | GatehouseError, request, reply) => {
+    if (error instanceof GatehouseError) {
+      return reply.code(error.status).send({ code: error.code, message: error.message, details: error.details ?? {} });
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 500) {
+      request.log.error({ err: error }, 'unhandled error');
+      return reply.code(500).send({ code: 'INTERNAL', message: 'Internal server error', details: {} });
+    }
+    // Fastify's own 4xx: validation, body too large, bad JSON, unsupported media type…
+    const code = error.validation ? 'REQUEST_INVALID' : status === 413 ? 'REQUEST_TOO_LARGE' : status === 415 ? 'REQUEST_UNSUPPORTED_MEDIA_TYPE' : 'REQUEST_MALFORMED';
+    const isOAuth = request.url.startsWith('/t/');
+    if (isOAuth) return reply.code(status).send({ error: 'invalid_request', error_description: error.message });
+    return reply.code(status).send({ code, message: error.message, details: error.validation ? { validation: error.validation } : {} });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    return reply.code(404).send({ code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url.split('?')[0]}`, details: {} });
+  });
+
+  // Operations: public by decision (liveness, readiness, metrics carry no tenant data).
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await core.handle.db.selectFrom('gh_revision').select('value').executeTakeFirstOrThrow();
+      return { status: 'ready', revision: core.feed.revision };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable' });
+    }
+  });
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', core.metrics.registry.contentType);
+    return core.metrics.registry.metrics();
+  });
+
+  await app.register(oauthRoutes, {
+    tenants: core.tenants,
+    pool: core.pool,
+    catalog: core.catalog,
+    store: core.repos.oauth,
+    verifyAccessToken: core.verifyAccessToken,
+    audit: core.audit,
+    metrics: core.metrics,
+    bodyLimit: config.bodyLimit,
+    clock: core.clock,
+  });
+  await app.register(async (api) => {
+    await api.register(formbody);
+    await api.register(adminRoutes, { core });
+  }, { prefix: '/api/v1' });
+  return app as unknown as FastifyInstance;
+}

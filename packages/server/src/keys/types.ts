@@ -1,0 +1,27 @@
+import type { JWK } from 'jose';
+import type { SigningAlg } from '../config/defaults.js';
+
+export type KeyStatus = 'active' | 'previous' | 'retired';
+
+export interface SigningKeyRecord {
+  tenantId: string;
+  kid: string;
+  alg: SigningAlg;
+  /** active: signs new tokens; previous: only verifies until retireAt; retired: gone from JWKS. */
+  status: KeyStatus;
+  publicJwk: JWK;
+  /** The private JWK sealed with AES-256-GCM under the master key. */
+  privateJwkEnc: string;
+  createdAt: number;
+  deactivatedAt: number | null;
+  retireAt: number | null;
+}
+
+export interface KeyStore {
+  /** Newest first. */
+  list(tenantId: string): Promise<SigningKeyRecord[]>;
+  /** Inserts `key` as the active key; the active one becomes previous with `retireAt`. */
+  activate(key: SigningKeyRecord, retireAt: number): Promise<void>;
+  /** Marks previous keys whose retireAt has passed as retired; returns how many. */
+  retireDue(tenantId: string, now: number): Promise<number>;
+}

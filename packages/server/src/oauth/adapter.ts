@@ -1,0 +1,83 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { OAuthCatalog } from './catalog.js';
+import type { OAuthStore } from './types.js';
+
+/**
+ * oidc-provider's storage adapter for one tenant. Clients come from our catalog (cached,
+ * secrets hashed); every other model (grants, codes, refresh tokens, sessions…) is a JSON
+ * payload row scoped by tenant.
+ */
+export function createAdapterFactory(tenantId: string, store: OAuthStore, catalog: OAuthCatalog, clock: () => number = Date.now) {
+  return (model: string): Adapter => {
+    if (model === 'Client') return clientAdapter(tenantId, catalog);
+    return {
+      async upsert(id, payload, expiresIn) {
+        await store.upsertPayload({
+          tenantId,
+          model,
+          id,
+          payload: JSON.stringify(payload),
+          grantId: payload.grantId ?? null,
+          userCode: payload.userCode ?? null,
+          uid: payload.uid ?? null,
+          expiresAt: expiresIn ? clock() + expiresIn * 1000 : null,
+          consumedAt: null,
+        });
+      },
+      find: (id) => load(store, tenantId, model, 'id', id, clock),
+      findByUid: (uid) => load(store, tenantId, model, 'uid', uid, clock),
+      findByUserCode: (userCode) => load(store, tenantId, model, 'userCode', userCode, clock),
+      async consume(id) {
+        await store.consumePayload(tenantId, model, id, Math.floor(clock() / 1000));
+      },
+      async destroy(id) {
+        await store.destroyPayload(tenantId, model, id);
+      },
+      async revokeByGrantId(grantId) {
+        await store.revokeGrant(tenantId, grantId);
+      },
+    };
+  };
+}
+
+async function load(store: OAuthStore, tenantId: string, model: string, by: 'id' | 'uid' | 'userCode', value: string, clock: () => number) {
+  const row = await store.findPayload(tenantId, model, by, value);
+  if (!row) return undefined;
+  // Expired rows are purged in the background; until then they must read as absent.
+  if (row.expiresAt !== null && row.expiresAt <= clock()) return undefined;
+  const payload = JSON.parse(row.payload) as AdapterPayload;
+  return row.consumedAt !== null ? { ...payload, consumed: row.consumedAt } : payload;
+}
+
+function clientAdapter(tenantId: string, catalog: OAuthCatalog): Adapter {
+  const readOnly = async () => {
+    throw new Error('clients are managed through the Gatehouse admin API');
+  };
+  return {
+    async find(clientId) {
+      const client = await catalog.findClient(tenantId, clientId);
+      if (!client) return undefined;
+      const metadata: AdapterPayload = {
+        client_id: client.clientId,
+        client_name: client.name,
+        grant_types: client.grantTypes,
+        redirect_uris: client.redirectUris,
+        response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
+        token_endpoint_auth_method: client.authMethod,
+      };
+      if (client.type === 'confidential') {
+        // oidc-provider insists on a client_secret for secret-based methods. We hand it the
+        // current secret's SHA-256 (unguessable, useless as a credential) and compare
+        // presented secrets ourselves; HS* algorithms, which would use it as a key, are disabled.
+        metadata.client_secret = (await catalog.currentSecretHash(tenantId, clientId)) ?? `none:${clientId}`;
+      }
+      return metadata;
+    },
+    findByUid: async () => undefined,
+    findByUserCode: async () => undefined,
+    upsert: readOnly,
+    consume: readOnly,
+    destroy: readOnly,
+    revokeByGrantId: readOnly,
+  };
+}

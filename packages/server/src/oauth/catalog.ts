@@ -1,0 +1,234 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { oauthErrors } from './errors.js';
+import type { ApiRecord, ClientRecord, ClientSecretRecord, ClientType, OAuthStore } from './types.js';
+
+/** Grant types a client can be registered with today. */
+export const supportedGrantTypes = ['client_credentials'] as const;
+
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+const MIN_TTL = 30;
+const MAX_TTL = 86400;
+const MAX_GRACE = 30 * 86400;
+
+/** SHA-256 is the right hash for a 256-bit random secret: nothing to brute-force, and it is fast. */
+export const hashSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
+
+export interface CreateApiInput {
+  identifier: string;
+  name?: string;
+  scopes: string[];
+  accessTokenTtl?: number;
+}
+
+export interface CreateClientInput {
+  name: string;
+  type?: ClientType;
+  grantTypes: string[];
+  redirectUris?: string[];
+  /** API identifier → allowed scopes. */
+  apis?: Record<string, string[]>;
+  authMethod?: ClientRecord['authMethod'];
+  /** Built-in clients carry a fixed id and cannot be deleted. */
+  clientId?: string;
+  builtin?: boolean;
+}
+
+interface TenantCache {
+  apis?: ApiRecord[];
+  clients: Map<string, { client: ClientRecord; secrets: ClientSecretRecord[] } | null>;
+}
+
+export interface CatalogDeps {
+  store: OAuthStore;
+  defaultAccessTokenTtl: number;
+  defaultGraceSeconds: number;
+  clock?: () => number;
+}
+
+/**
+ * APIs (resource servers) and clients of each tenant. Reads are cached per tenant and
+ * dropped by `invalidate` when the change feed reports a write, from this process or another.
+ */
+export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceSeconds, clock = Date.now }: CatalogDeps) {
+  const tenants = new Map<string, TenantCache>();
+  const cacheOf = (tenantId: string) => {
+    let cache = tenants.get(tenantId);
+    if (!cache) {
+      cache = { clients: new Map() };
+      tenants.set(tenantId, cache);
+    }
+    return cache;
+  };
+
+  async function listApis(tenantId: string): Promise<ApiRecord[]> {
+    const cache = cacheOf(tenantId);
+    cache.apis ??= await store.listApis(tenantId);
+    return cache.apis;
+  }
+
+  async function apiByIdentifier(tenantId: string, identifier: string): Promise<ApiRecord | undefined> {
+    return (await listApis(tenantId)).find((api) => api.identifier === identifier);
+  }
+
+  async function loadClient(tenantId: string, clientId: string) {
+    const cache = cacheOf(tenantId);
+    if (cache.clients.has(clientId)) return cache.clients.get(clientId) ?? undefined;
+    const found = (await store.getClient(tenantId, clientId)) ?? null;
+    // Unknown ids are cached too, so a flood of random client ids cannot reach the database
+    // more than once each; a create bumps the revision and clears this.
+    if (cache.clients.size > 10_000) cache.clients.clear();
+    cache.clients.set(clientId, found);
+    return found ?? undefined;
+  }
+
+  function newSecret(): { secret: string; record: ClientSecretRecord } {
+    const secret = randomBytes(32).toString('base64url');
+    return { secret, record: { id: randomUUID(), hash: hashSecret(secret), createdAt: clock(), expiresAt: null } };
+  }
+
+  function validateScopes(scopes: string[]) {
+    for (const scope of scopes) if (!SCOPE_TOKEN.test(scope)) throw oauthErrors.create('OAUTH_SCOPE_INVALID', { scope });
+  }
+
+  return {
+    listApis,
+    apiByIdentifier,
+
+    async createApi(tenantId: string, input: CreateApiInput & { builtin?: boolean }): Promise<ApiRecord> {
+      let url: URL;
+      try {
+        url = new URL(input.identifier);
+      } catch {
+        throw oauthErrors.create('OAUTH_API_IDENTIFIER_INVALID', { identifier: input.identifier });
+      }
+      if (url.hash || input.identifier.includes('#')) throw oauthErrors.create('OAUTH_API_IDENTIFIER_INVALID', { identifier: input.identifier });
+      validateScopes(input.scopes);
+      const ttl = input.accessTokenTtl ?? defaultAccessTokenTtl;
+      if (!Number.isInteger(ttl) || ttl < MIN_TTL || ttl > MAX_TTL) throw oauthErrors.create('OAUTH_TTL_INVALID');
+      const api: ApiRecord = {
+        tenantId,
+        id: randomUUID(),
+        identifier: input.identifier,
+        name: input.name ?? input.identifier,
+        scopes: [...new Set(input.scopes)],
+        accessTokenTtl: ttl,
+        builtin: input.builtin ?? false,
+        createdAt: clock(),
+      };
+      if (!(await store.createApi(api))) throw oauthErrors.create('OAUTH_API_IDENTIFIER_TAKEN', { identifier: input.identifier });
+      tenants.delete(tenantId);
+      return api;
+    },
+
+    async deleteApi(tenantId: string, idOrIdentifier: string): Promise<void> {
+      const api = (await listApis(tenantId)).find((a) => a.id === idOrIdentifier || a.identifier === idOrIdentifier);
+      if (!api) throw oauthErrors.create('OAUTH_API_NOT_FOUND', { api: idOrIdentifier });
+      if (api.builtin) throw oauthErrors.create('OAUTH_API_BUILTIN', { api: api.identifier });
+      await store.deleteApi(tenantId, api.id);
+      tenants.delete(tenantId);
+    },
+
+    /** The secret is returned here and never again. */
+    async createClient(tenantId: string, input: CreateClientInput): Promise<{ client: ClientRecord; clientSecret?: string }> {
+      const type = input.type ?? 'confidential';
+      if (typeof input.name !== 'string' || input.name.length < 1 || input.name.length > 200) throw oauthErrors.create('OAUTH_CLIENT_NAME_INVALID');
+      for (const grantType of input.grantTypes) {
+        if (!(supportedGrantTypes as readonly string[]).includes(grantType)) {
+          throw oauthErrors.create('OAUTH_GRANT_TYPE_UNSUPPORTED', { grantType, supported: supportedGrantTypes.join(', ') });
+        }
+      }
+      if (type === 'public' && input.grantTypes.includes('client_credentials')) throw oauthErrors.create('OAUTH_PUBLIC_CLIENT_CREDENTIALS');
+      const authMethod = input.authMethod ?? (type === 'public' ? 'none' : 'client_secret_basic');
+      if ((type === 'public') !== (authMethod === 'none')) throw oauthErrors.create('OAUTH_AUTH_METHOD_INVALID', { method: authMethod, type });
+      const apiScopes: Record<string, string[]> = {};
+      for (const [identifier, scopes] of Object.entries(input.apis ?? {})) {
+        const api = await apiByIdentifier(tenantId, identifier);
+        if (!api) throw oauthErrors.create('OAUTH_API_NOT_FOUND', { api: identifier });
+        validateScopes(scopes);
+        for (const scope of scopes) if (!api.scopes.includes(scope)) throw oauthErrors.create('OAUTH_SCOPE_NOT_IN_API', { scope, api: identifier });
+        apiScopes[identifier] = [...new Set(scopes)];
+      }
+      const now = clock();
+      const client: ClientRecord = {
+        tenantId,
+        clientId: input.clientId ?? `cl_${randomBytes(12).toString('base64url')}`,
+        name: input.name,
+        type,
+        grantTypes: [...new Set(input.grantTypes)],
+        redirectUris: input.redirectUris ?? [],
+        apiScopes,
+        authMethod,
+        builtin: input.builtin ?? false,
+        createdAt: now,
+        updatedAt: now,
+      };
+      const secret = type === 'confidential' ? newSecret() : undefined;
+      await store.createClient(client, secret?.record);
+      cacheOf(tenantId).clients.delete(client.clientId);
+      return secret ? { client, clientSecret: secret.secret } : { client };
+    },
+
+    async getClient(tenantId: string, clientId: string): Promise<ClientRecord> {
+      const found = await loadClient(tenantId, clientId);
+      if (!found) throw oauthErrors.create('OAUTH_CLIENT_NOT_FOUND', { client: clientId });
+      return found.client;
+    },
+    findClient: async (tenantId: string, clientId: string) => (await loadClient(tenantId, clientId))?.client,
+    /** The current secret's hash, which oidc-provider carries as opaque client metadata. */
+    currentSecretHash: async (tenantId: string, clientId: string) =>
+      (await loadClient(tenantId, clientId))?.secrets.find((s) => s.expiresAt === null)?.hash,
+    listClients: (tenantId: string) => store.listClients(tenantId),
+
+    async deleteClient(tenantId: string, clientId: string): Promise<void> {
+      const client = await loadClient(tenantId, clientId);
+      if (!client) throw oauthErrors.create('OAUTH_CLIENT_NOT_FOUND', { client: clientId });
+      if (client.client.builtin) throw oauthErrors.create('OAUTH_CLIENT_BUILTIN', { client: clientId });
+      await store.deleteClient(tenantId, clientId);
+      cacheOf(tenantId).clients.delete(clientId);
+    },
+
+    /** A new current secret; earlier ones keep working for the grace period. */
+    async rotateSecret(tenantId: string, clientId: string, graceSeconds = defaultGraceSeconds) {
+      if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE) throw oauthErrors.create('OAUTH_GRACE_INVALID');
+      const found = await loadClient(tenantId, clientId);
+      if (!found) throw oauthErrors.create('OAUTH_CLIENT_NOT_FOUND', { client: clientId });
+      if (found.client.type === 'public') throw oauthErrors.create('OAUTH_PUBLIC_CLIENT_NO_SECRET', { client: clientId });
+      const { secret, record } = newSecret();
+      const previousExpireAt = record.createdAt + graceSeconds * 1000;
+      await store.rotateSecret(tenantId, clientId, record, previousExpireAt);
+      cacheOf(tenantId).clients.delete(clientId);
+      return { clientSecret: secret, previousSecretsExpireAt: previousExpireAt };
+    },
+
+    /**
+     * Compares the presented secret with every secret still valid (the current one and
+     * rotated ones inside their grace period). Constant-time per comparison.
+     */
+    async verifySecret(tenantId: string, clientId: string, presented: unknown): Promise<boolean> {
+      if (typeof presented !== 'string' || presented.length === 0 || presented.length > 512) return false;
+      const found = await loadClient(tenantId, clientId);
+      if (!found) return false;
+      const now = clock();
+      const digest = Buffer.from(hashSecret(presented), 'hex');
+      let ok = false;
+      for (const secret of found.secrets) {
+        if (secret.expiresAt !== null && secret.expiresAt <= now) continue;
+        if (timingSafeEqual(digest, Buffer.from(secret.hash, 'hex'))) ok = true;
+      }
+      return ok;
+    },
+
+    /** Longest access-token lifetime among the tenant's APIs (what key retirement waits for). */
+    async maxAccessTokenTtl(tenantId: string): Promise<number> {
+      const apis = await listApis(tenantId);
+      return Math.max(defaultAccessTokenTtl, ...apis.map((a) => a.accessTokenTtl));
+    },
+
+    invalidate(tenantId: string, kind?: string): void {
+      if (kind === undefined || kind === 'apis' || kind === 'clients' || kind === 'tenants') tenants.delete(tenantId);
+    },
+  };
+}
+
+export type OAuthCatalog = ReturnType<typeof createOAuthCatalog>;

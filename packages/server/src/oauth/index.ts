@@ -1,0 +1,6 @@
+export { createOAuthCatalog, hashSecret, supportedGrantTypes, type OAuthCatalog, type CreateApiInput, type CreateClientInput } from './catalog.js';
+export { createProviderPool, type ProviderPool } from './provider.js';
+export { createAccessTokenVerifier, AccessTokenInvalid, type AccessTokenVerifier, type VerifiedAccessToken } from './access-tokens.js';
+export { oauthRoutes } from './routes.js';
+export { oauthErrors } from './errors.js';
+export type { ApiRecord, ClientRecord, ClientType, OAuthStore } from './types.js';

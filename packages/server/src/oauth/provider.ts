@@ -1,0 +1,219 @@
+import { hkdfSync } from 'node:crypto';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { AuditWriter } from '../audit/index.js';
+import type { KeyService } from '../keys/index.js';
+import type { Metrics } from '../http/metrics.js';
+import { createAdapterFactory } from './adapter.js';
+import type { OAuthCatalog } from './catalog.js';
+import type { OAuthStore } from './types.js';
+
+/** Request facts our Fastify layer attaches before handing a request to oidc-provider. */
+export interface ForwardedRequest extends IncomingMessage {
+  originalUrl?: string;
+  gatehouse?: { requestId: string; ip: string };
+}
+
+export interface ProviderPoolDeps {
+  catalog: OAuthCatalog;
+  store: OAuthStore;
+  keys: KeyService;
+  audit: AuditWriter;
+  metrics: Metrics;
+  logger: Logger;
+  masterKey: Buffer;
+  issuerFor(tenantId: string): string;
+  trustProxy: boolean;
+  maxSize: number;
+  defaultAccessTokenTtl: number;
+  clock?: () => number;
+}
+
+export interface PoolEntry {
+  provider: Provider;
+  handle: (req: IncomingMessage, res: ServerResponse) => void;
+  validUntil: number;
+}
+
+// OpenID Connect standard scopes: not API scopes, so never checked against an API's list.
+const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+
+/**
+ * One oidc-provider instance per tenant, built on first use and kept in a bounded LRU.
+ * An instance is rebuilt when its tenant's keys change (its key set is fixed at
+ * construction) or when a previous key reaches its retirement time.
+ */
+export function createProviderPool(deps: ProviderPoolDeps) {
+  const { catalog, keys, audit, metrics, logger, clock = Date.now } = deps;
+  const entries = new Map<string, PoolEntry>();
+  const building = new Map<string, Promise<PoolEntry>>();
+
+  async function build(tenantId: string): Promise<PoolEntry> {
+    const keySet = await keys.keySet(tenantId);
+    const configuration: Configuration = {
+      adapter: createAdapterFactory(tenantId, deps.store, catalog, clock),
+      jwks: { keys: keySet.privateJwks as NonNullable<Configuration['jwks']>['keys'] },
+      // Cookie signing keys derived from the master key, distinct per tenant.
+      cookies: { keys: [Buffer.from(hkdfSync('sha256', deps.masterKey, tenantId, 'gatehouse cookie keys', 32)).toString('base64url')] },
+      clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+      // RFC 9700 §2.1.2: only the code flow; no implicit or hybrid response types.
+      responseTypes: ['code'],
+      pkce: { required: () => true },
+      features: {
+        devInteractions: { enabled: false },
+        clientCredentials: { enabled: true },
+        introspection: { enabled: true },
+        revocation: { enabled: true },
+        userinfo: { enabled: true },
+        resourceIndicators: {
+          enabled: true,
+          // The client's only API is the audience when `resource` is omitted; with several
+          // APIs the client must say which one (RFC 8707 §2).
+          async defaultResource(ctx) {
+            const client = await catalog.findClient(tenantId, ctx.oidc.client!.clientId);
+            const apis = Object.keys(client?.apiScopes ?? {});
+            if (apis.length === 1) return apis[0]!;
+            throw new errors.InvalidTarget(
+              apis.length === 0 ? 'this client is not allowed to request tokens for any API' : 'this client may call several APIs: the resource parameter is required',
+            );
+          },
+          useGrantedResource: () => true,
+          async getResourceServerInfo(ctx, resourceIndicator, oidcClient) {
+            const api = await catalog.apiByIdentifier(tenantId, resourceIndicator);
+            if (!api) throw new errors.InvalidTarget('unknown resource');
+            const client = await catalog.findClient(tenantId, oidcClient.clientId);
+            const allowed = client?.apiScopes[api.identifier];
+            if (!allowed) throw new errors.InvalidTarget('this client is not allowed to request tokens for this resource');
+            const grantable = allowed.filter((s) => api.scopes.includes(s));
+            if (ctx.oidc.params?.grant_type === 'client_credentials') {
+              const params = ctx.oidc.params as { scope?: string };
+              if (!params.scope) {
+                // RFC 6749 §3.3: with no scope requested we issue the client's pre-approved scopes.
+                params.scope = grantable.join(' ') || undefined;
+              } else {
+                for (const scope of params.scope.split(' ')) {
+                  if (!OIDC_SCOPES.has(scope) && !grantable.includes(scope)) throw new errors.InvalidScope('requested scope is not allowed', scope);
+                }
+              }
+            }
+            const { active } = await keys.keySet(tenantId);
+            return {
+              scope: grantable.join(' '),
+              audience: api.identifier,
+              accessTokenTTL: api.accessTokenTtl,
+              accessTokenFormat: 'jwt',
+              jwt: { sign: { alg: active.alg, kid: active.kid } },
+            };
+          },
+        },
+      },
+      // Asymmetric algorithms only (architecture: no HS*, never none).
+      enabledJWA: {
+        idTokenSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+        userinfoSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+        introspectionSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+        authorizationSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+        requestObjectSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+        clientAuthSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+      },
+      ttl: {
+        // The API's own lifetime (default 600 s), chosen in getResourceServerInfo.
+        ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? deps.defaultAccessTokenTtl,
+      },
+      clientDefaults: { id_token_signed_response_alg: keySet.active.alg, grant_types: ['client_credentials'], response_types: [] },
+      // No accounts exist yet; interactive sign-in arrives with the identity capability.
+      findAccount: async () => undefined,
+      async renderError(ctx, out) {
+        ctx.type = 'application/json; charset=utf-8';
+        ctx.body = out;
+      },
+    };
+    const provider = new Provider(deps.issuerFor(tenantId), configuration);
+    provider.proxy = deps.trustProxy;
+    // Our clients' secrets are stored as SHA-256 hashes: compare against every secret still
+    // valid (current + rotated within grace). Scoped to this instance's own Client class.
+    provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientId: string }, actual: string) {
+      return catalog.verifySecret(tenantId, this.clientId, actual);
+    };
+    wireEvents(tenantId, provider);
+    return { provider, handle: provider.callback(), validUntil: keySet.validUntil };
+  }
+
+  function requestFacts(ctx: KoaContextWithOIDC) {
+    const facts = (ctx.req as ForwardedRequest).gatehouse;
+    return { requestId: facts?.requestId ?? null, ip: facts?.ip ?? null };
+  }
+
+  function wireEvents(tenantId: string, provider: Provider) {
+    provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+      const grantType = String(ctx.oidc.params?.grant_type ?? 'unknown');
+      metrics.tokensIssued.inc({ grant_type: grantType });
+      const token = ctx.oidc.entities.ClientCredentials ?? ctx.oidc.entities.AccessToken;
+      audit.record({
+        tenantId,
+        time: clock(),
+        actor: ctx.oidc.client?.clientId ?? null,
+        action: 'token.issued',
+        target: Array.isArray(token?.aud) ? token.aud.join(' ') : ((token?.aud as string | undefined) ?? null),
+        result: 'success',
+        ...requestFacts(ctx),
+        details: { grant_type: grantType, scope: token?.scope ?? null, jti: token?.jti ?? null },
+      });
+    });
+    const onError = (ctx: KoaContextWithOIDC, error: errors.OIDCProviderError) => {
+      const code = error.error ?? 'server_error';
+      if (ctx.oidc?.route === 'token') metrics.tokenErrors.inc({ error: code });
+      const clientId = ctx.oidc?.client?.clientId ?? (ctx.oidc?.params?.client_id as string | undefined) ?? null;
+      const failedAuth = code === 'invalid_client';
+      audit.record({
+        tenantId,
+        time: clock(),
+        actor: clientId,
+        action: failedAuth ? 'client.authentication_failed' : 'token.denied',
+        target: ctx.oidc?.route ?? null,
+        result: 'failure',
+        ...requestFacts(ctx),
+        // error_detail is oidc-provider's internal reason ("invalid secret provided"): kept in
+        // the audit trail, never sent to the client.
+        details: { error: code, reason: error.error_detail ?? error.error_description ?? null, grant_type: ctx.oidc?.params?.grant_type ?? null },
+      });
+      if (code === 'server_error') logger.error({ err: error, tenant: tenantId }, 'oidc-provider server error');
+    };
+    provider.on('grant.error', onError);
+    provider.on('introspection.error', onError);
+    provider.on('revocation.error', onError);
+    provider.on('server_error', (_ctx: KoaContextWithOIDC, error: Error) => logger.error({ err: error, tenant: tenantId }, 'oidc-provider server error'));
+  }
+
+  return {
+    /** The tenant's engine, built if needed. */
+    async get(tenantId: string): Promise<PoolEntry> {
+      const entry = entries.get(tenantId);
+      if (entry && clock() < entry.validUntil) {
+        // Map order is insertion order: re-insert to mark as most recently used.
+        entries.delete(tenantId);
+        entries.set(tenantId, entry);
+        return entry;
+      }
+      let pending = building.get(tenantId);
+      if (!pending) {
+        pending = build(tenantId).finally(() => building.delete(tenantId));
+        building.set(tenantId, pending);
+      }
+      const fresh = await pending;
+      entries.delete(tenantId);
+      entries.set(tenantId, fresh);
+      while (entries.size > deps.maxSize) entries.delete(entries.keys().next().value!);
+      return fresh;
+    },
+    invalidate(tenantId: string): void {
+      entries.delete(tenantId);
+    },
+    get size() {
+      return entries.size;
+    },
+  };
+}
+
+export type ProviderPool = ReturnType<typeof createProviderPool>;

@@ -1,0 +1,74 @@
+export interface ApiRecord {
+  tenantId: string;
+  id: string;
+  /** The audience: an absolute URI (RFC 8707 resource indicator). */
+  identifier: string;
+  name: string;
+  scopes: string[];
+  accessTokenTtl: number;
+  builtin: boolean;
+  createdAt: number;
+}
+
+export type ClientType = 'confidential' | 'public';
+
+export interface ClientRecord {
+  tenantId: string;
+  clientId: string;
+  name: string;
+  type: ClientType;
+  grantTypes: string[];
+  redirectUris: string[];
+  /** API identifier → scopes this client may request for it. */
+  apiScopes: Record<string, string[]>;
+  /** RFC 7591 token_endpoint_auth_method; `none` for public clients. */
+  authMethod: 'client_secret_basic' | 'client_secret_post' | 'none';
+  builtin: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ClientSecretRecord {
+  id: string;
+  /** Hex SHA-256 of the secret; the secret itself is never stored. */
+  hash: string;
+  createdAt: number;
+  /** null while current; set when rotated (end of the grace period). */
+  expiresAt: number | null;
+}
+
+export interface OidcPayloadRecord {
+  tenantId: string;
+  model: string;
+  id: string;
+  payload: string;
+  grantId: string | null;
+  userCode: string | null;
+  uid: string | null;
+  expiresAt: number | null;
+  consumedAt: number | null;
+}
+
+/** What the OAuth capability needs from storage. */
+export interface OAuthStore {
+  /** False when the identifier is taken in the tenant. */
+  createApi(api: ApiRecord): Promise<boolean>;
+  listApis(tenantId: string): Promise<ApiRecord[]>;
+  /** Built-in APIs cannot be deleted. */
+  deleteApi(tenantId: string, id: string): Promise<boolean>;
+  createClient(client: ClientRecord, secret?: ClientSecretRecord): Promise<void>;
+  getClient(tenantId: string, clientId: string): Promise<{ client: ClientRecord; secrets: ClientSecretRecord[] } | undefined>;
+  listClients(tenantId: string): Promise<ClientRecord[]>;
+  deleteClient(tenantId: string, clientId: string): Promise<boolean>;
+  /** Adds `secret` as current; earlier secrets stay valid until `previousExpireAt`. */
+  rotateSecret(tenantId: string, clientId: string, secret: ClientSecretRecord, previousExpireAt: number): Promise<boolean>;
+  upsertPayload(record: OidcPayloadRecord): Promise<void>;
+  findPayload(tenantId: string, model: string, by: 'id' | 'uid' | 'userCode', value: string): Promise<OidcPayloadRecord | undefined>;
+  consumePayload(tenantId: string, model: string, id: string, at: number): Promise<void>;
+  destroyPayload(tenantId: string, model: string, id: string): Promise<void>;
+  revokeGrant(tenantId: string, grantId: string): Promise<void>;
+  /** JWT access tokens cannot be recalled; their jti is kept until expiry so introspection reports them inactive. */
+  revokeToken(tenantId: string, jti: string, expiresAt: number): Promise<void>;
+  isTokenRevoked(tenantId: string, jti: string): Promise<boolean>;
+  purgeExpired(now: number): Promise<number>;
+}

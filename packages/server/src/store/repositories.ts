@@ -1,0 +1,387 @@
+import type { Dialect } from './migrations.js';
+import type { Db } from './database.js';
+import { bumpRevision } from './revisions.js';
+import type { TenantStore, TenantRecord } from '../tenants/types.js';
+import type { KeyStore, SigningKeyRecord } from '../keys/types.js';
+import type { ApiRecord, ClientRecord, ClientSecretRecord, OAuthStore, OidcPayloadRecord } from '../oauth/types.js';
+import type { AuditEvent, AuditQuery, AuditStore, StoredAuditEvent } from '../audit/types.js';
+
+/**
+ * Kysely implementations of the small interfaces the deciding code owns. Every query
+ * names its tenant; nothing here decides anything.
+ */
+export function createRepositories(db: Db, dialect: Dialect) {
+  const bump = (trx: Db, tenantId: string, kind: string) => bumpRevision(trx, tenantId, kind, dialect);
+  const isUniqueViolation = (error: unknown) => {
+    const e = error as { code?: string; message?: string };
+    return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === 'SQLITE_CONSTRAINT_UNIQUE';
+  };
+
+  const tenants: TenantStore = {
+    async create(tenant) {
+      try {
+        await db.transaction().execute(async (trx) => {
+          await trx.insertInto('tenants').values({ id: tenant.id, display_name: tenant.displayName, created_at: tenant.createdAt }).execute();
+          await bump(trx, tenant.id, 'tenants');
+        });
+        return true;
+      } catch (error) {
+        if (isUniqueViolation(error)) return false;
+        throw error;
+      }
+    },
+    async get(id) {
+      const row = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+      return row ? toTenant(row) : undefined;
+    },
+    async list() {
+      const rows = await db.selectFrom('tenants').selectAll().orderBy('id').execute();
+      return rows.map(toTenant);
+    },
+  };
+
+  const keys: KeyStore = {
+    async list(tenantId) {
+      const rows = await db.selectFrom('signing_keys').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at', 'desc').execute();
+      return rows.map(toKey);
+    },
+    async activate(key, retireAt) {
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('signing_keys')
+          .set({ status: 'previous', deactivated_at: key.createdAt, retire_at: retireAt })
+          .where('tenant_id', '=', key.tenantId)
+          .where('status', '=', 'active')
+          .execute();
+        await trx
+          .insertInto('signing_keys')
+          .values({
+            tenant_id: key.tenantId,
+            kid: key.kid,
+            alg: key.alg,
+            status: 'active',
+            public_jwk: JSON.stringify(key.publicJwk),
+            private_jwk_enc: key.privateJwkEnc,
+            created_at: key.createdAt,
+            deactivated_at: null,
+            retire_at: null,
+          })
+          .execute();
+        await bump(trx, key.tenantId, 'keys');
+      });
+    },
+    async retireDue(tenantId, now) {
+      return db.transaction().execute(async (trx) => {
+        const result = await trx
+          .updateTable('signing_keys')
+          .set({ status: 'retired' })
+          .where('tenant_id', '=', tenantId)
+          .where('status', '=', 'previous')
+          .where('retire_at', '<=', now)
+          .executeTakeFirst();
+        const count = Number(result.numUpdatedRows);
+        if (count > 0) await bump(trx, tenantId, 'keys');
+        return count;
+      });
+    },
+  };
+
+  const oauth: OAuthStore = {
+    async createApi(api) {
+      try {
+        await db.transaction().execute(async (trx) => {
+          await trx.insertInto('apis').values(fromApi(api)).execute();
+          await bump(trx, api.tenantId, 'apis');
+        });
+        return true;
+      } catch (error) {
+        if (isUniqueViolation(error)) return false;
+        throw error;
+      }
+    },
+    async listApis(tenantId) {
+      const rows = await db.selectFrom('apis').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').execute();
+      return rows.map(toApi);
+    },
+    async deleteApi(tenantId, id) {
+      return db.transaction().execute(async (trx) => {
+        const result = await trx.deleteFrom('apis').where('tenant_id', '=', tenantId).where('id', '=', id).where('builtin', '=', 0).executeTakeFirst();
+        const deleted = Number(result.numDeletedRows) > 0;
+        if (deleted) await bump(trx, tenantId, 'apis');
+        return deleted;
+      });
+    },
+    async createClient(client, secret) {
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('clients').values(fromClient(client)).execute();
+        if (secret) await trx.insertInto('client_secrets').values(fromSecret(client.tenantId, client.clientId, secret)).execute();
+        await bump(trx, client.tenantId, 'clients');
+      });
+    },
+    async getClient(tenantId, clientId) {
+      const row = await db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+      if (!row) return undefined;
+      const secrets = await db
+        .selectFrom('client_secrets')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('client_id', '=', clientId)
+        .orderBy('created_at', 'desc')
+        .execute();
+      return { client: toClient(row), secrets: secrets.map(toSecret) };
+    },
+    async listClients(tenantId) {
+      const rows = await db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').execute();
+      return rows.map(toClient);
+    },
+    async deleteClient(tenantId, clientId) {
+      return db.transaction().execute(async (trx) => {
+        const result = await trx
+          .deleteFrom('clients')
+          .where('tenant_id', '=', tenantId)
+          .where('client_id', '=', clientId)
+          .where('builtin', '=', 0)
+          .executeTakeFirst();
+        const deleted = Number(result.numDeletedRows) > 0;
+        if (deleted) {
+          await trx.deleteFrom('client_secrets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
+          await bump(trx, tenantId, 'clients');
+        }
+        return deleted;
+      });
+    },
+    async rotateSecret(tenantId, clientId, secret, previousExpireAt) {
+      return db.transaction().execute(async (trx) => {
+        const exists = await trx.selectFrom('clients').select('client_id').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+        if (!exists) return false;
+        // Secrets still valid get the grace deadline (or keep an earlier one); expired ones go.
+        await trx
+          .updateTable('client_secrets')
+          .set({ expires_at: previousExpireAt })
+          .where('tenant_id', '=', tenantId)
+          .where('client_id', '=', clientId)
+          .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', previousExpireAt)]))
+          .execute();
+        await trx.deleteFrom('client_secrets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).where('expires_at', '<=', secret.createdAt).execute();
+        await trx.insertInto('client_secrets').values(fromSecret(tenantId, clientId, secret)).execute();
+        await bump(trx, tenantId, 'clients');
+        return true;
+      });
+    },
+    async upsertPayload(record) {
+      const values = {
+        tenant_id: record.tenantId,
+        model: record.model,
+        id: record.id,
+        payload: record.payload,
+        grant_id: record.grantId,
+        user_code: record.userCode,
+        uid: record.uid,
+        expires_at: record.expiresAt,
+        consumed_at: null,
+      };
+      await db
+        .insertInto('oidc_payloads')
+        .values(values)
+        .onConflict((oc) =>
+          oc.columns(['tenant_id', 'model', 'id']).doUpdateSet({
+            payload: values.payload,
+            grant_id: values.grant_id,
+            user_code: values.user_code,
+            uid: values.uid,
+            expires_at: values.expires_at,
+          }),
+        )
+        .execute();
+    },
+    async findPayload(tenantId, model, by, value) {
+      const column = by === 'id' ? 'id' : by === 'uid' ? 'uid' : 'user_code';
+      const row = await db
+        .selectFrom('oidc_payloads')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('model', '=', model)
+        .where(column, '=', value)
+        .executeTakeFirst();
+      return row ? toPayload(row) : undefined;
+    },
+    async consumePayload(tenantId, model, id, at) {
+      await db
+        .updateTable('oidc_payloads')
+        .set({ consumed_at: at })
+        .where('tenant_id', '=', tenantId)
+        .where('model', '=', model)
+        .where('id', '=', id)
+        .execute();
+    },
+    async destroyPayload(tenantId, model, id) {
+      await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('model', '=', model).where('id', '=', id).execute();
+    },
+    async revokeGrant(tenantId, grantId) {
+      await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).execute();
+    },
+    async revokeToken(tenantId, jti, expiresAt) {
+      await db
+        .insertInto('revoked_tokens')
+        .values({ tenant_id: tenantId, jti, expires_at: expiresAt })
+        .onConflict((oc) => oc.columns(['tenant_id', 'jti']).doNothing())
+        .execute();
+    },
+    async isTokenRevoked(tenantId, jti) {
+      const row = await db.selectFrom('revoked_tokens').select('jti').where('tenant_id', '=', tenantId).where('jti', '=', jti).executeTakeFirst();
+      return row !== undefined;
+    },
+    async purgeExpired(now) {
+      const a = await db.deleteFrom('oidc_payloads').where('expires_at', '<=', now).executeTakeFirst();
+      const b = await db.deleteFrom('revoked_tokens').where('expires_at', '<=', now).executeTakeFirst();
+      return Number(a.numDeletedRows) + Number(b.numDeletedRows);
+    },
+  };
+
+  const audit: AuditStore = {
+    async append(events) {
+      if (events.length === 0) return;
+      await db
+        .insertInto('audit_events')
+        .values(
+          events.map((e) => ({
+            tenant_id: e.tenantId,
+            time: e.time,
+            actor: e.actor ?? null,
+            action: e.action,
+            target: e.target ?? null,
+            result: e.result,
+            request_id: e.requestId ?? null,
+            ip: e.ip ?? null,
+            details: e.details ? JSON.stringify(e.details) : null,
+          })),
+        )
+        .execute();
+    },
+    async query(q) {
+      let query = db.selectFrom('audit_events').selectAll().where('tenant_id', '=', q.tenantId);
+      if (q.action) query = query.where('action', '=', q.action);
+      if (q.actor) query = query.where('actor', '=', q.actor);
+      if (q.result) query = query.where('result', '=', q.result);
+      if (q.requestId) query = query.where('request_id', '=', q.requestId);
+      if (q.since !== undefined) query = query.where('time', '>=', q.since);
+      if (q.until !== undefined) query = query.where('time', '<', q.until);
+      if (q.before !== undefined) query = query.where('id', '<', q.before);
+      const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
+      return rows.map(toAudit);
+    },
+  };
+
+  return { tenants, keys, oauth, audit };
+}
+
+export type Repositories = ReturnType<typeof createRepositories>;
+
+type Row<T extends keyof import('./schema.js').Database> = import('kysely').Selectable<import('./schema.js').Database[T]>;
+
+const toTenant = (row: Row<'tenants'>): TenantRecord => ({ id: row.id, displayName: row.display_name, createdAt: Number(row.created_at) });
+
+const toKey = (row: Row<'signing_keys'>): SigningKeyRecord => ({
+  tenantId: row.tenant_id,
+  kid: row.kid,
+  alg: row.alg as SigningKeyRecord['alg'],
+  status: row.status as SigningKeyRecord['status'],
+  publicJwk: JSON.parse(row.public_jwk),
+  privateJwkEnc: row.private_jwk_enc,
+  createdAt: Number(row.created_at),
+  deactivatedAt: row.deactivated_at === null ? null : Number(row.deactivated_at),
+  retireAt: row.retire_at === null ? null : Number(row.retire_at),
+});
+
+const fromApi = (api: ApiRecord) => ({
+  tenant_id: api.tenantId,
+  id: api.id,
+  identifier: api.identifier,
+  name: api.name,
+  scopes: JSON.stringify(api.scopes),
+  access_token_ttl: api.accessTokenTtl,
+  builtin: api.builtin ? 1 : 0,
+  created_at: api.createdAt,
+});
+
+const toApi = (row: Row<'apis'>): ApiRecord => ({
+  tenantId: row.tenant_id,
+  id: row.id,
+  identifier: row.identifier,
+  name: row.name,
+  scopes: JSON.parse(row.scopes),
+  accessTokenTtl: Number(row.access_token_ttl),
+  builtin: Number(row.builtin) === 1,
+  createdAt: Number(row.created_at),
+});
+
+const fromClient = (c: ClientRecord) => ({
+  tenant_id: c.tenantId,
+  client_id: c.clientId,
+  name: c.name,
+  type: c.type,
+  grant_types: JSON.stringify(c.grantTypes),
+  redirect_uris: JSON.stringify(c.redirectUris),
+  api_scopes: JSON.stringify(c.apiScopes),
+  auth_method: c.authMethod,
+  builtin: c.builtin ? 1 : 0,
+  created_at: c.createdAt,
+  updated_at: c.updatedAt,
+});
+
+const toClient = (row: Row<'clients'>): ClientRecord => ({
+  tenantId: row.tenant_id,
+  clientId: row.client_id,
+  name: row.name,
+  type: row.type as ClientRecord['type'],
+  grantTypes: JSON.parse(row.grant_types),
+  redirectUris: JSON.parse(row.redirect_uris),
+  apiScopes: JSON.parse(row.api_scopes),
+  authMethod: row.auth_method as ClientRecord['authMethod'],
+  builtin: Number(row.builtin) === 1,
+  createdAt: Number(row.created_at),
+  updatedAt: Number(row.updated_at),
+});
+
+const fromSecret = (tenantId: string, clientId: string, s: ClientSecretRecord) => ({
+  tenant_id: tenantId,
+  client_id: clientId,
+  id: s.id,
+  hash: s.hash,
+  created_at: s.createdAt,
+  expires_at: s.expiresAt,
+});
+
+const toSecret = (row: Row<'client_secrets'>): ClientSecretRecord => ({
+  id: row.id,
+  hash: row.hash,
+  createdAt: Number(row.created_at),
+  expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+});
+
+const toPayload = (row: Row<'oidc_payloads'>): OidcPayloadRecord => ({
+  tenantId: row.tenant_id,
+  model: row.model,
+  id: row.id,
+  payload: row.payload,
+  grantId: row.grant_id,
+  userCode: row.user_code,
+  uid: row.uid,
+  expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+  consumedAt: row.consumed_at === null ? null : Number(row.consumed_at),
+});
+
+const toAudit = (row: Row<'audit_events'>): StoredAuditEvent => ({
+  id: Number(row.id),
+  tenantId: row.tenant_id,
+  time: Number(row.time),
+  actor: row.actor,
+  action: row.action as AuditEvent['action'],
+  target: row.target,
+  result: row.result as AuditEvent['result'],
+  requestId: row.request_id,
+  ip: row.ip,
+  details: row.details ? JSON.parse(row.details) : null,
+});
+
+export type { AuditQuery };

@@ -1,0 +1,74 @@
+import type { Generated } from 'kysely';
+
+/** Table types shared by both dialects. Times are epoch milliseconds; JSON is stored as text. */
+export interface Database {
+  gh_revision: { id: number; value: number };
+  gh_changes: { revision: number; tenant_id: string; kind: string; created_at: number };
+  tenants: { id: string; display_name: string; created_at: number };
+  signing_keys: {
+    tenant_id: string;
+    kid: string;
+    alg: string;
+    status: string;
+    public_jwk: string;
+    private_jwk_enc: string;
+    created_at: number;
+    deactivated_at: number | null;
+    retire_at: number | null;
+  };
+  apis: {
+    tenant_id: string;
+    id: string;
+    identifier: string;
+    name: string;
+    scopes: string;
+    access_token_ttl: number;
+    builtin: number;
+    created_at: number;
+  };
+  clients: {
+    tenant_id: string;
+    client_id: string;
+    name: string;
+    type: string;
+    grant_types: string;
+    redirect_uris: string;
+    api_scopes: string;
+    auth_method: string;
+    builtin: number;
+    created_at: number;
+    updated_at: number;
+  };
+  client_secrets: {
+    tenant_id: string;
+    client_id: string;
+    id: string;
+    hash: string;
+    created_at: number;
+    expires_at: number | null;
+  };
+  oidc_payloads: {
+    tenant_id: string;
+    model: string;
+    id: string;
+    payload: string;
+    grant_id: string | null;
+    user_code: string | null;
+    uid: string | null;
+    expires_at: number | null;
+    consumed_at: number | null;
+  };
+  revoked_tokens: { tenant_id: string; jti: string; expires_at: number };
+  audit_events: {
+    id: Generated<number>;
+    tenant_id: string;
+    time: number;
+    actor: string | null;
+    action: string;
+    target: string | null;
+    result: string;
+    request_id: string | null;
+    ip: string | null;
+    details: string | null;
+  };
+}
