@@ -18,6 +18,8 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.client_secret', '*.password', '*.token'], censor: '[redacted]' },
     }),
     bodyLimit: config.bodyLimit,
+    // Unknown fields are an error, not silently dropped: a typo must not look like success.
+    ajv: { customOptions: { removeAdditional: false } },
     trustProxy: config.trustProxy,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

@@ -144,7 +144,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
       const apiScopes: Record<string, string[]> = {};
       for (const [identifier, scopes] of Object.entries(input.apis ?? {})) {
         const api = await apiByIdentifier(tenantId, identifier);
-        if (!api) throw oauthErrors.create('OAUTH_API_NOT_FOUND', { api: identifier });
+        if (!api) throw oauthErrors.create('OAUTH_CLIENT_API_UNKNOWN', { api: identifier });
         validateScopes(scopes);
         for (const scope of scopes) if (!api.scopes.includes(scope)) throw oauthErrors.create('OAUTH_SCOPE_NOT_IN_API', { scope, api: identifier });
         apiScopes[identifier] = [...new Set(scopes)];

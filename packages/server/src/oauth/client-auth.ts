@@ -5,8 +5,8 @@ export type ClientAuthResult = { ok: true; client: ClientRecord } | { ok: false;
 
 /**
  * RFC 6749 §2.3.1 client authentication (client_secret_basic / client_secret_post) for the
- * endpoints we answer ourselves. Same rules as the token endpoint: exactly one method, the
- * one the client registered, a confidential client, a secret that is still valid.
+ * endpoints we answer ourselves. Same rules as the token endpoint: exactly one method, a
+ * confidential client, a secret that is still valid.
  */
 export async function authenticateClient(
   catalog: OAuthCatalog,
@@ -14,7 +14,6 @@ export async function authenticateClient(
   authorization: string | undefined,
   body: Record<string, string | undefined>,
 ): Promise<ClientAuthResult> {
-  let method: 'client_secret_basic' | 'client_secret_post';
   let clientId: string | undefined;
   let secret: string | undefined;
   if (authorization !== undefined) {
@@ -31,17 +30,16 @@ export async function authenticateClient(
     } catch {
       return { ok: false, reason: 'malformed basic credentials', clientId: null };
     }
-    method = 'client_secret_basic';
     if (body.client_id !== undefined && body.client_id !== clientId) return { ok: false, reason: 'client_id mismatch', clientId };
   } else {
     clientId = body.client_id;
     secret = body.client_secret;
-    method = 'client_secret_post';
     if (!clientId || secret === undefined) return { ok: false, reason: 'no client authentication provided', clientId: clientId ?? null };
   }
   const client = await catalog.findClient(tenantId, clientId);
   if (!client) return { ok: false, reason: 'client not found', clientId };
-  if (client.authMethod !== method) return { ok: false, reason: 'authentication method does not match the registered one', clientId };
+  // Like oidc-provider at the token endpoint, either secret method works for a confidential client.
+  if (client.type !== 'confidential') return { ok: false, reason: 'public clients cannot authenticate', clientId };
   if (!(await catalog.verifySecret(tenantId, clientId, secret))) return { ok: false, reason: 'invalid secret', clientId };
   return { ok: true, client };
 }

@@ -5,6 +5,7 @@ export const oauthErrors = defineErrors({
   OAUTH_API_IDENTIFIER_TAKEN: { status: 409, message: 'An API with identifier "{identifier}" already exists in this tenant' },
   OAUTH_API_NOT_FOUND: { status: 404, message: 'API "{api}" does not exist in this tenant' },
   OAUTH_API_BUILTIN: { status: 409, message: 'API "{api}" is built in and cannot be deleted' },
+  OAUTH_CLIENT_API_UNKNOWN: { status: 400, message: 'API "{api}" does not exist in this tenant; create it first' },
   OAUTH_SCOPE_INVALID: { status: 400, message: 'Scope "{scope}" is not a valid scope token (RFC 6749 §3.3)' },
   OAUTH_SCOPE_NOT_IN_API: { status: 400, message: 'Scope "{scope}" is not defined by API "{api}"' },
   OAUTH_TTL_INVALID: { status: 400, message: 'Access-token lifetime must be between 30 and 86400 seconds' },

@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { adminToken, basic, dialects, seedClient, startServer, tokenRequest, type TestServer } from '../helpers.js';
+
+for (const dialect of dialects) {
+  describe(`admin API (${dialect})`, () => {
+    let server: TestServer;
+    let token: string;
+    const call = (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, bearer: string | null = token) =>
+      server.app.inject({
+        method,
+        url: `/api/v1${url}`,
+        headers: bearer === null ? {} : { authorization: `Bearer ${bearer}` },
+        ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+      });
+
+    before(async () => {
+      server = await startServer({ dialect });
+      token = await adminToken(server);
+    });
+    after(() => server.close());
+
+    describe('authorization', () => {
+      it('answers 401 with a Bearer challenge without a token', async () => {
+        const response = await call('GET', '/tenants', undefined, null);
+        assert.equal(response.statusCode, 401);
+        assert.equal(response.headers['www-authenticate'], 'Bearer realm="gatehouse-admin"');
+        assert.equal(response.json().code, 'ADMIN_UNAUTHENTICATED');
+      });
+
+      it('answers 401 invalid_token for garbage, a tampered token and a revoked one', async () => {
+        for (const bad of ['abc', 'a.b.c', `${token.slice(0, -4)}AAAA`]) {
+          const response = await call('GET', '/tenants', undefined, bad);
+          assert.equal(response.statusCode, 401, bad);
+          assert.match(String(response.headers['www-authenticate']), /error="invalid_token"/);
+        }
+        const spare = await adminToken(server);
+        const revoke = await server.app.inject({
+          method: 'POST',
+          url: '/t/default/token/revocation',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(server.admin.clientId, server.admin.clientSecret) },
+          payload: `token=${spare}`,
+        });
+        assert.equal(revoke.statusCode, 200);
+        assert.equal((await call('GET', '/tenants', undefined, spare)).statusCode, 401);
+      });
+
+      it('answers 403 to a valid token for another API', async () => {
+        const other = await seedClient(server);
+        const { json } = await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: basic(other.clientId, other.clientSecret) });
+        const response = await call('GET', '/tenants', undefined, json.access_token!);
+        assert.equal(response.statusCode, 403);
+        assert.equal(response.json().code, 'ADMIN_FORBIDDEN');
+      });
+
+      it('answers 403 to a token of another tenant, even one for an API named like the admin API', async () => {
+        await server.core.tenants.create('evil');
+        const api = await server.core.catalog.createApi('evil', { identifier: 'urn:gatehouse:admin', scopes: ['admin'] });
+        const { client, clientSecret } = await server.core.catalog.createClient('evil', { name: 'x', grantTypes: ['client_credentials'], apis: { [api.identifier]: ['admin'] } });
+        const { json } = await tokenRequest(server, { grant_type: 'client_credentials' }, { tenant: 'evil', authorization: basic(client.clientId, clientSecret!) });
+        assert.ok(json.access_token);
+        const response = await call('GET', '/tenants', undefined, json.access_token);
+        assert.equal(response.statusCode, 403);
+      });
+
+      it('lets an admin:read token read but not write', async () => {
+        const { client, clientSecret } = await server.core.catalog.createClient('default', {
+          name: 'auditor',
+          grantTypes: ['client_credentials'],
+          apis: { 'urn:gatehouse:admin': ['admin:read'] },
+        });
+        const { json } = await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: basic(client.clientId, clientSecret!) });
+        assert.equal((await call('GET', '/tenants', undefined, json.access_token!)).statusCode, 200);
+        const write = await call('POST', '/tenants', { id: 'nope' }, json.access_token!);
+        assert.equal(write.statusCode, 403);
+        assert.match(String(write.headers['www-authenticate']), /error="insufficient_scope", scope="admin"/);
+        assert.equal((await call('GET', '/tenants/nope', undefined)).statusCode, 404);
+      });
+
+      it('audits refused admin calls', async () => {
+        await server.core.audit.flush();
+        const events = await server.core.repos.audit.query({ tenantId: 'default', action: 'admin.authentication_failed', limit: 50 });
+        assert.ok(events.some((e) => e.details?.status === 401));
+        assert.ok(events.some((e) => e.details?.status === 403));
+      });
+    });
+
+    describe('tenants, APIs, clients, secrets, keys and audit', () => {
+      it('creates a tenant with its issuer and signing key', async () => {
+        const response = await call('POST', '/tenants', { id: 'acme', display_name: 'Acme' });
+        assert.equal(response.statusCode, 201);
+        assert.equal(response.json().issuer, `${server.url}/t/acme`);
+        const discovery = await server.app.inject({ url: '/t/acme/.well-known/openid-configuration' });
+        assert.equal(discovery.json().issuer, `${server.url}/t/acme`);
+        const jwks = await server.app.inject({ url: '/t/acme/jwks' });
+        assert.equal(jwks.json().keys.length, 1);
+        assert.equal((await call('POST', '/tenants', { id: 'acme' })).statusCode, 409);
+      });
+
+      it('rejects bad input with a typed error and changes nothing', async () => {
+        const before = (await call('GET', '/tenants')).json().tenants.length;
+        for (const body of [{ id: 'Bad Name' }, { id: '' }, { id: 'x', extra: 1 }, {}]) {
+          const response = await call('POST', '/tenants', body);
+          assert.equal(response.statusCode, 400, JSON.stringify(body));
+          assert.ok(['TENANTS_INVALID_ID', 'REQUEST_INVALID'].includes(response.json().code));
+          assert.doesNotMatch(response.body, /at .*\.ts/);
+        }
+        const malformed = await server.app.inject({ method: 'POST', url: '/api/v1/tenants', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: '{"id":' });
+        assert.equal(malformed.statusCode, 400);
+        assert.equal(malformed.json().code, 'REQUEST_MALFORMED');
+        assert.equal((await call('GET', '/tenants')).json().tenants.length, before);
+      });
+
+      it('creates an API and a client whose secret is shown once, and the client gets a token', async () => {
+        const api = await call('POST', '/tenants/acme/apis', { identifier: 'https://inventory.acme.test', scopes: ['items:read', 'items:write'], access_token_ttl: 300 });
+        assert.equal(api.statusCode, 201);
+        assert.equal(api.json().access_token_ttl, 300);
+        const bad = await call('POST', '/tenants/acme/apis', { identifier: 'not a uri', scopes: [] });
+        assert.equal(bad.statusCode, 400);
+        assert.equal(bad.json().code, 'OAUTH_API_IDENTIFIER_INVALID');
+        const created = await call('POST', '/tenants/acme/clients', { name: 'worker', grant_types: ['client_credentials'], apis: { 'https://inventory.acme.test': ['items:read'] } });
+        assert.equal(created.statusCode, 201);
+        const { client_id, client_secret } = created.json();
+        assert.ok(client_secret);
+        const fetched = await call('GET', `/tenants/acme/clients/${client_id}`);
+        assert.equal(fetched.statusCode, 200);
+        assert.equal(fetched.json().client_secret, undefined);
+        assert.doesNotMatch((await call('GET', '/tenants/acme/clients')).body, new RegExp(client_secret));
+        const { json } = await tokenRequest(server, { grant_type: 'client_credentials' }, { tenant: 'acme', authorization: basic(client_id, client_secret) });
+        assert.equal(json.expires_in, 300);
+      });
+
+      it('refuses a client for an unknown API, an unknown scope or an unsupported grant', async () => {
+        const cases: [Record<string, unknown>, string][] = [
+          [{ name: 'a', grant_types: ['client_credentials'], apis: { 'https://nowhere.test': ['x'] } }, 'OAUTH_CLIENT_API_UNKNOWN'],
+          [{ name: 'a', grant_types: ['client_credentials'], apis: { 'https://inventory.acme.test': ['items:delete'] } }, 'OAUTH_SCOPE_NOT_IN_API'],
+          [{ name: 'a', grant_types: ['password'] }, 'OAUTH_GRANT_TYPE_UNSUPPORTED'],
+          [{ name: 'a', type: 'public', grant_types: ['client_credentials'] }, 'OAUTH_PUBLIC_CLIENT_CREDENTIALS'],
+        ];
+        const count = (await call('GET', '/tenants/acme/clients')).json().clients.length;
+        for (const [body, code] of cases) {
+          const response = await call('POST', '/tenants/acme/clients', body);
+          assert.equal(response.statusCode, 400, code);
+          assert.equal(response.json().code, code);
+        }
+        assert.equal((await call('GET', '/tenants/acme/clients')).json().clients.length, count);
+      });
+
+      it('rotates a client secret with a grace period', async () => {
+        const created = (await call('POST', '/tenants/acme/clients', { name: 'rotator', grant_types: ['client_credentials'], apis: { 'https://inventory.acme.test': ['items:read'] } })).json();
+        const rotated = await call('POST', `/tenants/acme/clients/${created.client_id}/secret`, { grace_seconds: 60 });
+        assert.equal(rotated.statusCode, 200);
+        assert.notEqual(rotated.json().client_secret, created.client_secret);
+        for (const secret of [created.client_secret, rotated.json().client_secret]) {
+          const { status } = await tokenRequest(server, { grant_type: 'client_credentials' }, { tenant: 'acme', authorization: basic(created.client_id, secret) });
+          assert.equal(status, 200);
+        }
+        assert.equal((await call('POST', `/tenants/acme/clients/${created.client_id}/secret`, { grace_seconds: -1 })).statusCode, 400);
+        assert.equal((await call('POST', '/tenants/acme/clients/cl_missing/secret', {})).statusCode, 404);
+      });
+
+      it('deletes clients but not the built-in bootstrap client', async () => {
+        const created = (await call('POST', '/tenants/acme/clients', { name: 'doomed', grant_types: ['client_credentials'] })).json();
+        assert.equal((await call('DELETE', `/tenants/acme/clients/${created.client_id}`)).statusCode, 204);
+        assert.equal((await call('GET', `/tenants/acme/clients/${created.client_id}`)).statusCode, 404);
+        const builtin = await call('DELETE', '/tenants/default/clients/gatehouse-bootstrap');
+        assert.equal(builtin.statusCode, 409);
+        assert.equal(builtin.json().code, 'OAUTH_CLIENT_BUILTIN');
+      });
+
+      it('rotates the signing key and lists keys without private material', async () => {
+        const before = (await call('GET', '/tenants/acme/keys')).json().keys;
+        const rotated = await call('POST', '/tenants/acme/keys/rotate', { alg: 'EdDSA' });
+        assert.equal(rotated.statusCode, 200);
+        assert.equal(rotated.json().alg, 'EdDSA');
+        assert.equal(rotated.json().previous_kid, before[0].kid);
+        const keys = (await call('GET', '/tenants/acme/keys')).json().keys;
+        assert.deepEqual(keys.map((k: { status: string }) => k.status), ['active', 'previous']);
+        assert.ok(keys.every((k: { public_jwk: Record<string, unknown> }) => k.public_jwk.d === undefined));
+        assert.equal((await call('POST', '/tenants/acme/keys/rotate', { alg: 'HS256' })).statusCode, 400);
+      });
+
+      it('queries the audit trail with filters and paging', async () => {
+        const all = await call('GET', '/tenants/acme/audit?limit=2');
+        assert.equal(all.statusCode, 200);
+        assert.equal(all.json().events.length, 2);
+        const next = await call('GET', `/tenants/acme/audit?limit=2&before=${all.json().next_before}`);
+        assert.ok(next.json().events.every((e: { id: number }) => e.id < all.json().next_before));
+        const rotations = (await call('GET', '/tenants/acme/audit?action=key.rotated')).json().events;
+        assert.equal(rotations.length, 1);
+        assert.equal(rotations[0].actor, 'gatehouse-bootstrap');
+        assert.ok(rotations[0].request_id);
+        const created = (await call('GET', '/tenants/acme/audit?action=client.created&result=success')).json().events;
+        assert.ok(created.length >= 2);
+        assert.equal((await call('GET', '/tenants/acme/audit?limit=5000')).statusCode, 400);
+      });
+
+      it('describes itself in an OpenAPI document', async () => {
+        const response = await server.app.inject({ url: '/api/v1/openapi.json' });
+        assert.equal(response.statusCode, 200);
+        const doc = response.json();
+        assert.match(doc.openapi, /^3\./);
+        for (const path of ['/api/v1/tenants', '/api/v1/tenants/{tenant}/apis', '/api/v1/tenants/{tenant}/clients', '/api/v1/tenants/{tenant}/clients/{client}/secret', '/api/v1/tenants/{tenant}/keys/rotate', '/api/v1/tenants/{tenant}/audit']) {
+          assert.ok(doc.paths[path], path);
+        }
+      });
+    });
+  });
+}
