@@ -1,5 +1,5 @@
 import { hkdfSync } from 'node:crypto';
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { default as Provider, Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditWriter } from '../audit/index.js';
@@ -50,6 +50,9 @@ export function createProviderPool(deps: ProviderPoolDeps) {
   const building = new Map<string, Promise<PoolEntry>>();
 
   async function build(tenantId: string): Promise<PoolEntry> {
+    // Loaded on first use: CLI commands that never serve OAuth do not pay for (or print the
+    // runtime warning of) the engine.
+    const { default: Provider, errors } = await import('oidc-provider');
     const keySet = await keys.keySet(tenantId);
     const configuration: Configuration = {
       adapter: createAdapterFactory(tenantId, deps.store, catalog, clock),
@@ -161,7 +164,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         details: { grant_type: grantType, scope: token?.scope ?? null, jti: token?.jti ?? null },
       });
     });
-    const onError = (ctx: KoaContextWithOIDC, error: errors.OIDCProviderError) => {
+    const onError = (ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError) => {
       const code = error.error ?? 'server_error';
       if (ctx.oidc?.route === 'token') metrics.tokenErrors.inc({ error: code });
       const clientId = ctx.oidc?.client?.clientId ?? (ctx.oidc?.params?.client_id as string | undefined) ?? null;
