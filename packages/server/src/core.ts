@@ -27,7 +27,12 @@ export interface CoreOptions {
 export async function createCore(config: Config, options: CoreOptions = {}) {
   const logger = options.logger ?? pino({ level: config.logLevel });
   const clock = options.clock ?? Date.now;
-  const handle = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteFile: options.sqliteFile });
+  const handle = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    sqliteFile: options.sqliteFile,
+    onIdleError: (err) => logger.warn({ err }, 'idle database connection lost; the pool replaces it'),
+  });
   const repos = createRepositories(handle.db, handle.dialect);
   const feed = await createChangeFeed(handle, { pollMs: config.changePollMs });
   const master = resolveMasterKey(config.masterKey, config.dataDir);

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, signingAlgs, type SigningAlg } from '../config/defaults.js';
 import { GatehouseError } from '../errors.js';

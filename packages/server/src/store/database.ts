@@ -22,6 +22,8 @@ export interface DatabaseOptions {
   dataDir: string;
   /** SQLite file name inside dataDir, or ':memory:'. */
   sqliteFile?: string;
+  /** PostgreSQL: an idle pooled connection failed (it is replaced). */
+  onIdleError?: (error: Error) => void;
 }
 
 // node-postgres returns int8 as strings to avoid precision loss; our int8 columns hold
@@ -36,6 +38,9 @@ const pgTypes = {
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, types: pgTypes as pg.CustomTypesConfig });
+    // An idle connection the server drops (restart, failover, admin kill) is reported here;
+    // without a listener node-postgres would crash the process. The pool replaces it.
+    pool.on('error', (error) => options.onIdleError?.(error));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     await migrate(db as Kysely<unknown>, 'postgres');
     return { db, dialect: 'postgres', url: options.databaseUrl, close: () => db.destroy() };
