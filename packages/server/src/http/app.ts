@@ -46,7 +46,7 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
     const status = error.statusCode ?? 500;
     if (status >= 500) {
       request.log.error({ err: error }, 'unhandled error');
-      return reply.code(500).send({ code: 'INTERNAL', message: 'Internal server error', details: {} });
+      return reply.code(500).send({ code: 'INTERNAL_ERROR', message: 'Internal server error', details: {} });
     }
     // Fastify's own 4xx: validation, body too large, bad JSON, unsupported media type…
     const code = error.validation ? 'REQUEST_INVALID' : status === 413 ? 'REQUEST_TOO_LARGE' : status === 415 ? 'REQUEST_UNSUPPORTED_MEDIA_TYPE' : 'REQUEST_MALFORMED';

@@ -66,7 +66,7 @@ describe('configuration', () => {
   it('documents every option in docs/configuration.md', () => {
     const doc = readFileSync(new URL('../../../../docs/configuration.md', import.meta.url), 'utf8');
     for (const spec of Object.values(options)) {
-      assert.ok(doc.includes(`\`${spec.env}\``), `${spec.env} is missing from docs/configuration.md (run npm run docs:config)`);
+      assert.ok(doc.includes(`\`${spec.env}\``), `${spec.env} is missing from docs/configuration.md (run npm run docs:generate)`);
       assert.ok(spec.description.length > 10 && spec.recommendation.length > 5, spec.env);
     }
   });

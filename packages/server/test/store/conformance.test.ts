@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import type { AuditEvent, AuditQuery } from '../../src/audit/types.js';
 import type { SigningKeyRecord } from '../../src/keys/types.js';
 import type { ApiRecord, ClientRecord, ClientSecretRecord, OidcPayloadRecord } from '../../src/oauth/types.js';
-import { openDatabase, type DatabaseHandle } from '../../src/store/database.js';
+import { openDatabase, type DatabaseHandle, type DatabaseOptions } from '../../src/store/database.js';
 import { createRepositories, type Repositories } from '../../src/store/repositories.js';
 import { currentRevision } from '../../src/store/revisions.js';
 import type { TenantRecord } from '../../src/tenants/types.js';
@@ -25,8 +28,10 @@ const DAY = 24 * HOUR;
 async function throwawayDatabase(dialect: DialectName) {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-store-'));
   const pgdb = dialect === 'postgres' ? await freshPostgres() : undefined;
+  const options: DatabaseOptions = { dataDir, databaseUrl: pgdb?.url };
   return {
-    open: () => openDatabase({ dataDir, databaseUrl: pgdb?.url }),
+    options,
+    open: () => openDatabase(options),
     async drop() {
       await pgdb?.drop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -93,6 +98,57 @@ const payload = (tenantId: string, model: string, id: string, extra: Partial<Oid
   consumedAt: null,
   ...extra,
 });
+
+/**
+ * Another Gatehouse process on the same database, as with node:cluster workers or the CLI
+ * beside a running server: it creates tenants in a loop until its stdin closes, then
+ * reports how many writes it made and which failed.
+ */
+async function startWriterProcess(options: DatabaseOptions) {
+  const module = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
+  const source = `
+    const { openDatabase } = await import(${module('../../src/store/database.ts')});
+    const { createRepositories } = await import(${module('../../src/store/repositories.ts')});
+    const handle = await openDatabase(${JSON.stringify(options)});
+    const repos = createRepositories(handle.db, handle.dialect);
+    let stopped = false;
+    process.stdin.on('end', () => { stopped = true; }).resume();
+    console.log('ready');
+    let writes = 0;
+    const failures = [];
+    while (!stopped) {
+      try {
+        await repos.tenants.create({ id: 'writer-' + process.pid + '-' + writes, displayName: 'writer', createdAt: 0 });
+      } catch (error) {
+        failures.push('tenants.create: ' + (error.code ?? String(error)));
+      }
+      writes += 1;
+      // SQLite calls never yield to the event loop on their own; let stdin's end through.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await handle.close();
+    console.log(JSON.stringify({ writes, failures }));
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', source], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  assert.equal((await lines.next()).value, 'ready', 'the writer process started');
+  return {
+    async stop(): Promise<{ writes: number; failures: string[] }> {
+      child.stdin.end();
+      const report = await lines.next();
+      await exited;
+      return JSON.parse(String(report.value));
+    },
+  };
+}
+
+/** `name: error code` → how often, so a failed assertion shows a short summary. */
+function tally(failures: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const failure of failures) counts[failure] = (counts[failure] ?? 0) + 1;
+  return counts;
+}
 
 for (const dialect of dialects) {
   describe(`storage conformance (${dialect})`, () => {
@@ -524,6 +580,44 @@ for (const dialect of dialects) {
       it('shows nothing of one tenant to another', async () => {
         assert.deepEqual((await repos.audit.query({ tenantId: 'audit-b', limit: 100 })).map((e) => e.target), ['other-tenant']);
         assert.deepEqual(await repos.audit.query({ tenantId: 'audit-nobody', limit: 100 }), []);
+      });
+    });
+
+    describe('concurrent processes', () => {
+      it('keeps every repository write working while another process writes to the same database', { timeout: 60_000 }, async () => {
+        const t = 'concurrent';
+        await repos.tenants.create(tenant(t));
+        await repos.oauth.createClient(client(t, 'svc'), secret('s0', 'zero', T0));
+        const rounds = 200;
+        const failures: string[] = [];
+
+        const writer = await startWriterProcess(database.options);
+        let other: Awaited<ReturnType<typeof writer.stop>>;
+        try {
+          for (let i = 1; i <= rounds; i++) {
+            const at = T0 + i * MINUTE;
+            const writes: [string, () => Promise<unknown>][] = [
+              ['oauth.rotateSecret', () => repos.oauth.rotateSecret(t, 'svc', secret(`s${i}`, `secret-${i}`, at), at + HOUR)],
+              ['keys.activate', () => repos.keys.activate(signingKey(t, `k${i}`, at), at + HOUR)],
+              ['oauth.createApi', () => repos.oauth.createApi(api(t, `api-${i}`, `https://api-${i}.example.com`))],
+            ];
+            for (const [name, write] of writes) {
+              try {
+                await write();
+              } catch (error) {
+                failures.push(`${name}: ${(error as { code?: string }).code ?? String(error)}`);
+              }
+            }
+          }
+        } finally {
+          other = await writer.stop();
+        }
+
+        assert.deepEqual(tally(failures), {}, `writes failed in this process (out of ${rounds} of each)`);
+        assert.deepEqual(tally(other.failures), {}, 'writes failed in the other process');
+        assert.ok(other.writes > 0, 'the other process wrote meanwhile');
+        assert.equal((await repos.oauth.getClient(t, 'svc'))?.secrets[0]?.id, `s${rounds}`);
+        assert.equal((await repos.keys.list(t))[0]?.kid, `k${rounds}`);
       });
     });
 

@@ -1,0 +1,24 @@
+import type { ErrorSpec } from './errors.js';
+import { keyErrors } from './keys/errors.js';
+import { oauthErrors } from './oauth/errors.js';
+import { tenantErrors } from './tenants/service.js';
+
+/** Errors raised outside a catalogue module: HTTP plumbing and the admin guard. */
+export const httpErrors = {
+  REQUEST_INVALID: { status: 400, message: 'The request does not match the schema of this endpoint' },
+  REQUEST_MALFORMED: { status: 400, message: 'The request body could not be parsed' },
+  REQUEST_TOO_LARGE: { status: 413, message: 'The request body is larger than GATEHOUSE_BODY_LIMIT' },
+  REQUEST_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body has an unsupported content type' },
+  NOT_FOUND: { status: 404, message: 'No route for this method and path' },
+  INTERNAL_ERROR: { status: 500, message: 'Internal server error (details are in the server log under the request id)' },
+  ADMIN_UNAUTHENTICATED: { status: 401, message: 'A valid bearer token for the gatehouse-admin API is required' },
+  ADMIN_FORBIDDEN: { status: 403, message: 'The token is valid but not for this call (other tenant, other API or missing scope)' },
+} satisfies Record<string, ErrorSpec>;
+
+/** Every error code the server can answer with, by module: the docs and a test read this. */
+export const errorCatalogues: Record<string, Record<string, ErrorSpec>> = {
+  http: httpErrors,
+  tenants: tenantErrors.catalogue,
+  keys: keyErrors.catalogue,
+  oauth: oauthErrors.catalogue,
+};
