@@ -42,7 +42,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     // without a listener node-postgres would crash the process. The pool replaces it.
     pool.on('error', (error) => options.onIdleError?.(error));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    await migrate(db as Kysely<unknown>, 'postgres');
+    await migrateOrClose(db, 'postgres');
     return { db, dialect: 'postgres', url: options.databaseUrl, close: () => db.destroy() };
   }
   const file = options.sqliteFile ?? 'gatehouse.db';
@@ -59,6 +59,16 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  await migrate(db as Kysely<unknown>, 'sqlite');
+  await migrateOrClose(db, 'sqlite');
   return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+/** A failed migration must not leave a pool open that keeps the process alive. */
+async function migrateOrClose(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<void> {
+  try {
+    await migrate(db as Kysely<unknown>, dialect);
+  } catch (error) {
+    await db.destroy().catch(() => undefined);
+    throw error;
+  }
 }

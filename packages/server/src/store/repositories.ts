@@ -1,6 +1,7 @@
 import type { Dialect } from './migrations.js';
 import type { Db } from './database.js';
 import { bumpRevision } from './revisions.js';
+import { writeTransaction } from './transaction.js';
 import type { TenantStore, TenantRecord } from '../tenants/types.js';
 import type { KeyStore, SigningKeyRecord } from '../keys/types.js';
 import type { ApiRecord, ClientRecord, ClientSecretRecord, OAuthStore, OidcPayloadRecord } from '../oauth/types.js';
@@ -12,6 +13,7 @@ import type { AuditEvent, AuditQuery, AuditStore, StoredAuditEvent } from '../au
  */
 export function createRepositories(db: Db, dialect: Dialect) {
   const bump = (trx: Db, tenantId: string, kind: string) => bumpRevision(trx, tenantId, kind, dialect);
+  const tx = <T>(work: (trx: Db) => Promise<T>) => writeTransaction(db, dialect, work);
   const isUniqueViolation = (error: unknown) => {
     const e = error as { code?: string; message?: string };
     return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === 'SQLITE_CONSTRAINT_UNIQUE';
@@ -20,7 +22,7 @@ export function createRepositories(db: Db, dialect: Dialect) {
   const tenants: TenantStore = {
     async create(tenant) {
       try {
-        await db.transaction().execute(async (trx) => {
+        await tx(async (trx) => {
           await trx.insertInto('tenants').values({ id: tenant.id, display_name: tenant.displayName, created_at: tenant.createdAt }).execute();
           await bump(trx, tenant.id, 'tenants');
         });
@@ -46,7 +48,7 @@ export function createRepositories(db: Db, dialect: Dialect) {
       return rows.map(toKey);
     },
     async activate(key, retireAt) {
-      await db.transaction().execute(async (trx) => {
+      await tx(async (trx) => {
         await trx
           .updateTable('signing_keys')
           .set({ status: 'previous', deactivated_at: key.createdAt, retire_at: retireAt })
@@ -71,7 +73,7 @@ export function createRepositories(db: Db, dialect: Dialect) {
       });
     },
     async retireDue(tenantId, now) {
-      return db.transaction().execute(async (trx) => {
+      return tx(async (trx) => {
         const result = await trx
           .updateTable('signing_keys')
           .set({ status: 'retired' })
@@ -89,7 +91,7 @@ export function createRepositories(db: Db, dialect: Dialect) {
   const oauth: OAuthStore = {
     async createApi(api) {
       try {
-        await db.transaction().execute(async (trx) => {
+        await tx(async (trx) => {
           await trx.insertInto('apis').values(fromApi(api)).execute();
           await bump(trx, api.tenantId, 'apis');
         });
@@ -104,7 +106,7 @@ export function createRepositories(db: Db, dialect: Dialect) {
       return rows.map(toApi);
     },
     async deleteApi(tenantId, id) {
-      return db.transaction().execute(async (trx) => {
+      return tx(async (trx) => {
         const result = await trx.deleteFrom('apis').where('tenant_id', '=', tenantId).where('id', '=', id).where('builtin', '=', 0).executeTakeFirst();
         const deleted = Number(result.numDeletedRows) > 0;
         if (deleted) await bump(trx, tenantId, 'apis');
@@ -112,7 +114,7 @@ export function createRepositories(db: Db, dialect: Dialect) {
       });
     },
     async createClient(client, secret) {
-      await db.transaction().execute(async (trx) => {
+      await tx(async (trx) => {
         await trx.insertInto('clients').values(fromClient(client)).execute();
         if (secret) await trx.insertInto('client_secrets').values(fromSecret(client.tenantId, client.clientId, secret)).execute();
         await bump(trx, client.tenantId, 'clients');
@@ -135,7 +137,7 @@ export function createRepositories(db: Db, dialect: Dialect) {
       return rows.map(toClient);
     },
     async deleteClient(tenantId, clientId) {
-      return db.transaction().execute(async (trx) => {
+      return tx(async (trx) => {
         const result = await trx
           .deleteFrom('clients')
           .where('tenant_id', '=', tenantId)
@@ -151,7 +153,7 @@ export function createRepositories(db: Db, dialect: Dialect) {
       });
     },
     async rotateSecret(tenantId, clientId, secret, previousExpireAt) {
-      return db.transaction().execute(async (trx) => {
+      return tx(async (trx) => {
         const exists = await trx.selectFrom('clients').select('client_id').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
         if (!exists) return false;
         // Secrets still valid get the grace deadline (or keep an earlier one); expired ones go.

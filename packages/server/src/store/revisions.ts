@@ -57,6 +57,7 @@ export async function createChangeFeed(handle: DatabaseHandle, options: { pollMs
   let closed = false;
 
   async function read(): Promise<void> {
+    if (closed) return;
     const rows = await handle.db
       .selectFrom('gh_changes')
       .select(['revision', 'tenant_id', 'kind'])
@@ -64,6 +65,8 @@ export async function createChangeFeed(handle: DatabaseHandle, options: { pollMs
       .orderBy('revision')
       .execute();
     for (const row of rows) {
+      // A read that was in flight when close() was called delivers nothing.
+      if (closed) return;
       last = Math.max(last, Number(row.revision));
       events.emit('change', { revision: Number(row.revision), tenantId: row.tenant_id, kind: row.kind } satisfies Change);
     }
