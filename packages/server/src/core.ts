@@ -44,15 +44,19 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     defaultGraceSeconds: config.secretGraceSeconds,
     clock,
   });
+  // Declared before the key service, which reports retirements into it.
+  const audit = createAuditWriter({ store: repos.audit, logger, flushMs: config.auditFlushMs });
   const keys = createKeyService({
     store: repos.keys,
     masterKey: master.key,
     defaultAlg: config.signingAlg,
     maxTokenLifetime: (tenantId) => catalog.maxAccessTokenTtl(tenantId),
+    onRetired: (tenantId, kids) => {
+      for (const kid of kids) audit.record({ tenantId, time: clock(), actor: 'system', action: 'key.retired', target: kid, result: 'success' });
+    },
     clock,
   });
   const tenants = createTenantService({ store: repos.tenants, publicUrl: config.publicUrl, onCreated: (id) => keys.ensureKey(id), clock });
-  const audit = createAuditWriter({ store: repos.audit, logger, flushMs: config.auditFlushMs });
   const metrics = createMetrics();
   const pool = createProviderPool({
     catalog,
@@ -63,7 +67,6 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     logger,
     masterKey: master.key,
     issuerFor: tenants.issuerFor,
-    trustProxy: config.trustProxy,
     maxSize: config.providerPoolSize,
     defaultAccessTokenTtl: config.accessTokenTtl,
     clock,

@@ -82,6 +82,7 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
     audit: core.audit,
     metrics: core.metrics,
     bodyLimit: config.bodyLimit,
+    publicUrl: config.publicUrl,
     clock: core.clock,
   });
   await app.register(async (api) => {

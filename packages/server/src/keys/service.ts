@@ -24,6 +24,8 @@ export interface KeyServiceDeps {
   defaultAlg: SigningAlg;
   /** Longest lifetime of any token the tenant's keys sign, in seconds. */
   maxTokenLifetime(tenantId: string): Promise<number>;
+  /** Told which keys this process retired (for the audit trail). */
+  onRetired?(tenantId: string, kids: string[]): void;
   clock?: () => number;
 }
 
@@ -32,7 +34,7 @@ export interface KeyServiceDeps {
  * published until every token it can have signed has expired, then it retires (on the next
  * read after its deadline, so no timer has to be running).
  */
-export function createKeyService({ store, masterKey, defaultAlg, maxTokenLifetime, clock = Date.now }: KeyServiceDeps) {
+export function createKeyService({ store, masterKey, defaultAlg, maxTokenLifetime, onRetired, clock = Date.now }: KeyServiceDeps) {
   const cache = new Map<string, TenantKeySet>();
 
   async function generate(tenantId: string, alg: SigningAlg): Promise<SigningKeyRecord> {
@@ -78,8 +80,10 @@ export function createKeyService({ store, masterKey, defaultAlg, maxTokenLifetim
   async function load(tenantId: string): Promise<TenantKeySet> {
     const now = clock();
     let records = await store.list(tenantId);
-    if (records.some((r) => r.status === 'previous' && r.retireAt !== null && r.retireAt <= now)) {
-      await store.retireDue(tenantId, now);
+    const due = records.filter((r) => r.status === 'previous' && r.retireAt !== null && r.retireAt <= now);
+    if (due.length > 0) {
+      // Another node may retire them first; only the one whose update counts reports it.
+      if ((await store.retireDue(tenantId, now)) > 0) onRetired?.(tenantId, due.map((r) => r.kid));
       records = await store.list(tenantId);
     }
     const active = records.find((r) => r.status === 'active');

@@ -24,7 +24,6 @@ export interface ProviderPoolDeps {
   logger: Logger;
   masterKey: Buffer;
   issuerFor(tenantId: string): string;
-  trustProxy: boolean;
   maxSize: number;
   defaultAccessTokenTtl: number;
   clock?: () => number;
@@ -133,7 +132,9 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       },
     };
     const provider = new Provider(deps.issuerFor(tenantId), configuration);
-    provider.proxy = deps.trustProxy;
+    // Our routes overwrite Host and X-Forwarded-Host/Proto from the public URL before a request
+    // reaches the engine, so it may trust them (see oauth/routes.ts).
+    provider.proxy = true;
     // Our clients' secrets are stored as SHA-256 hashes: compare against every secret still
     // valid (current + rotated within grace). Scoped to this instance's own Client class.
     provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientId: string }, actual: string) {

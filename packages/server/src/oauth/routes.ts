@@ -20,6 +20,7 @@ export interface OAuthRoutesDeps {
   audit: AuditWriter;
   metrics: Metrics;
   bodyLimit: number;
+  publicUrl: string;
   clock?: () => number;
 }
 
@@ -33,6 +34,8 @@ type Form = Record<string, string | undefined>;
  */
 export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
   const clock = deps.clock ?? Date.now;
+  const publicHost = new URL(deps.publicUrl).host;
+  const publicProto = new URL(deps.publicUrl).protocol.slice(0, -1);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.bodyLimit }, (_req, body, done) => done(null, body));
 
@@ -62,6 +65,11 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
     forwarded.originalUrl = request.url;
     forwarded.url = request.url.slice(prefix.length) || '/';
     forwarded.gatehouse = { requestId: String(request.id), ip: request.ip };
+    // Endpoint URLs in discovery and redirects come from the configured public URL, never from
+    // the caller's Host or X-Forwarded-* headers (host-header injection, cache poisoning), and
+    // stay right behind a TLS-terminating proxy. The engine trusts exactly these headers.
+    const { 'x-forwarded-for': _spoofable, ...headers } = forwarded.headers;
+    forwarded.headers = { ...headers, host: publicHost, 'x-forwarded-host': publicHost, 'x-forwarded-proto': publicProto };
     reply.hijack();
     engine(forwarded, reply.raw);
   }

@@ -60,6 +60,9 @@ for (const dialect of dialects) {
       assert.deepEqual((await jwks()).keys.map((k) => k.kid), [rotated.kid]);
       const stored = await server.core.keys.list('default');
       assert.equal(stored.find((k) => k.kid === oldKid)?.status, 'retired');
+      await server.core.audit.flush();
+      const retired = await server.core.repos.audit.query({ tenantId: 'default', action: 'key.retired', limit: 5 });
+      assert.deepEqual(retired.map((e) => [e.target, e.actor]), [[oldKid, 'system']]);
       await assert.rejects(verifyWithPublishedKeys(before));
     });
 

@@ -223,3 +223,22 @@ for (const dialect of dialects) {
     });
   });
 }
+
+describe('discovery', () => {
+  it('builds every endpoint from the public URL, whatever Host or X-Forwarded-* the caller sends', async () => {
+    const server = await startServer();
+    try {
+      const response = await server.app.inject({
+        url: '/t/default/.well-known/openid-configuration',
+        headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' },
+      });
+      const doc = response.json() as Record<string, unknown>;
+      assert.equal(doc.issuer, `${server.url}/t/default`);
+      for (const key of ['token_endpoint', 'jwks_uri', 'introspection_endpoint', 'revocation_endpoint']) {
+        assert.ok(String(doc[key]).startsWith(`${server.url}/t/default/`), `${key}: ${doc[key]}`);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
