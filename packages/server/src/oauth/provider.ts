@@ -140,6 +140,14 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientId: string }, actual: string) {
       return catalog.verifySecret(tenantId, this.clientId, actual);
     };
+    // Unknown paths under a tenant answer in JSON like every other error (Koa's default is text).
+    provider.use(async (ctx, next) => {
+      await next();
+      if (ctx.status === 404 && ctx.body == null) {
+        ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
+        ctx.status = 404;
+      }
+    });
     wireEvents(tenantId, provider);
     return { provider, handle: provider.callback(), validUntil: keySet.validUntil };
   }

@@ -172,6 +172,11 @@ for (const dialect of dialects) {
         assert.equal(json.error, 'not_found');
         const discovery = await server.app.inject({ url: '/t/NOT..valid/.well-known/openid-configuration' });
         assert.equal(discovery.statusCode, 404);
+        for (const url of ['/t/default/nope', '/t/default']) {
+          const unknown = await server.app.inject({ url });
+          assert.equal(unknown.statusCode, 404, url);
+          assert.equal(unknown.json().error, 'not_found', url);
+        }
       });
 
       it('a client of one tenant cannot authenticate at another', async () => {
