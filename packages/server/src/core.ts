@@ -33,7 +33,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     sqliteFile: options.sqliteFile,
     onIdleError: (err) => logger.warn({ err }, 'idle database connection lost; the pool replaces it'),
   });
-  const repos = createRepositories(handle.db, handle.dialect);
+  const repos = createRepositories(handle);
   const feed = await createChangeFeed(handle, { pollMs: config.changePollMs });
   const master = resolveMasterKey(config.masterKey, config.dataDir);
   if (master.source === 'generated') logger.warn({ path: `${config.dataDir}/master.key` }, 'generated a development master key; set GATEHOUSE_MASTER_KEY in production');

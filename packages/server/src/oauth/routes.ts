@@ -27,35 +27,28 @@ export interface OAuthRoutesDeps {
 type Form = Record<string, string | undefined>;
 
 /**
- * Mounts every tenant's OAuth/OIDC endpoints under `/t/{tenant}`. Fastify reads the body
- * (so size limits and errors are uniform); the request is then replayed into that
- * tenant's oidc-provider. Introspection and revocation of our JWT access tokens are
+ * Mounts every tenant's OAuth/OIDC endpoints under `/t/{tenant}`, handing each request to
+ * that tenant's oidc-provider. Introspection and revocation of our JWT access tokens are
  * answered here, because oidc-provider only handles tokens it stores.
  */
 export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
   const clock = deps.clock ?? Date.now;
   const publicHost = new URL(deps.publicUrl).host;
   const publicProto = new URL(deps.publicUrl).protocol.slice(0, -1);
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.bodyLimit }, (_req, body, done) => done(null, body));
 
-  async function handle(request: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply) {
+  async function tenantOf(request: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply): Promise<string | undefined> {
     const tenantId = request.params.tenant;
-    const tenant = await deps.tenants.find(tenantId);
-    if (!tenant) return reply.code(404).send({ error: 'not_found', error_description: 'unknown tenant' });
+    if (await deps.tenants.find(tenantId)) return tenantId;
+    void reply.code(404).send({ error: 'not_found', error_description: 'unknown tenant' });
+    return undefined;
+  }
+
+  /** Hands the request to the tenant's oidc-provider, which reads the body itself. */
+  async function forward(request: FastifyRequest, reply: FastifyReply, tenantId: string, body?: Buffer) {
     const prefix = `/t/${tenantId}`;
     const path = request.url.slice(prefix.length).split('?')[0] || '/';
-    const body = request.body instanceof Buffer ? request.body : undefined;
-
-    if (request.method === 'POST' && body && (path === '/token/introspection' || path === '/token/revocation')) {
-      const form = parseForm(request, body);
-      if (form && typeof form.token === 'string' && looksLikeJwt(form.token)) {
-        return path === '/token/introspection' ? introspect(request, reply, tenantId, form) : revoke(request, reply, tenantId, form);
-      }
-    }
-
-    const started = process.hrtime.bigint();
     if (path === '/token') {
+      const started = process.hrtime.bigint();
       reply.raw.once('finish', () => {
         deps.metrics.tokenDuration.observe({ status: String(reply.raw.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9);
       });
@@ -68,11 +61,52 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
     // Endpoint URLs in discovery and redirects come from the configured public URL, never from
     // the caller's Host or X-Forwarded-* headers (host-header injection, cache poisoning), and
     // stay right behind a TLS-terminating proxy. The engine trusts exactly these headers.
-    const { 'x-forwarded-for': _spoofable, ...headers } = forwarded.headers;
-    forwarded.headers = { ...headers, host: publicHost, 'x-forwarded-host': publicHost, 'x-forwarded-proto': publicProto };
+    const headers = forwarded.headers;
+    headers.host = publicHost;
+    headers['x-forwarded-host'] = publicHost;
+    headers['x-forwarded-proto'] = publicProto;
+    headers['x-forwarded-for'] = undefined;
     reply.hijack();
+    // Hijacked replies skip Fastify's hooks: carry the request id on the raw response.
+    reply.raw.setHeader('x-request-id', String(request.id));
     engine(forwarded, reply.raw);
   }
+
+  // Every endpoint but two: the body stays unread for oidc-provider to parse (it enforces its
+  // own 56 KiB cap); a declared length over our limit is refused before anything is read.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
+    async function handle(request: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply) {
+      const tenantId = await tenantOf(request, reply);
+      if (!tenantId) return reply;
+      if (Number(request.headers['content-length'] ?? 0) > deps.bodyLimit) {
+        return reply.code(413).send({ error: 'invalid_request', error_description: 'request body too large' });
+      }
+      return forward(request, reply, tenantId);
+    }
+    scope.all('/t/:tenant', handle);
+    scope.all('/t/:tenant/*', handle);
+  });
+
+  // Introspection and revocation: we read the body to see whether the token is one of our
+  // JWTs (answered here) or an opaque token (replayed into oidc-provider).
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.bodyLimit }, (_request, body, done) => done(null, body));
+    for (const endpoint of ['introspection', 'revocation'] as const) {
+      scope.post(`/t/:tenant/token/${endpoint}`, async (request: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply) => {
+        const tenantId = await tenantOf(request, reply);
+        if (!tenantId) return reply;
+        const body = request.body instanceof Buffer ? request.body : Buffer.alloc(0);
+        const form = parseForm(request, body);
+        if (form && typeof form.token === 'string' && looksLikeJwt(form.token)) {
+          return endpoint === 'introspection' ? introspect(request, reply, tenantId, form) : revoke(request, reply, tenantId, form);
+        }
+        return forward(request, reply, tenantId, body);
+      });
+    }
+  });
 
   function parseForm(request: FastifyRequest, body: Buffer): Form | undefined {
     const type = String(request.headers['content-type'] ?? '');
@@ -173,8 +207,6 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
     return reply.code(200).send();
   }
 
-  app.all('/t/:tenant', handle);
-  app.all('/t/:tenant/*', handle);
 }
 
 /**

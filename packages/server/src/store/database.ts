@@ -13,6 +13,8 @@ export interface DatabaseHandle {
   dialect: Dialect;
   /** PostgreSQL only: the connection URL, for the change feed's dedicated LISTEN connection. */
   url?: string;
+  /** SQLite only: the driver handle, for prepared-statement fast paths (used under Kysely's connection lock). */
+  sqlite?: SQLite.Database;
   close(): Promise<void>;
 }
 
@@ -60,7 +62,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrateOrClose(db, 'sqlite');
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  return { db, dialect: 'sqlite', sqlite, close: () => db.destroy() };
 }
 
 /** A failed migration must not leave a pool open that keeps the process alive. */

@@ -18,6 +18,7 @@ for (const dialect of dialects) {
       const { status, json, headers } = await tokenRequest(server, { grant_type: 'client_credentials', scope: 'read' }, { authorization: basic(client.clientId, client.clientSecret) });
       assert.equal(status, 200);
       assert.equal(headers['cache-control'], 'no-store');
+      assert.ok(headers['x-request-id']);
       assert.equal(json.token_type, 'Bearer');
       assert.equal(json.expires_in, 600);
       const { header, payload } = decode(json.access_token!);

@@ -71,7 +71,7 @@ for (const dialect of dialects) {
       database = await throwawayDatabase(dialect);
       reader = await database.open();
       writer = await database.open();
-      writes = createRepositories(writer.db, writer.dialect);
+      writes = createRepositories(writer);
     });
     after(async () => {
       await reader?.close();

@@ -110,7 +110,7 @@ async function startWriterProcess(options: DatabaseOptions) {
     const { openDatabase } = await import(${module('../../src/store/database.ts')});
     const { createRepositories } = await import(${module('../../src/store/repositories.ts')});
     const handle = await openDatabase(${JSON.stringify(options)});
-    const repos = createRepositories(handle.db, handle.dialect);
+    const repos = createRepositories(handle);
     let stopped = false;
     process.stdin.on('end', () => { stopped = true; }).resume();
     console.log('ready');
@@ -159,7 +159,7 @@ for (const dialect of dialects) {
     before(async () => {
       database = await throwawayDatabase(dialect);
       handle = await database.open();
-      repos = createRepositories(handle.db, handle.dialect);
+      repos = createRepositories(handle);
     });
     after(async () => {
       await handle?.close();
@@ -180,7 +180,7 @@ for (const dialect of dialects) {
         const second = await database.open();
         try {
           assert.deepEqual(await applied(second.db), appliedBefore);
-          assert.deepEqual(await createRepositories(second.db, second.dialect).tenants.get('migrations'), tenant('migrations'));
+          assert.deepEqual(await createRepositories(second).tenants.get('migrations'), tenant('migrations'));
           assert.equal(await currentRevision(second.db), revision);
         } finally {
           await second.close();
