@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import inject, { type InjectOptions, type Response as InjectResponse } from 'light-my-request';
 import pg from 'pg';
 import pino from 'pino';
 import { loadConfig, type Config } from '../src/config/defaults.js';
@@ -73,6 +74,8 @@ export interface TestServer {
   /** Base URL when listening, else the configured public URL. */
   url: string;
   admin: { clientId: string; clientSecret: string };
+  /** In-process request through the server's real dispatch (engine handler, then Fastify). */
+  inject(options: InjectOptions): Promise<InjectResponse>;
   close(): Promise<void>;
 }
 
@@ -102,6 +105,10 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
     config,
     url: config.publicUrl,
     admin,
+    inject: async (opts) => {
+      await app.ready();
+      return inject(app.dispatch, opts);
+    },
     async close() {
       await app.close();
       await core.close();
@@ -115,7 +122,7 @@ export const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${enc
 
 /** POSTs a form to the tenant's token endpoint through inject(). */
 export async function tokenRequest(server: TestServer, form: Record<string, string>, init: { tenant?: string; authorization?: string } = {}) {
-  const response = await server.app.inject({
+  const response = await server.inject({
     method: 'POST',
     url: `/t/${init.tenant ?? 'default'}/token`,
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...(init.authorization ? { authorization: init.authorization } : {}) },

@@ -1,17 +1,39 @@
-import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { adminRoutes } from '../admin/index.js';
 import type { Core } from '../core.js';
 import { GatehouseError } from '../errors.js';
-import { oauthRoutes } from '../oauth/index.js';
+import { createEngineHandler, oauthRoutes, requestIdOf } from '../oauth/index.js';
 
-// A caller-supplied request id is reused only if it is short and plain (log injection).
-const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+type Dispatch = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** Assembles the HTTP server: operations endpoints, the OAuth engines per tenant, the admin API. */
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The whole server's request handler (engine requests, then Fastify): what the HTTP server runs. */
+    dispatch: Dispatch;
+  }
+}
+
+/**
+ * Assembles the HTTP server: operations endpoints, the OAuth engines per tenant, the admin API.
+ * Engine requests under /t/ are dispatched before Fastify (see oauth/engine-handler.ts).
+ */
 export async function createApp(core: Core): Promise<FastifyInstance> {
   const { config } = core;
+  const engine = createEngineHandler({
+    tenants: core.tenants,
+    pool: core.pool,
+    metrics: core.metrics,
+    logger: core.logger,
+    bodyLimit: config.bodyLimit,
+    publicUrl: config.publicUrl,
+    clientIp: (req) => {
+      const forwarded = config.trustProxy ? req.headers['x-forwarded-for'] : undefined;
+      return (typeof forwarded === 'string' ? forwarded.split(',')[0]!.trim() : undefined) ?? req.socket?.remoteAddress ?? '';
+    },
+  });
+  let dispatch: Dispatch | undefined;
   const app = Fastify({
     loggerInstance: core.logger.child({}, {
       // Never log credentials, even if a future log call passes request data through.
@@ -21,12 +43,14 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
     // Unknown fields are an error, not silently dropped: a typo must not look like success.
     ajv: { customOptions: { removeAdditional: false } },
     trustProxy: config.trustProxy,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: requestIdOf,
     routerOptions: { maxParamLength: 200 },
+    serverFactory: (fastifyHandler) => {
+      dispatch = (req, res) => (engine.accepts(req) ? engine.handle(req, res) : fastifyHandler(req, res));
+      return createServer(dispatch);
+    },
   });
+  app.decorate('dispatch', dispatch!);
   app.log.level = config.logLevel;
 
   app.addHook('onRequest', async (request, reply) => {
@@ -75,14 +99,12 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
 
   await app.register(oauthRoutes, {
     tenants: core.tenants,
-    pool: core.pool,
     catalog: core.catalog,
     store: core.repos.oauth,
+    engine,
     verifyAccessToken: core.verifyAccessToken,
     audit: core.audit,
-    metrics: core.metrics,
     bodyLimit: config.bodyLimit,
-    publicUrl: config.publicUrl,
     clock: core.clock,
   });
   await app.register(async (api) => {

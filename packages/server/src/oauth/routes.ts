@@ -1,112 +1,50 @@
-import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
 import { parse as parseQuery } from 'node:querystring';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditWriter } from '../audit/index.js';
-import type { Metrics } from '../http/metrics.js';
 import type { TenantService } from '../tenants/index.js';
 import { AccessTokenInvalid, looksLikeJwt, type AccessTokenVerifier } from './access-tokens.js';
 import type { OAuthCatalog } from './catalog.js';
 import { authenticateClient } from './client-auth.js';
-import type { ForwardedRequest, ProviderPool } from './provider.js';
+import type { EngineHandler } from './engine-handler.js';
 import type { OAuthStore } from './types.js';
 
 export interface OAuthRoutesDeps {
   tenants: TenantService;
-  pool: ProviderPool;
   catalog: OAuthCatalog;
   store: OAuthStore;
+  engine: EngineHandler;
   verifyAccessToken: AccessTokenVerifier;
   audit: AuditWriter;
-  metrics: Metrics;
   bodyLimit: number;
-  publicUrl: string;
   clock?: () => number;
 }
 
 type Form = Record<string, string | undefined>;
 
 /**
- * Mounts every tenant's OAuth/OIDC endpoints under `/t/{tenant}`, handing each request to
- * that tenant's oidc-provider. Introspection and revocation of our JWT access tokens are
- * answered here, because oidc-provider only handles tokens it stores.
+ * Introspection (RFC 7662) and revocation (RFC 7009) of our JWT access tokens, which
+ * oidc-provider cannot answer (it only handles tokens it stores). We read the body to see
+ * which kind of token it is; opaque tokens are replayed into the engine. Every other
+ * endpoint under /t/ is served by the engine handler (oauth/engine-handler.ts).
  */
 export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
   const clock = deps.clock ?? Date.now;
-  const publicHost = new URL(deps.publicUrl).host;
-  const publicProto = new URL(deps.publicUrl).protocol.slice(0, -1);
-
-  async function tenantOf(request: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply): Promise<string | undefined> {
-    const tenantId = request.params.tenant;
-    if (await deps.tenants.find(tenantId)) return tenantId;
-    void reply.code(404).send({ error: 'not_found', error_description: 'unknown tenant' });
-    return undefined;
-  }
-
-  /** Hands the request to the tenant's oidc-provider, which reads the body itself. */
-  async function forward(request: FastifyRequest, reply: FastifyReply, tenantId: string, body?: Buffer) {
-    const prefix = `/t/${tenantId}`;
-    const path = request.url.slice(prefix.length).split('?')[0] || '/';
-    if (path === '/token') {
-      const started = process.hrtime.bigint();
-      reply.raw.once('finish', () => {
-        deps.metrics.tokenDuration.observe({ status: String(reply.raw.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9);
-      });
-    }
-    const { handle: engine } = await deps.pool.get(tenantId);
-    const forwarded = (body ? replay(request.raw, body) : request.raw) as ForwardedRequest;
-    forwarded.originalUrl = request.url;
-    forwarded.url = request.url.slice(prefix.length) || '/';
-    forwarded.gatehouse = { requestId: String(request.id), ip: request.ip };
-    // Endpoint URLs in discovery and redirects come from the configured public URL, never from
-    // the caller's Host or X-Forwarded-* headers (host-header injection, cache poisoning), and
-    // stay right behind a TLS-terminating proxy. The engine trusts exactly these headers.
-    const headers = forwarded.headers;
-    headers.host = publicHost;
-    headers['x-forwarded-host'] = publicHost;
-    headers['x-forwarded-proto'] = publicProto;
-    headers['x-forwarded-for'] = undefined;
-    reply.hijack();
-    // Hijacked replies skip Fastify's hooks: carry the request id on the raw response.
-    reply.raw.setHeader('x-request-id', String(request.id));
-    engine(forwarded, reply.raw);
-  }
-
-  // Every endpoint but two: the body stays unread for oidc-provider to parse (it enforces its
-  // own 56 KiB cap); a declared length over our limit is refused before anything is read.
-  await app.register(async (scope) => {
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
-    async function handle(request: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply) {
-      const tenantId = await tenantOf(request, reply);
-      if (!tenantId) return reply;
-      if (Number(request.headers['content-length'] ?? 0) > deps.bodyLimit) {
-        return reply.code(413).send({ error: 'invalid_request', error_description: 'request body too large' });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.bodyLimit }, (_request, body, done) => done(null, body));
+  for (const endpoint of ['introspection', 'revocation'] as const) {
+    app.post(`/t/:tenant/token/${endpoint}`, async (request: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply) => {
+      const tenantId = request.params.tenant;
+      if (!(await deps.tenants.find(tenantId))) return reply.code(404).send({ error: 'not_found', error_description: 'unknown tenant' });
+      const body = request.body instanceof Buffer ? request.body : Buffer.alloc(0);
+      const form = parseForm(request, body);
+      if (form && typeof form.token === 'string' && looksLikeJwt(form.token)) {
+        return endpoint === 'introspection' ? introspect(request, reply, tenantId, form) : revoke(request, reply, tenantId, form);
       }
-      return forward(request, reply, tenantId);
-    }
-    scope.all('/t/:tenant', handle);
-    scope.all('/t/:tenant/*', handle);
-  });
-
-  // Introspection and revocation: we read the body to see whether the token is one of our
-  // JWTs (answered here) or an opaque token (replayed into oidc-provider).
-  await app.register(async (scope) => {
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.bodyLimit }, (_request, body, done) => done(null, body));
-    for (const endpoint of ['introspection', 'revocation'] as const) {
-      scope.post(`/t/:tenant/token/${endpoint}`, async (request: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply) => {
-        const tenantId = await tenantOf(request, reply);
-        if (!tenantId) return reply;
-        const body = request.body instanceof Buffer ? request.body : Buffer.alloc(0);
-        const form = parseForm(request, body);
-        if (form && typeof form.token === 'string' && looksLikeJwt(form.token)) {
-          return endpoint === 'introspection' ? introspect(request, reply, tenantId, form) : revoke(request, reply, tenantId, form);
-        }
-        return forward(request, reply, tenantId, body);
-      });
-    }
-  });
+      reply.hijack();
+      reply.raw.setHeader('x-request-id', String(request.id));
+      await deps.engine.forwardToEngine(request.raw, reply.raw, tenantId, String(request.id), body);
+    });
+  }
 
   function parseForm(request: FastifyRequest, body: Buffer): Form | undefined {
     const type = String(request.headers['content-type'] ?? '');
@@ -206,20 +144,4 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
     }
     return reply.code(200).send();
   }
-
-}
-
-/**
- * A stream that yields `body` again with the original request's line, headers and socket, so
- * oidc-provider reads the request as if it came straight off the wire (it warns about
- * pre-parsed bodies). A plain Readable: an IncomingMessage would pull on the real socket.
- */
-function replay(original: IncomingMessage, body: Buffer): IncomingMessage {
-  const copy = new Readable({ read() {} }) as Readable & Record<string, unknown>;
-  copy.push(body);
-  copy.push(null);
-  for (const key of ['method', 'url', 'headers', 'rawHeaders', 'httpVersion', 'httpVersionMajor', 'httpVersionMinor', 'socket'] as const) {
-    copy[key] = original[key];
-  }
-  return copy as unknown as IncomingMessage;
 }

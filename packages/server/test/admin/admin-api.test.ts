@@ -7,7 +7,7 @@ for (const dialect of dialects) {
     let server: TestServer;
     let token: string;
     const call = (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, bearer: string | null = token) =>
-      server.app.inject({
+      server.inject({
         method,
         url: `/api/v1${url}`,
         headers: bearer === null ? {} : { authorization: `Bearer ${bearer}` },
@@ -35,7 +35,7 @@ for (const dialect of dialects) {
           assert.match(String(response.headers['www-authenticate']), /error="invalid_token"/);
         }
         const spare = await adminToken(server);
-        const revoke = await server.app.inject({
+        const revoke = await server.inject({
           method: 'POST',
           url: '/t/default/token/revocation',
           headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(server.admin.clientId, server.admin.clientSecret) },
@@ -90,9 +90,9 @@ for (const dialect of dialects) {
         const response = await call('POST', '/tenants', { id: 'acme', display_name: 'Acme' });
         assert.equal(response.statusCode, 201);
         assert.equal(response.json().issuer, `${server.url}/t/acme`);
-        const discovery = await server.app.inject({ url: '/t/acme/.well-known/openid-configuration' });
+        const discovery = await server.inject({ url: '/t/acme/.well-known/openid-configuration' });
         assert.equal(discovery.json().issuer, `${server.url}/t/acme`);
-        const jwks = await server.app.inject({ url: '/t/acme/jwks' });
+        const jwks = await server.inject({ url: '/t/acme/jwks' });
         assert.equal(jwks.json().keys.length, 1);
         assert.equal((await call('POST', '/tenants', { id: 'acme' })).statusCode, 409);
       });
@@ -105,7 +105,7 @@ for (const dialect of dialects) {
           assert.ok(['TENANTS_INVALID_ID', 'REQUEST_INVALID'].includes(response.json().code));
           assert.doesNotMatch(response.body, /at .*\.ts/);
         }
-        const malformed = await server.app.inject({ method: 'POST', url: '/api/v1/tenants', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: '{"id":' });
+        const malformed = await server.inject({ method: 'POST', url: '/api/v1/tenants', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: '{"id":' });
         assert.equal(malformed.statusCode, 400);
         assert.equal(malformed.json().code, 'REQUEST_MALFORMED');
         assert.equal((await call('GET', '/tenants')).json().tenants.length, before);
@@ -196,7 +196,7 @@ for (const dialect of dialects) {
       });
 
       it('describes itself in an OpenAPI document', async () => {
-        const response = await server.app.inject({ url: '/api/v1/openapi.json' });
+        const response = await server.inject({ url: '/api/v1/openapi.json' });
         assert.equal(response.statusCode, 200);
         const doc = response.json();
         assert.match(doc.openapi, /^3\./);

@@ -135,7 +135,7 @@ for (const dialect of dialects) {
       });
 
       it('a JSON body → invalid_request', async () => {
-        const response = await server.app.inject({
+        const response = await server.inject({
           method: 'POST',
           url: '/t/default/token',
           headers: { 'content-type': 'application/json', authorization: basic(client.clientId, client.clientSecret) },
@@ -146,7 +146,7 @@ for (const dialect of dialects) {
       });
 
       it('repeated parameters → invalid_request', async () => {
-        const response = await server.app.inject({
+        const response = await server.inject({
           method: 'POST',
           url: '/t/default/token',
           headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client.clientId, client.clientSecret) },
@@ -157,7 +157,7 @@ for (const dialect of dialects) {
       });
 
       it('an oversized body → 413 invalid_request', async () => {
-        const response = await server.app.inject({
+        const response = await server.inject({
           method: 'POST',
           url: '/t/default/token',
           headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client.clientId, client.clientSecret) },
@@ -171,10 +171,10 @@ for (const dialect of dialects) {
         const { status, json } = await tokenRequest(server, { grant_type: 'client_credentials' }, { tenant: 'nope', authorization: basic(client.clientId, client.clientSecret) });
         assert.equal(status, 404);
         assert.equal(json.error, 'not_found');
-        const discovery = await server.app.inject({ url: '/t/NOT..valid/.well-known/openid-configuration' });
+        const discovery = await server.inject({ url: '/t/NOT..valid/.well-known/openid-configuration' });
         assert.equal(discovery.statusCode, 404);
         for (const url of ['/t/default/nope', '/t/default']) {
-          const unknown = await server.app.inject({ url });
+          const unknown = await server.inject({ url });
           assert.equal(unknown.statusCode, 404, url);
           assert.equal(unknown.json().error, 'not_found', url);
         }
@@ -222,7 +222,7 @@ for (const dialect of dialects) {
     });
 
     it('counts issued tokens in /metrics', async () => {
-      const response = await server.app.inject({ url: '/metrics' });
+      const response = await server.inject({ url: '/metrics' });
       assert.equal(response.statusCode, 200);
       assert.match(response.body, /gatehouse_tokens_issued_total\{grant_type="client_credentials"\} [1-9]/);
       assert.match(response.body, /gatehouse_token_request_duration_seconds_bucket/);
@@ -234,7 +234,7 @@ describe('discovery', () => {
   it('builds every endpoint from the public URL, whatever Host or X-Forwarded-* the caller sends', async () => {
     const server = await startServer();
     try {
-      const response = await server.app.inject({
+      const response = await server.inject({
         url: '/t/default/.well-known/openid-configuration',
         headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' },
       });

@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Metrics } from '../http/metrics.js';
+import type { TenantService } from '../tenants/index.js';
+import type { ForwardedRequest, ProviderPool } from './provider.js';
+
+export interface EngineHandlerDeps {
+  tenants: TenantService;
+  pool: ProviderPool;
+  metrics: Metrics;
+  logger: Logger;
+  bodyLimit: number;
+  publicUrl: string;
+  /** How the client address is read (Fastify's trustProxy decision, applied here too). */
+  clientIp(req: IncomingMessage): string;
+}
+
+// A caller-supplied request id is reused only if it is short and plain (log injection).
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+const TENANT_PATH = /^\/t\/([^/?#]+)(\/[^?#]*)?/;
+// Endpoints whose POST body we read ourselves (JWT introspection and revocation): Fastify routes.
+const OWN_ENDPOINTS = /^\/t\/[^/?#]+\/token\/(?:introspection|revocation)(?:[?#]|$)/;
+
+export const requestIdOf = (req: IncomingMessage): string => {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+};
+
+/**
+ * The OAuth/OIDC engine requests of every tenant (`/t/{tenant}/…`), served straight from
+ * node:http into the tenant's oidc-provider. They skip Fastify: the engine is a complete
+ * Koa application with its own parsing and errors, and Fastify's per-request lifecycle in
+ * front of it cost about a tenth of token-endpoint throughput (measured with
+ * `npm run bench:tokens`). Everything else, including the two endpoints we answer
+ * ourselves, goes through Fastify.
+ */
+export function createEngineHandler(deps: EngineHandlerDeps) {
+  const publicHost = new URL(deps.publicUrl).host;
+  const publicProto = new URL(deps.publicUrl).protocol.slice(0, -1);
+  const logRequests = () => deps.logger.isLevelEnabled('info');
+
+  function reject(res: ServerResponse, status: number, error: string, description: string) {
+    res.statusCode = status;
+    res.setHeader('content-type', 'application/json; charset=utf-8');
+    res.setHeader('cache-control', 'no-store');
+    res.end(JSON.stringify({ error, error_description: description }));
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const match = TENANT_PATH.exec(req.url!)!;
+    let tenantId: string;
+    try {
+      tenantId = decodeURIComponent(match[1]!);
+    } catch {
+      return reject(res, 404, 'not_found', 'unknown tenant');
+    }
+    if (!(await deps.tenants.find(tenantId))) return reject(res, 404, 'not_found', 'unknown tenant');
+    // oidc-provider reads the body itself (56 KiB cap); a declared length over ours is refused unread.
+    if (Number(req.headers['content-length'] ?? 0) > deps.bodyLimit) return reject(res, 413, 'invalid_request', 'request body too large');
+    await forwardToEngine(req, res, tenantId, requestId);
+  }
+
+  /** Hands a request to the tenant's oidc-provider; `body` replays a body that was already read. */
+  async function forwardToEngine(req: IncomingMessage, res: ServerResponse, tenantId: string, requestId: string, body?: Buffer): Promise<void> {
+    const prefix = `/t/${tenantId}`;
+    const url = req.url!;
+    const rest = url.slice(prefix.length) || '/';
+    if (rest === '/token' || rest.startsWith('/token?')) {
+      const started = process.hrtime.bigint();
+      res.once('finish', () => deps.metrics.tokenDuration.observe({ status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9));
+    }
+    const { handle: engine } = await deps.pool.get(tenantId);
+    const forwarded = (body ? replay(req, body) : req) as ForwardedRequest;
+    forwarded.gatehouse = { requestId, ip: deps.clientIp(req) };
+    forwarded.originalUrl = url;
+    forwarded.url = rest;
+    // Endpoint URLs in discovery and redirects come from the configured public URL, never from
+    // the caller's Host or X-Forwarded-* headers (host-header injection, cache poisoning), and
+    // stay right behind a TLS-terminating proxy. The engine trusts exactly these headers.
+    const headers = forwarded.headers;
+    headers.host = publicHost;
+    headers['x-forwarded-host'] = publicHost;
+    headers['x-forwarded-proto'] = publicProto;
+    headers['x-forwarded-for'] = undefined;
+    engine(forwarded, res);
+  }
+
+  return {
+    /** True for requests this handler serves (anything under /t/ but our own two endpoints). */
+    accepts(req: IncomingMessage): boolean {
+      const url = req.url ?? '';
+      return url.startsWith('/t/') && !(req.method === 'POST' && OWN_ENDPOINTS.test(url));
+    },
+
+    handle(req: IncomingMessage, res: ServerResponse): void {
+      const requestId = requestIdOf(req);
+      res.setHeader('x-request-id', requestId);
+      res.setHeader('x-content-type-options', 'nosniff');
+      if (logRequests()) {
+        const started = performance.now();
+        const path = req.url!.split('?')[0];
+        res.once('finish', () =>
+          deps.logger.info({ reqId: requestId, req: { method: req.method, path }, res: { statusCode: res.statusCode }, responseTime: performance.now() - started }, 'request completed'),
+        );
+      }
+      handle(req, res, requestId).catch((err: unknown) => {
+        deps.logger.error({ err, reqId: requestId }, 'engine request failed');
+        if (!res.headersSent) reject(res, 500, 'server_error', 'internal server error');
+        else res.destroy();
+      });
+    },
+
+    forwardToEngine,
+  };
+}
+
+export type EngineHandler = ReturnType<typeof createEngineHandler>;
+
+/**
+ * A stream that yields `body` again with the original request's line, headers and socket, so
+ * oidc-provider reads the request as if it came straight off the wire (it warns about
+ * pre-parsed bodies). A plain Readable: an IncomingMessage would pull on the real socket.
+ */
+function replay(original: IncomingMessage, body: Buffer): IncomingMessage {
+  const copy = new Readable({ read() {} }) as Readable & Record<string, unknown>;
+  copy.push(body);
+  copy.push(null);
+  for (const key of ['method', 'url', 'headers', 'rawHeaders', 'httpVersion', 'httpVersionMajor', 'httpVersionMinor', 'socket'] as const) {
+    copy[key] = original[key];
+  }
+  return copy as unknown as IncomingMessage;
+}
