@@ -255,10 +255,13 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
   const sqliteInsert = sqlite
     ? (() => {
         const statement = sqlite.prepare(
-          'insert into audit_events (tenant_id, time, actor, action, target, result, request_id, ip, details) values (@tenant_id, @time, @actor, @action, @target, @result, @request_id, @ip, @details)',
+          'insert into audit_events (tenant_id, time, actor, action, target, result, request_id, ip, details) values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         );
-        return sqlite.transaction((rows: ReturnType<typeof auditRow>[]) => {
-          for (const row of rows) statement.run(row);
+        // Positional parameters bind faster than named ones in better-sqlite3.
+        return sqlite.transaction((events: AuditEvent[]) => {
+          for (const e of events) {
+            statement.run(e.tenantId, e.time, e.actor ?? null, e.action, e.target ?? null, e.result, e.requestId ?? null, e.ip ?? null, e.details ? JSON.stringify(e.details) : null);
+          }
         });
       })()
     : undefined;
@@ -268,7 +271,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
       if (events.length === 0) return;
       if (sqliteInsert) {
         // Under Kysely's connection lock, so the batch never lands inside another transaction.
-        await db.connection().execute(async () => sqliteInsert.immediate(events.map(auditRow)));
+        await db.connection().execute(async () => sqliteInsert.immediate(events));
         return;
       }
       await db.insertInto('audit_events').values(events.map(auditRow)).execute();
