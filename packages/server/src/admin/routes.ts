@@ -52,6 +52,21 @@ const CreateClient = Type.Object(
   },
   { additionalProperties: false },
 );
+const UpdateApi = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    scopes: Type.Optional(Type.Array(Scope, { maxItems: 200 })),
+    access_token_ttl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400 })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+const UpdateClient = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    apis: Type.Optional(Type.Record(Type.String({ maxLength: 2048 }), Type.Array(Scope, { maxItems: 200 }))),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
 const RotateSecret = Type.Object({ grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 2592000 })) }, { additionalProperties: false });
 const RotateKey = Type.Object({ alg: Type.Optional(Type.Union(signingAlgs.map((a) => Type.Literal(a)))) }, { additionalProperties: false });
 const AuditQuery = Type.Object(
@@ -186,6 +201,28 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     },
   );
 
+  app.patch<{ Params: Static<typeof ApiParams>; Body: Static<typeof UpdateApi> }>(
+    '/tenants/:tenant/apis/:api',
+    {
+      preHandler: write,
+      schema: {
+        tags: ['apis'],
+        description: 'Changes name, scopes or access-token lifetime. Tokens already issued keep their claims; clients lose scopes the API no longer defines.',
+        params: ApiParams,
+        body: UpdateApi,
+        response: { 200: Api, ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant, api } = request.params;
+      await core.tenants.get(tenant);
+      const { name, scopes, access_token_ttl: accessTokenTtl } = request.body;
+      const updated = await core.catalog.updateApi(tenant, api, { name, scopes, accessTokenTtl });
+      audit(request, tenant, 'api.updated', updated.identifier, { scopes: updated.scopes, access_token_ttl: updated.accessTokenTtl });
+      return apiView(updated);
+    },
+  );
+
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/clients',
     { preHandler: read, schema: { tags: ['clients'], params: TenantParams, response: { 200: Type.Object({ clients: Type.Array(Client) }), ...errors } } },
@@ -231,6 +268,18 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     async (request) => {
       await core.tenants.get(request.params.tenant);
       return clientView(await core.catalog.getClient(request.params.tenant, request.params.client));
+    },
+  );
+
+  app.patch<{ Params: Static<typeof ClientParams>; Body: Static<typeof UpdateClient> }>(
+    '/tenants/:tenant/clients/:client',
+    { preHandler: write, schema: { tags: ['clients'], description: 'Renames a client or replaces the APIs and scopes it may request.', params: ClientParams, body: UpdateClient, response: { 200: Client, ...errors } } },
+    async (request) => {
+      const { tenant, client } = request.params;
+      await core.tenants.get(tenant);
+      const updated = await core.catalog.updateClient(tenant, client, request.body);
+      audit(request, tenant, 'client.updated', client, { apis: updated.apiScopes });
+      return clientView(updated);
     },
   );
 

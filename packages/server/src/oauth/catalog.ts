@@ -87,6 +87,36 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
     return { secret, record: { id: randomUUID(), hash: hashSecret(secret), createdAt: clock(), expiresAt: null } };
   }
 
+  function checkTtl(ttl: number): number {
+    if (!Number.isInteger(ttl) || ttl < MIN_TTL || ttl > MAX_TTL) throw oauthErrors.create('OAUTH_TTL_INVALID');
+    return ttl;
+  }
+
+  function checkClientName(name: unknown) {
+    if (typeof name !== 'string' || name.length < 1 || name.length > 200) throw oauthErrors.create('OAUTH_CLIENT_NAME_INVALID');
+  }
+
+  /** Built-in APIs (the admin API) are neither changed nor deleted. */
+  async function changeableApi(tenantId: string, idOrIdentifier: string): Promise<ApiRecord> {
+    const api = (await listApis(tenantId)).find((a) => a.id === idOrIdentifier || a.identifier === idOrIdentifier);
+    if (!api) throw oauthErrors.create('OAUTH_API_NOT_FOUND', { api: idOrIdentifier });
+    if (api.builtin) throw oauthErrors.create('OAUTH_API_BUILTIN', { api: api.identifier });
+    return api;
+  }
+
+  /** Every API must exist in the tenant and define every scope asked for it. */
+  async function resolveApiScopes(tenantId: string, apis: Record<string, string[]>): Promise<Record<string, string[]>> {
+    const out: Record<string, string[]> = {};
+    for (const [identifier, scopes] of Object.entries(apis)) {
+      const api = await apiByIdentifier(tenantId, identifier);
+      if (!api) throw oauthErrors.create('OAUTH_CLIENT_API_UNKNOWN', { api: identifier });
+      validateScopes(scopes);
+      for (const scope of scopes) if (!api.scopes.includes(scope)) throw oauthErrors.create('OAUTH_SCOPE_NOT_IN_API', { scope, api: identifier });
+      out[identifier] = [...new Set(scopes)];
+    }
+    return out;
+  }
+
   function validateScopes(scopes: string[]) {
     for (const scope of scopes) if (!SCOPE_TOKEN.test(scope)) throw oauthErrors.create('OAUTH_SCOPE_INVALID', { scope });
   }
@@ -104,8 +134,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
       }
       if (url.hash || input.identifier.includes('#')) throw oauthErrors.create('OAUTH_API_IDENTIFIER_INVALID', { identifier: input.identifier });
       validateScopes(input.scopes);
-      const ttl = input.accessTokenTtl ?? defaultAccessTokenTtl;
-      if (!Number.isInteger(ttl) || ttl < MIN_TTL || ttl > MAX_TTL) throw oauthErrors.create('OAUTH_TTL_INVALID');
+      const ttl = checkTtl(input.accessTokenTtl ?? defaultAccessTokenTtl);
       const api: ApiRecord = {
         tenantId,
         id: randomUUID(),
@@ -122,17 +151,30 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
     },
 
     async deleteApi(tenantId: string, idOrIdentifier: string): Promise<void> {
-      const api = (await listApis(tenantId)).find((a) => a.id === idOrIdentifier || a.identifier === idOrIdentifier);
-      if (!api) throw oauthErrors.create('OAUTH_API_NOT_FOUND', { api: idOrIdentifier });
-      if (api.builtin) throw oauthErrors.create('OAUTH_API_BUILTIN', { api: api.identifier });
+      const api = await changeableApi(tenantId, idOrIdentifier);
       await store.deleteApi(tenantId, api.id);
       tenants.delete(tenantId);
+    },
+
+    /** Changes name, scopes or lifetime; tokens already issued keep what they carry. */
+    async updateApi(tenantId: string, idOrIdentifier: string, changes: { name?: string; scopes?: string[]; accessTokenTtl?: number }): Promise<ApiRecord> {
+      const api = await changeableApi(tenantId, idOrIdentifier);
+      if (changes.scopes) validateScopes(changes.scopes);
+      const updated: ApiRecord = {
+        ...api,
+        name: changes.name ?? api.name,
+        scopes: changes.scopes ? [...new Set(changes.scopes)] : api.scopes,
+        accessTokenTtl: changes.accessTokenTtl === undefined ? api.accessTokenTtl : checkTtl(changes.accessTokenTtl),
+      };
+      if (!(await store.updateApi(updated))) throw oauthErrors.create('OAUTH_API_NOT_FOUND', { api: idOrIdentifier });
+      tenants.delete(tenantId);
+      return updated;
     },
 
     /** The secret is returned here and never again. */
     async createClient(tenantId: string, input: CreateClientInput): Promise<{ client: ClientRecord; clientSecret?: string }> {
       const type = input.type ?? 'confidential';
-      if (typeof input.name !== 'string' || input.name.length < 1 || input.name.length > 200) throw oauthErrors.create('OAUTH_CLIENT_NAME_INVALID');
+      checkClientName(input.name);
       for (const grantType of input.grantTypes) {
         if (!(supportedGrantTypes as readonly string[]).includes(grantType)) {
           throw oauthErrors.create('OAUTH_GRANT_TYPE_UNSUPPORTED', { grantType, supported: supportedGrantTypes.join(', ') });
@@ -141,14 +183,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
       if (type === 'public' && input.grantTypes.includes('client_credentials')) throw oauthErrors.create('OAUTH_PUBLIC_CLIENT_CREDENTIALS');
       const authMethod = input.authMethod ?? (type === 'public' ? 'none' : 'client_secret_basic');
       if ((type === 'public') !== (authMethod === 'none')) throw oauthErrors.create('OAUTH_AUTH_METHOD_INVALID', { method: authMethod, type });
-      const apiScopes: Record<string, string[]> = {};
-      for (const [identifier, scopes] of Object.entries(input.apis ?? {})) {
-        const api = await apiByIdentifier(tenantId, identifier);
-        if (!api) throw oauthErrors.create('OAUTH_CLIENT_API_UNKNOWN', { api: identifier });
-        validateScopes(scopes);
-        for (const scope of scopes) if (!api.scopes.includes(scope)) throw oauthErrors.create('OAUTH_SCOPE_NOT_IN_API', { scope, api: identifier });
-        apiScopes[identifier] = [...new Set(scopes)];
-      }
+      const apiScopes = await resolveApiScopes(tenantId, input.apis ?? {});
       const now = clock();
       const client: ClientRecord = {
         tenantId,
@@ -167,6 +202,23 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
       await store.createClient(client, secret?.record);
       cacheOf(tenantId).clients.delete(client.clientId);
       return secret ? { client, clientSecret: secret.secret } : { client };
+    },
+
+    /** Renames a client or replaces the APIs and scopes it may request. */
+    async updateClient(tenantId: string, clientId: string, changes: { name?: string; apis?: Record<string, string[]> }): Promise<ClientRecord> {
+      const found = await loadClient(tenantId, clientId);
+      if (!found) throw oauthErrors.create('OAUTH_CLIENT_NOT_FOUND', { client: clientId });
+      if (found.client.builtin) throw oauthErrors.create('OAUTH_CLIENT_BUILTIN', { client: clientId });
+      if (changes.name !== undefined) checkClientName(changes.name);
+      const updated: ClientRecord = {
+        ...found.client,
+        name: changes.name ?? found.client.name,
+        apiScopes: changes.apis ? await resolveApiScopes(tenantId, changes.apis) : found.client.apiScopes,
+        updatedAt: clock(),
+      };
+      if (!(await store.updateClient(updated))) throw oauthErrors.create('OAUTH_CLIENT_NOT_FOUND', { client: clientId });
+      cacheOf(tenantId).clients.delete(clientId);
+      return updated;
     },
 
     async getClient(tenantId: string, clientId: string): Promise<ClientRecord> {

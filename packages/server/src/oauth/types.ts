@@ -56,10 +56,14 @@ export interface OAuthStore {
   listApis(tenantId: string): Promise<ApiRecord[]>;
   /** Built-in APIs cannot be deleted. */
   deleteApi(tenantId: string, id: string): Promise<boolean>;
+  /** Replaces name, scopes and lifetime of an API; false when it does not exist. */
+  updateApi(api: ApiRecord): Promise<boolean>;
   createClient(client: ClientRecord, secret?: ClientSecretRecord): Promise<void>;
   getClient(tenantId: string, clientId: string): Promise<{ client: ClientRecord; secrets: ClientSecretRecord[] } | undefined>;
   listClients(tenantId: string): Promise<ClientRecord[]>;
   deleteClient(tenantId: string, clientId: string): Promise<boolean>;
+  /** Replaces name and API scopes of a client; false when it does not exist. */
+  updateClient(client: ClientRecord): Promise<boolean>;
   /** Adds `secret` as current; earlier secrets stay valid until `previousExpireAt`. */
   rotateSecret(tenantId: string, clientId: string, secret: ClientSecretRecord, previousExpireAt: number): Promise<boolean>;
   upsertPayload(record: OidcPayloadRecord): Promise<void>;

@@ -112,6 +112,32 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
         return deleted;
       });
     },
+    async updateApi(api) {
+      return tx(async (trx) => {
+        const result = await trx
+          .updateTable('apis')
+          .set({ name: api.name, scopes: JSON.stringify(api.scopes), access_token_ttl: api.accessTokenTtl })
+          .where('tenant_id', '=', api.tenantId)
+          .where('id', '=', api.id)
+          .executeTakeFirst();
+        const updated = Number(result.numUpdatedRows) > 0;
+        if (updated) await bump(trx, api.tenantId, 'apis');
+        return updated;
+      });
+    },
+    async updateClient(client) {
+      return tx(async (trx) => {
+        const result = await trx
+          .updateTable('clients')
+          .set({ name: client.name, api_scopes: JSON.stringify(client.apiScopes), updated_at: client.updatedAt })
+          .where('tenant_id', '=', client.tenantId)
+          .where('client_id', '=', client.clientId)
+          .executeTakeFirst();
+        const updated = Number(result.numUpdatedRows) > 0;
+        if (updated) await bump(trx, client.tenantId, 'clients');
+        return updated;
+      });
+    },
     async createClient(client, secret) {
       await tx(async (trx) => {
         await trx.insertInto('clients').values(fromClient(client)).execute();

@@ -6,7 +6,7 @@ for (const dialect of dialects) {
   describe(`admin API (${dialect})`, () => {
     let server: TestServer;
     let token: string;
-    const call = (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, bearer: string | null = token) =>
+    const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown, bearer: string | null = token) =>
       server.inject({
         method,
         url: `/api/v1${url}`,
@@ -144,6 +144,28 @@ for (const dialect of dialects) {
           assert.equal(response.json().code, code);
         }
         assert.equal((await call('GET', '/tenants/acme/clients')).json().clients.length, count);
+      });
+
+      it('changes an API and a client; the next token reflects it, and the admin API stays untouchable', async () => {
+        const created = (await call('POST', '/tenants/acme/clients', { name: 'changer', grant_types: ['client_credentials'], apis: { 'https://inventory.acme.test': ['items:read'] } })).json();
+        const auth = { tenant: 'acme', authorization: basic(created.client_id, created.client_secret) };
+        const widened = await call('PATCH', `/tenants/acme/clients/${created.client_id}`, { name: 'changer 2', apis: { 'https://inventory.acme.test': ['items:read', 'items:write'] } });
+        assert.equal(widened.statusCode, 200);
+        assert.equal(widened.json().name, 'changer 2');
+        assert.equal((await tokenRequest(server, { grant_type: 'client_credentials' }, auth)).json.scope, 'items:read items:write');
+
+        const api = await call('PATCH', '/tenants/acme/apis/https%3A%2F%2Finventory.acme.test', { scopes: ['items:read'], access_token_ttl: 120 });
+        assert.equal(api.statusCode, 200);
+        const narrowed = await tokenRequest(server, { grant_type: 'client_credentials' }, auth);
+        assert.equal(narrowed.json.scope, 'items:read');
+        assert.equal(narrowed.json.expires_in, 120);
+
+        assert.equal((await call('PATCH', `/tenants/acme/clients/${created.client_id}`, { apis: { 'https://inventory.acme.test': ['items:write'] } })).json().code, 'OAUTH_SCOPE_NOT_IN_API');
+        assert.equal((await call('PATCH', `/tenants/acme/clients/${created.client_id}`, {})).statusCode, 400);
+        assert.equal((await call('PATCH', '/tenants/acme/apis/https%3A%2F%2Finventory.acme.test', { access_token_ttl: 5 })).statusCode, 400);
+        assert.equal((await call('PATCH', '/tenants/default/apis/urn%3Agatehouse%3Aadmin', { scopes: [] })).json().code, 'OAUTH_API_BUILTIN');
+        assert.equal((await call('PATCH', '/tenants/default/clients/gatehouse-bootstrap', { name: 'x' })).json().code, 'OAUTH_CLIENT_BUILTIN');
+        await call('PATCH', '/tenants/acme/apis/https%3A%2F%2Finventory.acme.test', { scopes: ['items:read', 'items:write'], access_token_ttl: 300 });
       });
 
       it('rotates a client secret with a grace period', async () => {

@@ -308,6 +308,17 @@ for (const dialect of dialects) {
         assert.deepEqual((await repos.oauth.listApis('apis-a')).map((a) => a.id).sort(), ['admin', 'orders']);
         assert.deepEqual((await repos.oauth.listApis('apis-b')).map((a) => a.id), ['orders']);
       });
+
+      it('updates name, scopes and lifetime of an API in its own tenant only', async () => {
+        const original = api('apis-a', 'inventory', 'https://inventory.example.com');
+        assert.equal(await repos.oauth.createApi(original), true);
+        const changed = { ...original, name: 'Inventory', scopes: ['items:read'], accessTokenTtl: 120 };
+        assert.equal(await repos.oauth.updateApi({ ...changed, tenantId: 'apis-b' }), false, 'another tenant cannot change it');
+        assert.equal(await repos.oauth.updateApi(changed), true);
+        assert.deepEqual((await repos.oauth.listApis('apis-a')).find((a) => a.id === 'inventory'), changed);
+        assert.equal(await repos.oauth.updateApi({ ...changed, id: 'missing' }), false);
+        assert.equal(await repos.oauth.deleteApi('apis-a', 'inventory'), true);
+      });
     });
 
     describe('clients', () => {
@@ -395,6 +406,16 @@ for (const dialect of dialects) {
         assert.deepEqual(await secretRows('clients-a', 'svc-delete'), []);
         assert.ok(!(await repos.oauth.listClients('clients-a')).some((c) => c.clientId === 'svc-delete'));
         assert.equal(await repos.oauth.deleteClient('clients-a', 'svc-delete'), false, 'already gone');
+      });
+
+      it('updates a client\'s name and API scopes in its own tenant only', async () => {
+        const original = client('clients-a', 'svc-update');
+        await repos.oauth.createClient(original, secret('s1', 'update', T0));
+        const changed = { ...original, name: 'renamed', apiScopes: { 'https://orders.example.com': ['orders:write'] }, updatedAt: T0 + HOUR };
+        assert.equal(await repos.oauth.updateClient({ ...changed, tenantId: 'clients-b' }), false, 'another tenant cannot change it');
+        assert.equal(await repos.oauth.updateClient(changed), true);
+        assert.deepEqual((await repos.oauth.getClient('clients-a', 'svc-update'))?.client, changed);
+        assert.equal(await repos.oauth.updateClient({ ...changed, clientId: 'missing' }), false);
       });
 
       it('keeps a client of one tenant invisible and untouchable from another tenant', async () => {
