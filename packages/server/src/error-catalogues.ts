@@ -1,3 +1,8 @@
+import { caveatErrors } from './authz/caveats/index.js';
+import { engineErrors } from './authz/engine/errors.js';
+import { relationshipErrors } from './authz/relationships/index.js';
+import { schemaErrors } from './authz/schema/index.js';
+import { validationFileErrors } from './authz/validation-file.js';
 import type { ErrorSpec } from './errors.js';
 import { keyErrors } from './keys/errors.js';
 import { oauthErrors } from './oauth/errors.js';
@@ -21,4 +26,9 @@ export const errorCatalogues: Record<string, Record<string, ErrorSpec>> = {
   tenants: tenantErrors.catalogue,
   keys: keyErrors.catalogue,
   oauth: oauthErrors.catalogue,
+  'authz schema': schemaErrors.catalogue,
+  'authz caveats': caveatErrors.catalogue,
+  'authz relationships': relationshipErrors.catalogue,
+  'authz engine': engineErrors.catalogue,
+  'authz validation files': validationFileErrors.catalogue,
 };

@@ -63,6 +63,24 @@ keys
   .action((o: { tenant: string; alg?: SigningAlg }) => runCommand(out(), { kind: 'key.rotate', tenant: o.tenant, alg: o.alg }));
 keys.command('list').requiredOption('--tenant <tenant>').action((o: { tenant: string }) => runCommand(out(), { kind: 'key.list', tenant: o.tenant }));
 
+const authz = program.command('authz').description('permission service tools');
+authz
+  .command('validate <files...>')
+  .description('evaluate SpiceDB validation files (schema, relationships, assertions); needs no server or database')
+  .option('--consistency', 'also check that check, lookup-resources and lookup-subjects agree')
+  .action(async (files: string[], o: { consistency?: boolean }) => {
+    // Loaded on demand: the permission engine is not needed by the other commands.
+    const { validateFiles } = await import('../authz/validate-files.js');
+    const report = validateFiles(files, { consistency: o.consistency });
+    if (program.opts().json) {
+      console.log(JSON.stringify(report, null, 2));
+    } else {
+      for (const f of report.failures) console.log(`FAIL ${f.file} ${f.kind}: ${f.assertion}\n     expected ${f.expected}, got ${f.actual}`);
+      console.log(`${report.passed} passed, ${report.failed} failed`);
+    }
+    if (report.failed > 0) process.exitCode = 1;
+  });
+
 program
   .command('token')
   .description('get a client-credentials access token from the running server')

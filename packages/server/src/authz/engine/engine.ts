@@ -1,0 +1,355 @@
+import type { CaveatResult, Definition, ObjectRef, PermissionExpr, Relationship, Schema, SubjectRef } from '../types.js';
+import { engineErrors } from './errors.js';
+import { reverseEdges } from './reachability.js';
+import type { RelationshipReader } from './relationship-index.js';
+
+/** Evaluates caveats by name; the caveats module implements it over CEL. */
+export interface CaveatEvaluator {
+  evaluate(name: string, context: Record<string, unknown>): CaveatResult;
+}
+
+export type Permissionship = 'allowed' | 'denied' | 'conditional';
+
+export interface CheckResult {
+  permissionship: Permissionship;
+  /** For `conditional`: the caveat parameters whose values would decide it. */
+  missing?: string[];
+}
+
+export interface CheckRequest {
+  resource: ObjectRef;
+  /** A permission or relation of the resource type. */
+  permission: string;
+  subject: SubjectRef;
+  /** Caveat context of the request; a relationship's own context overrides it. */
+  context?: Record<string, unknown>;
+}
+
+export interface EngineDeps {
+  schema: Schema;
+  reader: RelationshipReader;
+  caveats: CaveatEvaluator;
+  /** Nested relations one check may walk (SpiceDB's default is 50). */
+  maxDepth?: number;
+  clock?: () => number;
+}
+
+// Three-valued outcome: yes, no, or "depends on caveat parameters that were not given".
+type Outcome = { s: 0 } | { s: 1 } | { s: 2; missing: Set<string> };
+const NO: Outcome = { s: 0 };
+const YES: Outcome = { s: 1 };
+const maybe = (missing: Iterable<string>): Outcome => ({ s: 2, missing: new Set(missing) });
+
+function or(a: Outcome, b: Outcome): Outcome {
+  if (a.s === 1 || b.s === 1) return YES;
+  if (a.s === 0) return b;
+  if (b.s === 0) return a;
+  return maybe([...a.missing, ...b.missing]);
+}
+
+function and(a: Outcome, b: Outcome): Outcome {
+  if (a.s === 0 || b.s === 0) return NO;
+  if (a.s === 1) return b;
+  if (b.s === 1) return a;
+  return maybe([...a.missing, ...b.missing]);
+}
+
+/** `a - b`: yes only when a is yes and b is no; a conditional on either side stays conditional. */
+function butNot(a: Outcome, b: Outcome): Outcome {
+  if (a.s === 0 || b.s === 1) return NO;
+  if (a.s === 1 && b.s === 0) return YES;
+  return maybe([...(a.s === 2 ? a.missing : []), ...(b.s === 2 ? b.missing : [])]);
+}
+
+const normalise = (subject: SubjectRef): SubjectRef =>
+  subject.relation === '...' || subject.relation === '' ? { type: subject.type, id: subject.id } : subject;
+
+/**
+ * The permission engine: check, lookup-resources and lookup-subjects over one relationship
+ * reader (one revision). Caveats give three-valued answers; expired relationships are
+ * ignored; cycles in data terminate; walks deeper than maxDepth fail with a clear error.
+ */
+export function createEngine({ schema, reader, caveats, maxDepth = 50, clock = Date.now }: EngineDeps) {
+  const reverse = reverseEdges(schema);
+
+  function definition(type: string): Definition {
+    const def = schema.definitions.get(type);
+    if (!def) throw engineErrors.create('AUTHZ_UNKNOWN_TYPE', { type });
+    return def;
+  }
+
+  /** One subject, one context, one moment: results can be shared across resources. */
+  function session(subjectIn: SubjectRef, context: Record<string, unknown>) {
+    const subject = normalise(subjectIn);
+    const now = clock();
+    const memo = new Map<string, Outcome>();
+    const onPath = new Set<string>();
+    let cycleCuts = 0;
+
+    function caveatOf(r: Relationship): Outcome {
+      if (r.expiresAt !== undefined && r.expiresAt <= now) return NO;
+      if (!r.caveat) return YES;
+      // The relationship's own context wins over the request's (SpiceDB semantics).
+      const merged = r.caveat.context ? { ...context, ...r.caveat.context } : context;
+      let result: CaveatResult;
+      try {
+        result = caveats.evaluate(r.caveat.name, merged);
+      } catch {
+        // A caveat that cannot be evaluated (bad context, runtime error) grants nothing.
+        return NO;
+      }
+      if (result.result === 'true') return YES;
+      if (result.result === 'false') return NO;
+      return maybe(result.missing);
+    }
+
+    function evaluate(type: string, id: string, name: string): Outcome {
+      // A set contains itself: `group:eng#member` is a member of group:eng#member.
+      if (subject.relation !== undefined && subject.type === type && subject.id === id && subject.relation === name) return YES;
+      const key = `${type}:${id}#${name}`;
+      const cached = memo.get(key);
+      if (cached) return cached;
+      if (onPath.has(key)) {
+        // A cycle in the data: this path adds nothing new.
+        cycleCuts++;
+        return NO;
+      }
+      if (onPath.size >= maxDepth) throw engineErrors.create('AUTHZ_DEPTH_EXCEEDED', { maxDepth });
+      const def = definition(type);
+      const cutsBefore = cycleCuts;
+      onPath.add(key);
+      let outcome: Outcome;
+      try {
+        const permission = def.permissions.get(name);
+        if (permission) outcome = expression(def, id, permission.expr);
+        else if (def.relations.has(name)) outcome = relation(type, id, name);
+        else throw engineErrors.create('AUTHZ_UNKNOWN_PERMISSION', { type, name });
+      } finally {
+        onPath.delete(key);
+      }
+      // Only results computed without cutting a cycle are path-independent.
+      if (cycleCuts === cutsBefore) memo.set(key, outcome);
+      return outcome;
+    }
+
+    function relation(type: string, id: string, name: string): Outcome {
+      let outcome: Outcome = NO;
+      for (const r of reader.forResource(type, id, name)) {
+        let hit: Outcome = NO;
+        if (
+          r.subjectType === subject.type &&
+          r.subjectRelation === subject.relation &&
+          (r.subjectId === subject.id || (r.subjectId === '*' && subject.relation === undefined))
+        ) {
+          hit = YES;
+        } else if (r.subjectRelation !== undefined && r.subjectId !== '*') {
+          const cond = caveatOf(r);
+          if (cond.s === 0) continue;
+          hit = and(cond, evaluate(r.subjectType, r.subjectId, r.subjectRelation));
+          outcome = or(outcome, hit);
+          if (outcome.s === 1) return YES;
+          continue;
+        } else {
+          continue;
+        }
+        outcome = or(outcome, and(caveatOf(r), hit));
+        if (outcome.s === 1) return YES;
+      }
+      return outcome;
+    }
+
+    function arrow(def: Definition, id: string, tupleset: string, computed: string, mode: 'any' | 'all'): Outcome {
+      let outcome: Outcome = mode === 'all' ? YES : NO;
+      let targets = 0;
+      for (const r of reader.forResource(def.name, id, tupleset)) {
+        if (r.subjectId === '*' || (r.expiresAt !== undefined && r.expiresAt <= now)) continue;
+        const cond = caveatOf(r);
+        // For .any() a relationship whose caveat is false is simply absent; for .all() it is a
+        // member of the tupleset that does not grant, so the whole arrow is false (SpiceDB).
+        if (cond.s === 0) {
+          if (mode === 'all') return NO;
+          continue;
+        }
+        targets++;
+        const target = schema.definitions.get(r.subjectType);
+        const has = target !== undefined && (target.relations.has(computed) || target.permissions.has(computed));
+        const reached = has ? and(cond, evaluate(r.subjectType, r.subjectId, computed)) : NO;
+        if (mode === 'any') {
+          outcome = or(outcome, reached);
+          if (outcome.s === 1) return YES;
+        } else {
+          outcome = and(outcome, reached);
+          if (outcome.s === 0) return NO;
+        }
+      }
+      return mode === 'all' && targets === 0 ? NO : outcome;
+    }
+
+    function expression(def: Definition, id: string, expr: PermissionExpr): Outcome {
+      switch (expr.kind) {
+        case 'nil':
+          return NO;
+        case 'ref':
+          return evaluate(def.name, id, expr.name);
+        case 'arrow':
+          return arrow(def, id, expr.tupleset, expr.computed, expr.mode);
+        case 'union': {
+          let outcome: Outcome = NO;
+          for (const child of expr.children) {
+            outcome = or(outcome, expression(def, id, child));
+            if (outcome.s === 1) return YES;
+          }
+          return outcome;
+        }
+        case 'intersection': {
+          let outcome: Outcome = YES;
+          for (const child of expr.children) {
+            outcome = and(outcome, expression(def, id, child));
+            if (outcome.s === 0) return NO;
+          }
+          return outcome;
+        }
+        case 'exclusion': {
+          const base = expression(def, id, expr.base);
+          if (base.s === 0) return NO;
+          return butNot(base, expression(def, id, expr.subtract));
+        }
+      }
+    }
+
+    return { evaluate };
+  }
+
+  function toResult(outcome: Outcome): CheckResult {
+    if (outcome.s === 1) return { permissionship: 'allowed' };
+    if (outcome.s === 0) return { permissionship: 'denied' };
+    return { permissionship: 'conditional', missing: [...outcome.missing].sort() };
+  }
+
+  return {
+    schema,
+    check(request: CheckRequest): CheckResult {
+      definition(request.resource.type);
+      return toResult(session(request.subject, request.context ?? {}).evaluate(request.resource.type, request.resource.id, request.permission));
+    },
+
+    /**
+     * Every resource of `resourceType` on which the subject has the permission: a reverse walk
+     * from the subject over relationships, usersets, permissions and arrows finds the
+     * candidates; a check confirms each (intersections and exclusions over-approximate).
+     */
+    lookupResources(request: { resourceType: string; permission: string; subject: SubjectRef; context?: Record<string, unknown> }) {
+      definition(request.resourceType);
+      const subject = normalise(request.subject);
+      const s = session(subject, request.context ?? {});
+      const seen = new Set<string>();
+      const queue: [string, string, string][] = [];
+      const reach = (type: string, id: string, name: string) => {
+        const k = `${type}:${id}#${name}`;
+        if (seen.has(k)) return;
+        seen.add(k);
+        queue.push([type, id, name]);
+      };
+      const reachFrom = (subjectType: string, subjectId: string, subjectRelation: string | undefined) => {
+        for (const r of reader.forSubject(subjectType, subjectId, subjectRelation)) reach(r.resourceType, r.resourceId, r.relation);
+      };
+      reachFrom(subject.type, subject.id, subject.relation);
+      if (subject.relation === undefined) reachFrom(subject.type, '*', undefined);
+      // A userset subject reaches its own set: group:eng#member "is" group:eng#member.
+      if (subject.relation !== undefined) reach(subject.type, subject.id, subject.relation);
+      const candidates = new Set<string>();
+      for (let i = 0; i < queue.length; i++) {
+        const [type, id, name] = queue[i]!;
+        if (type === request.resourceType && name === request.permission) candidates.add(id);
+        reachFrom(type, id, name);
+        for (const permission of reverse.refs.get(`${type}#${name}`) ?? []) reach(type, id, permission);
+        for (const edge of reverse.arrows.get(`${type}#${name}`) ?? []) {
+          // An arrow walks to the subject object whatever relation the tupleset names (folder:x#parent).
+          for (const r of reader.forSubjectObject(type, id)) {
+            if (r.resourceType === edge.resourceType && r.relation === edge.tupleset) reach(r.resourceType, r.resourceId, edge.permission);
+          }
+        }
+      }
+      const allowed: string[] = [];
+      const conditional: string[] = [];
+      for (const id of candidates) {
+        const outcome = s.evaluate(request.resourceType, id, request.permission);
+        if (outcome.s === 1) allowed.push(id);
+        else if (outcome.s === 2) conditional.push(id);
+      }
+      return { allowed: allowed.sort(), conditional: conditional.sort() };
+    },
+
+    /**
+     * Every subject of `subjectType` (with `subjectRelation`, if given) that has the permission
+     * on the resource: a forward walk collects the candidate subjects (`*` for a public
+     * wildcard); a check confirms each.
+     */
+    lookupSubjects(request: { resource: ObjectRef; permission: string; subjectType: string; subjectRelation?: string; context?: Record<string, unknown> }) {
+      const candidates = new Set<string>();
+      const seen = new Set<string>();
+      const walk = (type: string, id: string, name: string, depth: number) => {
+        const k = `${type}:${id}#${name}`;
+        if (seen.has(k) || depth > maxDepth) return;
+        seen.add(k);
+        if (type === request.subjectType && name === request.subjectRelation) candidates.add(id);
+        const def = definition(type);
+        const permission = def.permissions.get(name);
+        if (permission) {
+          const refs = new Set<string>();
+          const arrows: { tupleset: string; computed: string }[] = [];
+          collectForward(permission.expr, refs, arrows);
+          for (const ref of refs) walk(type, id, ref, depth + 1);
+          for (const a of arrows) {
+            for (const r of reader.forResource(type, id, a.tupleset)) {
+              const target = schema.definitions.get(r.subjectType);
+              if (r.subjectId !== '*' && target && (target.relations.has(a.computed) || target.permissions.has(a.computed))) walk(r.subjectType, r.subjectId, a.computed, depth + 1);
+            }
+          }
+          return;
+        }
+        for (const r of reader.forResource(type, id, name)) {
+          if (r.subjectType === request.subjectType && r.subjectRelation === request.subjectRelation) candidates.add(r.subjectId);
+          if (r.subjectRelation !== undefined && r.subjectId !== '*') walk(r.subjectType, r.subjectId, r.subjectRelation, depth + 1);
+        }
+      };
+      walk(request.resource.type, request.resource.id, request.permission, 0);
+      // A public wildcard covers every subject of the type; each still has to pass the check
+      // (an exclusion may take some out), so they all become candidates.
+      if (candidates.has('*') && request.subjectRelation === undefined) for (const id of reader.objectIds(request.subjectType)) candidates.add(id);
+      const allowed: string[] = [];
+      const conditional: string[] = [];
+      for (const id of candidates) {
+        const subject: SubjectRef = { type: request.subjectType, id, ...(request.subjectRelation ? { relation: request.subjectRelation } : {}) };
+        const outcome = session(subject, request.context ?? {}).evaluate(request.resource.type, request.resource.id, request.permission);
+        if (outcome.s === 1) allowed.push(id);
+        else if (outcome.s === 2) conditional.push(id);
+      }
+      return { allowed: allowed.sort(), conditional: conditional.sort() };
+    },
+  };
+}
+
+export type Engine = ReturnType<typeof createEngine>;
+
+/** Every relation/permission and arrow a permission mentions, on either side of an exclusion. */
+function collectForward(expr: PermissionExpr, refs: Set<string>, arrows: { tupleset: string; computed: string }[]): void {
+  switch (expr.kind) {
+    case 'ref':
+      refs.add(expr.name);
+      return;
+    case 'arrow':
+      arrows.push({ tupleset: expr.tupleset, computed: expr.computed });
+      return;
+    case 'union':
+    case 'intersection':
+      for (const child of expr.children) collectForward(child, refs, arrows);
+      return;
+    case 'exclusion':
+      // Only the base contributes subjects.
+      collectForward(expr.base, refs, arrows);
+      return;
+    case 'nil':
+      return;
+  }
+}

@@ -1,0 +1,62 @@
+import type { PermissionExpr, Schema } from '../types.js';
+
+export interface ReverseEdges {
+  /** Permissions of the same object that mention `type#name` directly. */
+  refs: Map<string, string[]>;
+  /** `D#P = ts->name` where ts may point at objects of `type`: D:d reaches P when D:d#ts@type:id. */
+  arrows: Map<string, { resourceType: string; tupleset: string; permission: string }[]>;
+}
+
+const key = (type: string, name: string) => `${type}#${name}`;
+
+function collect(expr: PermissionExpr, refs: Set<string>, arrows: { tupleset: string; computed: string }[]): void {
+  switch (expr.kind) {
+    case 'ref':
+      refs.add(expr.name);
+      return;
+    case 'arrow':
+      arrows.push({ tupleset: expr.tupleset, computed: expr.computed });
+      return;
+    case 'union':
+    case 'intersection':
+      for (const child of expr.children) collect(child, refs, arrows);
+      return;
+    case 'exclusion':
+      // Only the base can make something reachable; the subtracted side only removes.
+      collect(expr.base, refs, arrows);
+      return;
+    case 'nil':
+      return;
+  }
+}
+
+/**
+ * For reverse walks (lookup-resources): which permissions can become true when a subject
+ * reaches `type#name`. An over-approximation through intersections; callers confirm each
+ * candidate with a check.
+ */
+export function reverseEdges(schema: Schema): ReverseEdges {
+  const refs = new Map<string, string[]>();
+  const arrows = new Map<string, { resourceType: string; tupleset: string; permission: string }[]>();
+  const push = <T>(map: Map<string, T[]>, k: string, value: T) => {
+    const list = map.get(k);
+    if (list) list.push(value);
+    else map.set(k, [value]);
+  };
+  for (const def of schema.definitions.values()) {
+    for (const permission of def.permissions.values()) {
+      const direct = new Set<string>();
+      const walks: { tupleset: string; computed: string }[] = [];
+      collect(permission.expr, direct, walks);
+      for (const name of direct) push(refs, key(def.name, name), permission.name);
+      for (const walk of walks) {
+        const relation = def.relations.get(walk.tupleset);
+        if (!relation) continue;
+        for (const targetType of new Set(relation.allowed.map((a) => a.type))) {
+          push(arrows, key(targetType, walk.computed), { resourceType: def.name, tupleset: walk.tupleset, permission: permission.name });
+        }
+      }
+    }
+  }
+  return { refs, arrows };
+}
