@@ -1,16 +1,22 @@
 import pino, { type Logger } from 'pino';
 import { createAuditWriter } from './audit/index.js';
+import { createAuthzService } from './authz/service.js';
+import { createAuthzRepository } from './store/authz-repository.js';
 import type { Config } from './config/defaults.js';
 import { createMetrics } from './http/metrics.js';
 import { createKeyService, resolveMasterKey } from './keys/index.js';
 import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool } from './oauth/index.js';
 import { openDatabase } from './store/database.js';
 import { createRepositories } from './store/repositories.js';
-import { createChangeFeed } from './store/revisions.js';
+import { createChangeFeed, currentRevision } from './store/revisions.js';
 import { createTenantService, DEFAULT_TENANT } from './tenants/index.js';
 
 /** The built-in API that guards the admin API, in the default tenant. */
-export const ADMIN_API = { identifier: 'urn:gatehouse:admin', name: 'gatehouse-admin', scopes: ['admin', 'admin:read'] } as const;
+export const ADMIN_API = {
+  identifier: 'urn:gatehouse:admin',
+  name: 'gatehouse-admin',
+  scopes: ['admin', 'admin:read', 'authz:check', 'authz:write', 'authz:admin'],
+} as const;
 export const BOOTSTRAP_CLIENT_ID = 'gatehouse-bootstrap';
 
 export interface CoreOptions {
@@ -72,10 +78,18 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     clock,
   });
   const verifyAccessToken = createAccessTokenVerifier({ keys, store: repos.oauth, issuerFor: tenants.issuerFor });
+  const authz = createAuthzService({
+    store: createAuthzRepository(handle),
+    currentRevision: () => currentRevision(handle.db),
+    seenRevision: () => feed.revision,
+    catchUp: () => feed.catchUp(),
+    clock,
+  });
 
   // Writes from this process, other processes and the CLI all arrive here.
   const unsubscribe = feed.on((change) => {
     catalog.invalidate(change.tenantId, change.kind);
+    if (change.kind === 'relationships' || change.kind === 'authz_schema') authz.invalidate(change.tenantId, change.revision);
     if (change.kind === 'keys') {
       keys.invalidate(change.tenantId);
       pool.invalidate(change.tenantId);
@@ -101,11 +115,18 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     metrics,
     pool,
     verifyAccessToken,
+    authz,
 
     /** The default tenant and its admin API; both idempotent and safe to race between nodes. */
     async ensureDefaults(): Promise<void> {
       await tenants.ensure(DEFAULT_TENANT, 'Default');
-      if (!(await catalog.apiByIdentifier(DEFAULT_TENANT, ADMIN_API.identifier))) {
+      const existing = await catalog.apiByIdentifier(DEFAULT_TENANT, ADMIN_API.identifier);
+      if (existing && ADMIN_API.scopes.some((s) => !existing.scopes.includes(s))) {
+        // A database from an earlier version: the built-in API gains the newer scopes.
+        await repos.oauth.updateApi({ ...existing, scopes: [...new Set([...existing.scopes, ...ADMIN_API.scopes])] });
+        catalog.invalidate(DEFAULT_TENANT, 'apis');
+      }
+      if (!existing) {
         await catalog
           .createApi(DEFAULT_TENANT, { identifier: ADMIN_API.identifier, name: ADMIN_API.name, scopes: [...ADMIN_API.scopes], builtin: true })
           .catch((error: { code?: string }) => {

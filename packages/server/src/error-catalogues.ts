@@ -1,5 +1,7 @@
 import { caveatErrors } from './authz/caveats/index.js';
+import { cedarErrors } from './authz/cedar/index.js';
 import { engineErrors } from './authz/engine/errors.js';
+import { authzServiceErrors } from './authz/service-errors.js';
 import { relationshipErrors } from './authz/relationships/index.js';
 import { schemaErrors } from './authz/schema/index.js';
 import { validationFileErrors } from './authz/validation-file.js';
@@ -31,4 +33,6 @@ export const errorCatalogues: Record<string, Record<string, ErrorSpec>> = {
   'authz relationships': relationshipErrors.catalogue,
   'authz engine': engineErrors.catalogue,
   'authz validation files': validationFileErrors.catalogue,
+  'authz service': authzServiceErrors.catalogue,
+  'authz policies': cedarErrors.catalogue,
 };

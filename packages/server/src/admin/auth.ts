@@ -4,7 +4,8 @@ import { ADMIN_API, type Core } from '../core.js';
 import { AccessTokenInvalid, type VerifiedAccessToken } from '../oauth/index.js';
 import { DEFAULT_TENANT } from '../tenants/index.js';
 
-export type AdminScope = 'admin' | 'admin:read';
+/** Scopes of the built-in gatehouse-admin API; `admin` grants every call. */
+export type AdminScope = 'admin' | 'admin:read' | 'authz:check' | 'authz:write' | 'authz:admin';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,7 +39,9 @@ export function createAdminGuard(core: Core) {
       .send({ code: status === 401 ? 'ADMIN_UNAUTHENTICATED' : 'ADMIN_FORBIDDEN', message, details: {} });
   }
 
-  return function requireScope(scope: AdminScope) {
+  /** A guard that lets through tokens carrying `admin` or any of `accepted`. */
+  return function requireScope(...accepted: AdminScope[]) {
+    const needed = accepted[0] ?? 'admin';
     return async function adminGuard(request: FastifyRequest, reply: FastifyReply) {
       const header = request.headers.authorization;
       const match = header ? /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header) : null;
@@ -61,8 +64,8 @@ export function createAdminGuard(core: Core) {
         return deny(request, reply, 403, ', error="insufficient_scope"', 'This token is not for the gatehouse-admin API', tenantId !== DEFAULT_TENANT ? 'other tenant' : 'other audience');
       }
       const scopes = new Set(String(claims.scope ?? '').split(' '));
-      if (!scopes.has('admin') && !(scope === 'admin:read' && scopes.has('admin:read'))) {
-        return deny(request, reply, 403, `, error="insufficient_scope", scope="${scope}"`, `This call needs the ${scope} scope`, 'scope');
+      if (!scopes.has('admin') && !accepted.some((s) => scopes.has(s))) {
+        return deny(request, reply, 403, `, error="insufficient_scope", scope="${needed}"`, `This call needs the ${accepted.join(' or ')} scope`, 'scope');
       }
     };
   };

@@ -5,6 +5,7 @@ import type { AuditAction } from '../audit/index.js';
 import { signingAlgs, type SigningAlg } from '../config/defaults.js';
 import type { Core } from '../core.js';
 import type { ApiRecord, ClientRecord } from '../oauth/index.js';
+import { authzRoutes } from '../authz/routes.js';
 import { createAdminGuard } from './auth.js';
 
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Object({}, { additionalProperties: true }) });
@@ -113,13 +114,20 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       info: { title: 'Gatehouse admin API', version: '1' },
       components: {
         securitySchemes: {
-          gatehouseAdmin: { type: 'oauth2', flows: { clientCredentials: { tokenUrl: `${core.tenants.issuerFor('default')}/token`, scopes: { admin: 'Full administration', 'admin:read': 'Read-only administration' } } } },
+          gatehouseAdmin: { type: 'oauth2', flows: { clientCredentials: { tokenUrl: `${core.tenants.issuerFor('default')}/token`, scopes: {
+                admin: 'Full administration',
+                'admin:read': 'Read-only administration',
+                'authz:check': 'Ask permission questions (check, lookups)',
+                'authz:write': 'Write and read relationships',
+                'authz:admin': 'Change permission schemas',
+              } } } },
         },
       },
       security: [{ gatehouseAdmin: ['admin'] }],
     },
   });
   const requireScope = createAdminGuard(core);
+  await app.register(authzRoutes, { authz: core.authz, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
   const read = requireScope('admin:read');
   const write = requireScope('admin');
 

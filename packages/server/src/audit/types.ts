@@ -15,6 +15,11 @@ export const auditActions = [
   'client.secret_rotated',
   'key.rotated',
   'key.retired',
+  'authz.schema_written',
+  'authz.relationships_written',
+  'authz.relationships_deleted',
+  'authz.check',
+  'authz.lookup',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

@@ -131,6 +131,35 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('audit_events_action_idx').on('audit_events').columns(['tenant_id', 'action', 'time']).execute();
     },
   },
+  '0002_authz': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('authz_schemas')
+        .addColumn('tenant_id', 'text', (c) => c.primaryKey().references('tenants.id').onDelete('cascade'))
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('revision', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('relationships')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('resource_type', 'text', (c) => c.notNull())
+        .addColumn('resource_id', 'text', (c) => c.notNull())
+        .addColumn('relation', 'text', (c) => c.notNull())
+        .addColumn('subject_type', 'text', (c) => c.notNull())
+        .addColumn('subject_id', 'text', (c) => c.notNull())
+        // '...' for a direct subject, so the column can be part of the key.
+        .addColumn('subject_relation', 'text', (c) => c.notNull())
+        .addColumn('caveat_name', 'text')
+        .addColumn('caveat_context', 'text')
+        .addColumn('expires_at', 'bigint')
+        .addColumn('revision', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('relationships_pk', ['tenant_id', 'resource_type', 'resource_id', 'relation', 'subject_type', 'subject_id', 'subject_relation'])
+        .execute();
+      await db.schema.createIndex('relationships_subject_idx').on('relationships').columns(['tenant_id', 'subject_type', 'subject_id', 'subject_relation']).execute();
+      await db.schema.createIndex('relationships_shape_idx').on('relationships').columns(['tenant_id', 'resource_type', 'relation', 'subject_type']).execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {

@@ -58,6 +58,20 @@ export interface Database {
     expires_at: number | null;
     consumed_at: number | null;
   };
+  authz_schemas: { tenant_id: string; text: string; revision: number; updated_at: number };
+  relationships: {
+    tenant_id: string;
+    resource_type: string;
+    resource_id: string;
+    relation: string;
+    subject_type: string;
+    subject_id: string;
+    subject_relation: string;
+    caveat_name: string | null;
+    caveat_context: string | null;
+    expires_at: number | null;
+    revision: number;
+  };
   revoked_tokens: { tenant_id: string; jti: string; expires_at: number };
   audit_events: {
     id: Generated<number>;

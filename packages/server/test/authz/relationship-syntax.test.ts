@@ -220,3 +220,20 @@ describe('relationship syntax of the SpiceDB validation corpus', () => {
     assert.equal(assertions, 411);
   });
 });
+
+describe('object and subject references of the API', () => {
+  it('parses type:id and subjects with or without a relation', async () => {
+    const { parseObjectRef, parseSubjectRef } = await import('../../src/authz/relationships/index.js');
+    assert.deepEqual(parseObjectRef('example/document:a|b'), { type: 'example/document', id: 'a|b' });
+    assert.deepEqual(parseSubjectRef('user:tom'), { type: 'user', id: 'tom' });
+    assert.deepEqual(parseSubjectRef('user:tom#...'), { type: 'user', id: 'tom' });
+    assert.deepEqual(parseSubjectRef('group:eng#member'), { type: 'group', id: 'eng', relation: 'member' });
+    assert.deepEqual(parseSubjectRef('user:*'), { type: 'user', id: '*' });
+  });
+
+  it('refuses trailing text, wildcard resources and wildcard usersets', async () => {
+    const { parseObjectRef, parseSubjectRef } = await import('../../src/authz/relationships/index.js');
+    for (const bad of ['doc:a#view', 'doc:*', 'doc', 'Doc:a', 'doc:a b']) assert.throws(() => parseObjectRef(bad), { code: 'AUTHZ_RELATIONSHIP_SYNTAX' }, bad);
+    for (const bad of ['user:*#member', 'user:tom[c]', 'user', 'user:tom#']) assert.throws(() => parseSubjectRef(bad), { code: 'AUTHZ_RELATIONSHIP_SYNTAX' }, bad);
+  });
+});

@@ -1,5 +1,7 @@
 import type { CaveatResult, Definition, ObjectRef, PermissionExpr, Relationship, Schema, SubjectRef } from '../types.js';
 import { engineErrors } from './errors.js';
+import { expandTree, type ExpandNode, type ExpandRequest } from './expand.js';
+import { explainCheck, type Explanation } from './explain.js';
 import { reverseEdges } from './reachability.js';
 import type { RelationshipReader } from './relationship-index.js';
 
@@ -14,6 +16,8 @@ export interface CheckResult {
   permissionship: Permissionship;
   /** For `conditional`: the caveat parameters whose values would decide it. */
   missing?: string[];
+  /** Only with `explain: true`: the path that granted, what is missing, or why it was denied. */
+  explanation?: Explanation;
 }
 
 export interface CheckRequest {
@@ -23,6 +27,8 @@ export interface CheckRequest {
   subject: SubjectRef;
   /** Caveat context of the request; a relationship's own context overrides it. */
   context?: Record<string, unknown>;
+  /** Also explain the answer. A separate walk: a plain check allocates nothing for it. */
+  explain?: boolean;
 }
 
 export interface EngineDeps {
@@ -230,7 +236,21 @@ export function createEngine({ schema, reader, caveats, maxDepth = 50, clock = D
     schema,
     check(request: CheckRequest): CheckResult {
       definition(request.resource.type);
-      return toResult(session(request.subject, request.context ?? {}).evaluate(request.resource.type, request.resource.id, request.permission));
+      const result = toResult(session(request.subject, request.context ?? {}).evaluate(request.resource.type, request.resource.id, request.permission));
+      if (request.explain) result.explanation = explainCheck({ schema, reader, caveats, maxDepth, now: clock() }, request);
+      return result;
+    },
+
+    /**
+     * SpiceDB's expand: the tree of userset rewrites behind a relation or permission of one
+     * resource, leaves listing direct subjects (expired relationships left out).
+     *
+     * @example
+     * engine.expand({ resource: { type: 'document', id: 'd1' }, permission: 'view' });
+     * // { kind: 'exclusion', expanded: { type: 'document', id: 'd1', relation: 'view' }, children: [...] }
+     */
+    expand(request: ExpandRequest): ExpandNode {
+      return expandTree({ schema, reader, caveats, maxDepth, now: clock() }, request);
     },
 
     /**
@@ -331,6 +351,8 @@ export function createEngine({ schema, reader, caveats, maxDepth = 50, clock = D
 }
 
 export type Engine = ReturnType<typeof createEngine>;
+export type { ExpandedRef, ExpandNode, ExpandRequest, ExpandSubject } from './expand.js';
+export type { ExplainedPath, Explanation } from './explain.js';
 
 /** Every relation/permission and arrow a permission mentions, on either side of an exclusion. */
 function collectForward(expr: PermissionExpr, refs: Set<string>, arrows: { tupleset: string; computed: string }[]): void {

@@ -278,3 +278,33 @@ export function parseCheckAssertion(text: string, spot: SourceSpot = {}): CheckA
   }
   return assertion;
 }
+
+/** `type:id` alone (an API's resource field). */
+export function parseObjectRef(text: string, spot: SourceSpot = {}): ObjectRef {
+  const s = trimmed(text, spot);
+  const type = s.typeName('an object type');
+  s.expect(':', '":" after the object type');
+  const id = s.objectId('an object id', false);
+  if (!s.atEnd()) throw s.fail(`expected the end after the object id${s.found()}`);
+  return { type, id };
+}
+
+/** `type:id`, `type:id#relation`, `type:id#...` or `type:*` (an API's subject field). */
+export function parseSubjectRef(text: string, spot: SourceSpot = {}): SubjectRef {
+  const s = trimmed(text, spot);
+  const type = s.typeName('a subject type');
+  s.expect(':', '":" after the subject type');
+  const id = s.objectId('a subject id', true);
+  let relation: string | undefined;
+  if (s.peek() === '#') {
+    s.pos++;
+    if (s.text.startsWith(ELLIPSIS, s.pos)) s.pos += ELLIPSIS.length;
+    else {
+      const at = s.pos;
+      relation = s.relationName('a subject relation or "..."');
+      if (id === '*') throw s.fail('a wildcard subject cannot name a relation', at);
+    }
+  }
+  if (!s.atEnd()) throw s.fail(`expected the end after the subject${s.found()}`);
+  return { type, id, ...(relation === undefined ? {} : { relation }) };
+}

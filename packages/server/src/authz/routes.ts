@@ -1,0 +1,284 @@
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { Type, type Static } from 'typebox';
+import type { AuditAction, AuditWriter } from '../audit/index.js';
+import type { TenantService } from '../tenants/index.js';
+import { formatRelationship, parseObjectRef as parseObject, parseRelationship, parseSubjectRef as parseSubject } from './relationships/index.js';
+import type { AuthzService, Consistency } from './service.js';
+
+type Guard = (...scopes: ('authz:check' | 'authz:write' | 'authz:admin')[]) => preHandlerAsyncHookHandler;
+
+export interface AuthzRoutesDeps {
+  authz: AuthzService;
+  tenants: TenantService;
+  audit: AuditWriter;
+  requireScope: Guard;
+  clock: () => number;
+}
+
+const ObjectText = Type.String({ minLength: 3, maxLength: 1200, description: '`type:id`' });
+const SubjectText = Type.String({ minLength: 3, maxLength: 1300, description: '`type:id` or `type:id#relation`' });
+const Context = Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Caveat context' }));
+const ConsistencyBody = Type.Optional(
+  Type.Object(
+    {
+      mode: Type.Union([Type.Literal('minimize_latency'), Type.Literal('at_least_as_fresh'), Type.Literal('fully_consistent')]),
+      token: Type.Optional(Type.String({ maxLength: 40 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+const Filter = Type.Object(
+  {
+    resource_type: Type.String({ minLength: 1, maxLength: 200 }),
+    resource_id: Type.Optional(Type.String({ maxLength: 1024 })),
+    relation: Type.Optional(Type.String({ maxLength: 64 })),
+    subject_type: Type.Optional(Type.String({ maxLength: 200 })),
+    subject_id: Type.Optional(Type.String({ maxLength: 1024 })),
+    subject_relation: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+const Preconditions = Type.Optional(
+  Type.Array(Type.Object({ operation: Type.Union([Type.Literal('must_match'), Type.Literal('must_not_match')]), filter: Filter }, { additionalProperties: false }), { maxItems: 100 }),
+);
+const TenantParams = Type.Object({ tenant: Type.String({ maxLength: 63 }) });
+const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Object({}, { additionalProperties: true }) });
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+
+const SchemaBody = Type.Object({ schema: Type.String({ minLength: 1, maxLength: 1_000_000 }) }, { additionalProperties: false });
+const WriteBody = Type.Object(
+  {
+    updates: Type.Array(
+      Type.Object(
+        {
+          operation: Type.Union([Type.Literal('create'), Type.Literal('touch'), Type.Literal('delete')]),
+          relationship: Type.String({ minLength: 1, maxLength: 4096, description: 'SpiceDB syntax: `type:id#rel@stype:sid[#srel][caveat[:{json}]][expiration:RFC3339]`' }),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 1000 },
+    ),
+    preconditions: Preconditions,
+  },
+  { additionalProperties: false },
+);
+const ReadBody = Type.Object(
+  { filter: Filter, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })), after: Type.Optional(Type.String({ maxLength: 5000 })) },
+  { additionalProperties: false },
+);
+const DeleteBody = Type.Object({ filter: Filter, preconditions: Preconditions }, { additionalProperties: false });
+const CheckItem = Type.Object(
+  { resource: ObjectText, permission: Type.String({ minLength: 1, maxLength: 64 }), subject: SubjectText, context: Context },
+  { additionalProperties: false },
+);
+const CheckBody = Type.Object(
+  {
+    resource: ObjectText,
+    permission: Type.String({ minLength: 1, maxLength: 64 }),
+    subject: SubjectText,
+    context: Context,
+    consistency: ConsistencyBody,
+    explain: Type.Optional(Type.Boolean({ description: 'Also return why: the granting path, the exclusion, or the missing caveat parameters' })),
+  },
+  { additionalProperties: false },
+);
+const ExpandBody = Type.Object(
+  {
+    resource: ObjectText,
+    permission: Type.String({ minLength: 1, maxLength: 64 }),
+    depth: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })),
+    context: Context,
+    consistency: ConsistencyBody,
+  },
+  { additionalProperties: false },
+);
+const BulkBody = Type.Object({ items: Type.Array(CheckItem, { minItems: 1, maxItems: 1000 }), consistency: ConsistencyBody }, { additionalProperties: false });
+const LookupResourcesBody = Type.Object(
+  { resource_type: Type.String({ minLength: 1, maxLength: 200 }), permission: Type.String({ minLength: 1, maxLength: 64 }), subject: SubjectText, context: Context, consistency: ConsistencyBody },
+  { additionalProperties: false },
+);
+const LookupSubjectsBody = Type.Object(
+  {
+    resource: ObjectText,
+    permission: Type.String({ minLength: 1, maxLength: 64 }),
+    subject_type: Type.String({ minLength: 1, maxLength: 200 }),
+    subject_relation: Type.Optional(Type.String({ maxLength: 64 })),
+    context: Context,
+    consistency: ConsistencyBody,
+  },
+  { additionalProperties: false },
+);
+const CheckAnswer = Type.Object({
+  permissionship: Type.Union([Type.Literal('allowed'), Type.Literal('denied'), Type.Literal('conditional')]),
+  missing: Type.Optional(Type.Array(Type.String())),
+});
+
+const filterOf = (f: Static<typeof Filter>) => ({
+  resourceType: f.resource_type,
+  resourceId: f.resource_id,
+  relation: f.relation,
+  subjectType: f.subject_type,
+  subjectId: f.subject_id,
+  subjectRelation: f.subject_relation,
+});
+const consistencyOf = (c: Static<typeof ConsistencyBody> | undefined): Consistency | undefined =>
+  c === undefined ? undefined : c.mode === 'at_least_as_fresh' ? { mode: c.mode, token: c.token ?? '' } : { mode: c.mode };
+
+/**
+ * The permission service API under /api/v1/tenants/{t}/authz. Checks need `authz:check`,
+ * writes `authz:write`, the schema `authz:admin` (`admin` grants all), so a service can be
+ * allowed to ask without being able to change anything.
+ */
+export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit, requireScope, clock }: AuthzRoutesDeps) {
+  const check = requireScope('authz:check', 'authz:write', 'authz:admin');
+  const write = requireScope('authz:write', 'authz:admin');
+  const admin = requireScope('authz:admin');
+
+  function record(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, result: 'success' | 'failure', details: Record<string, unknown>) {
+    audit.record({ tenantId, time: clock(), actor: request.admin?.actor ?? null, action, target, result, requestId: String(request.id), ip: request.ip, details });
+  }
+
+  app.put<{ Params: Static<typeof TenantParams>; Body: Static<typeof SchemaBody> }>(
+    '/tenants/:tenant/authz/schema',
+    { preHandler: admin, schema: { tags: ['authz'], description: 'Replaces the SpiceDB-language schema. Refused with line and column when invalid, and with the count when stored relationships would no longer fit.', params: TenantParams, body: SchemaBody, response: { 200: Type.Object({ token: Type.String() }), ...errors } } },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const result = await authz.writeSchema(tenant, request.body.schema);
+      record(request, tenant, 'authz.schema_written', 'schema', 'success', { token: result.token });
+      return result;
+    },
+  );
+
+  app.get<{ Params: Static<typeof TenantParams> }>(
+    '/tenants/:tenant/authz/schema',
+    { preHandler: check, schema: { tags: ['authz'], params: TenantParams, response: { 200: Type.Object({ schema: Type.String() }), ...errors } } },
+    async (request) => {
+      await tenants.get(request.params.tenant);
+      const stored = await authz.readSchema(request.params.tenant);
+      return { schema: stored?.text ?? '' };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof WriteBody> }>(
+    '/tenants/:tenant/authz/relationships/write',
+    { preHandler: write, schema: { tags: ['authz'], description: 'Creates, touches and deletes relationships in one transaction once every precondition holds. Returns a consistency token.', params: TenantParams, body: WriteBody, response: { 200: Type.Object({ token: Type.String() }), ...errors } } },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const updates = request.body.updates.map((u) => ({ operation: u.operation, relationship: parseRelationship(u.relationship) }));
+      const result = await authz.writeRelationships(tenant, updates, (request.body.preconditions ?? []).map((p) => ({ operation: p.operation, filter: filterOf(p.filter) })));
+      record(request, tenant, 'authz.relationships_written', `${updates.length} updates`, 'success', { token: result.token, updates: updates.slice(0, 20).map((u) => `${u.operation} ${formatRelationship(u.relationship)}`) });
+      return result;
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof ReadBody> }>(
+    '/tenants/:tenant/authz/relationships/read',
+    { preHandler: write, schema: { tags: ['authz'], params: TenantParams, body: ReadBody, response: { 200: Type.Object({ relationships: Type.Array(Type.String()), next: Type.Union([Type.String(), Type.Null()]) }), ...errors } } },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const limit = request.body.limit ?? 100;
+      const found = await authz.readRelationships(tenant, filterOf(request.body.filter), { limit, after: request.body.after });
+      const last = found[found.length - 1];
+      return {
+        relationships: found.map(formatRelationship),
+        next: found.length === limit && last ? JSON.stringify([last.resourceId, last.relation, last.subjectType, last.subjectId, last.subjectRelation ?? '...']) : null,
+      };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof DeleteBody> }>(
+    '/tenants/:tenant/authz/relationships/delete',
+    { preHandler: write, schema: { tags: ['authz'], params: TenantParams, body: DeleteBody, response: { 200: Type.Object({ token: Type.String(), deleted: Type.Integer() }), ...errors } } },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const result = await authz.deleteRelationships(tenant, filterOf(request.body.filter), (request.body.preconditions ?? []).map((p) => ({ operation: p.operation, filter: filterOf(p.filter) })));
+      record(request, tenant, 'authz.relationships_deleted', request.body.filter.resource_type, 'success', { token: result.token, deleted: result.deleted });
+      return result;
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof CheckBody> }>(
+    '/tenants/:tenant/authz/check',
+    {
+      preHandler: check,
+      schema: {
+        tags: ['authz'],
+        description: 'May the subject do the permission on the resource? `conditional` lists the caveat parameters that would decide it.',
+        params: TenantParams,
+        body: CheckBody,
+        response: { 200: Type.Intersect([CheckAnswer, Type.Object({ token: Type.String(), explanation: Type.Optional(Type.Object({}, { additionalProperties: true })) })]), ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const b = request.body;
+      const { engine, token } = await authz.engineFor(tenant, consistencyOf(b.consistency));
+      const result = engine.check({ resource: parseObject(b.resource), permission: b.permission, subject: parseSubject(b.subject), context: b.context, explain: b.explain });
+      record(request, tenant, 'authz.check', `${b.resource}#${b.permission}@${b.subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', { permissionship: result.permissionship, token });
+      return { ...result, token };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof BulkBody> }>(
+    '/tenants/:tenant/authz/check/bulk',
+    { preHandler: check, schema: { tags: ['authz'], params: TenantParams, body: BulkBody, response: { 200: Type.Object({ results: Type.Array(CheckAnswer), token: Type.String() }), ...errors } } },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const { engine, token } = await authz.engineFor(tenant, consistencyOf(request.body.consistency));
+      const results = request.body.items.map((item) => {
+        const result = engine.check({ resource: parseObject(item.resource), permission: item.permission, subject: parseSubject(item.subject), context: item.context });
+        record(request, tenant, 'authz.check', `${item.resource}#${item.permission}@${item.subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', { permissionship: result.permissionship, token, bulk: true });
+        return result;
+      });
+      return { results, token };
+    },
+  );
+
+  const Lookup = Type.Object({ allowed: Type.Array(Type.String()), conditional: Type.Array(Type.String()), token: Type.String() });
+  app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof LookupResourcesBody> }>(
+    '/tenants/:tenant/authz/lookup-resources',
+    { preHandler: check, schema: { tags: ['authz'], description: 'Ids of every resource of the type on which the subject has the permission.', params: TenantParams, body: LookupResourcesBody, response: { 200: Lookup, ...errors } } },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const b = request.body;
+      const { engine, token } = await authz.engineFor(tenant, consistencyOf(b.consistency));
+      const found = engine.lookupResources({ resourceType: b.resource_type, permission: b.permission, subject: parseSubject(b.subject), context: b.context });
+      record(request, tenant, 'authz.lookup', `${b.resource_type}#${b.permission}@${b.subject}`, 'success', { found: found.allowed.length, conditional: found.conditional.length, token });
+      return { ...found, token };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof LookupSubjectsBody> }>(
+    '/tenants/:tenant/authz/lookup-subjects',
+    { preHandler: check, schema: { tags: ['authz'], description: 'Ids of every subject of the type with the permission on the resource (`*` when the resource is public).', params: TenantParams, body: LookupSubjectsBody, response: { 200: Lookup, ...errors } } },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const b = request.body;
+      const { engine, token } = await authz.engineFor(tenant, consistencyOf(b.consistency));
+      const found = engine.lookupSubjects({ resource: parseObject(b.resource), permission: b.permission, subjectType: b.subject_type, subjectRelation: b.subject_relation, context: b.context });
+      record(request, tenant, 'authz.lookup', `${b.resource}#${b.permission}@${b.subject_type}`, 'success', { found: found.allowed.length, conditional: found.conditional.length, token });
+      return { ...found, token };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof ExpandBody> }>(
+    '/tenants/:tenant/authz/expand',
+    { preHandler: check, schema: { tags: ['authz'], description: 'The tree of subject sets behind a permission (one level of usersets by default).', params: TenantParams, body: ExpandBody, response: { 200: Type.Object({ tree: Type.Object({}, { additionalProperties: true }), token: Type.String() }), ...errors } } },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const b = request.body;
+      const { engine, token } = await authz.engineFor(tenant, consistencyOf(b.consistency));
+      const tree = engine.expand({ resource: parseObject(b.resource), permission: b.permission, depth: b.depth, context: b.context });
+      return { tree, token };
+    },
+  );
+}

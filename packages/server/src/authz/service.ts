@@ -1,0 +1,211 @@
+import { compileCaveats } from './caveats/index.js';
+import { createEngine, type Engine } from './engine/engine.js';
+import { createRelationshipIndex } from './engine/relationship-index.js';
+import { formatRelationship } from './relationships/index.js';
+import { compileSchema } from './schema/index.js';
+import { authzServiceErrors } from './service-errors.js';
+import type { AuthzStore, Precondition, RelationshipFilter, RelationshipShape, RelationshipUpdate } from './store-types.js';
+import type { Relationship, Schema } from './types.js';
+
+/** How fresh the data behind an answer must be (SpiceDB's consistency modes). */
+export type Consistency = { mode: 'minimize_latency' } | { mode: 'at_least_as_fresh'; token: string } | { mode: 'fully_consistent' };
+
+export interface AuthzServiceDeps {
+  store: AuthzStore;
+  /** The current global revision (a cheap read). */
+  currentRevision(): Promise<number>;
+  /** The highest revision the change feed has delivered to `invalidate`. */
+  seenRevision(): number;
+  /** Makes the change feed deliver everything written so far. */
+  catchUp(): Promise<void>;
+  clock?: () => number;
+  maxDepth?: number;
+}
+
+/** Consistency tokens are revisions, opaque to callers. */
+export const tokenFor = (revision: number) => `gh1_${revision.toString(36)}`;
+export function revisionOf(token: string): number {
+  const match = /^gh1_([0-9a-z]{1,12})$/.exec(token);
+  if (!match) throw authzServiceErrors.create('AUTHZ_CONSISTENCY_TOKEN_INVALID', { token: token.slice(0, 40) });
+  return parseInt(match[1]!, 36);
+}
+
+interface Snapshot {
+  engine: Engine;
+  schema: Schema;
+  /** Every write at or below this revision is in the snapshot. */
+  revision: number;
+}
+
+/**
+ * The permission service of every tenant: schema and relationship writes (validated against
+ * the schema), and engines over in-memory indexes built per revision. The change feed calls
+ * `invalidate` for writes from other processes.
+ */
+export function createAuthzService({ store, currentRevision, seenRevision, catchUp, clock = Date.now, maxDepth }: AuthzServiceDeps) {
+  const snapshots = new Map<string, Snapshot>();
+  const building = new Map<string, Promise<Snapshot>>();
+  /** Latest revision at which each tenant's permission data changed, as far as we know. */
+  const changedAt = new Map<string, number>();
+
+  async function build(tenantId: string): Promise<Snapshot> {
+    // Read the revision first: anything written later is newer than the snapshot claims.
+    const revision = await currentRevision();
+    const stored = await store.readSchema(tenantId);
+    if (!stored) throw authzServiceErrors.create('AUTHZ_NO_SCHEMA', { tenant: tenantId });
+    const schema = compileSchema(stored.text);
+    const relationships: Relationship[] = [];
+    for await (const page of store.scan(tenantId)) relationships.push(...page);
+    const engine = createEngine({ schema, caveats: compileCaveats(schema.caveats.values()), reader: createRelationshipIndex(relationships), clock, maxDepth });
+    return { engine, schema, revision };
+  }
+
+  async function snapshot(tenantId: string, minRevision: number): Promise<Snapshot> {
+    const cached = snapshots.get(tenantId);
+    if (cached && cached.revision >= minRevision) return cached;
+    if (cached) {
+      // Learn of every write up to the requested revision (other processes included) …
+      if (seenRevision() < minRevision) await catchUp();
+      const seen = seenRevision();
+      if (seen >= minRevision && (changedAt.get(tenantId) ?? 0) <= cached.revision) {
+        // … and if none touched this tenant, the snapshot is as fresh as the request needs.
+        cached.revision = Math.max(cached.revision, seen);
+        return cached;
+      }
+    }
+    let pending = building.get(tenantId);
+    if (!pending) {
+      pending = build(tenantId).finally(() => building.delete(tenantId));
+      building.set(tenantId, pending);
+    }
+    const fresh = await pending;
+    const current = snapshots.get(tenantId);
+    if (!current || current.revision < fresh.revision) snapshots.set(tenantId, fresh);
+    return fresh;
+  }
+
+  async function engineFor(tenantId: string, consistency: Consistency = { mode: 'minimize_latency' }): Promise<{ engine: Engine; token: string }> {
+    let minRevision = 0;
+    if (consistency.mode === 'at_least_as_fresh') minRevision = revisionOf(consistency.token);
+    else if (consistency.mode === 'fully_consistent') minRevision = await currentRevision();
+    else if (!snapshots.has(tenantId) || (changedAt.get(tenantId) ?? 0) > snapshots.get(tenantId)!.revision) minRevision = changedAt.get(tenantId) ?? 0;
+    const snap = await snapshot(tenantId, minRevision);
+    return { engine: snap.engine, token: tokenFor(snap.revision) };
+  }
+
+  async function currentSchema(tenantId: string): Promise<Schema> {
+    const stored = await store.readSchema(tenantId);
+    if (!stored) throw authzServiceErrors.create('AUTHZ_NO_SCHEMA', { tenant: tenantId });
+    return compileSchema(stored.text);
+  }
+
+  function markChanged(tenantId: string, revision: number) {
+    changedAt.set(tenantId, Math.max(changedAt.get(tenantId) ?? 0, revision));
+  }
+
+  return {
+    engineFor,
+
+    async readSchema(tenantId: string) {
+      return store.readSchema(tenantId);
+    },
+
+    /**
+     * Replaces the tenant's schema. Refused (nothing changes) when it does not compile, or
+     * when stored relationships would no longer fit it: the error says how many.
+     */
+    async writeSchema(tenantId: string, text: string): Promise<{ token: string }> {
+      const schema = compileSchema(text);
+      compileCaveats(schema.caveats.values());
+      const orphans = (await store.shapes(tenantId)).filter((shape) => misfit(schema, shape) !== undefined);
+      if (orphans.length > 0) {
+        const count = orphans.reduce((sum, s) => sum + s.count, 0);
+        const shapes = orphans
+          .slice(0, 5)
+          .map((s) => `${s.resourceType}#${s.relation}@${s.subjectType}${s.wildcard ? ':*' : ''}${s.subjectRelation === '...' ? '' : `#${s.subjectRelation}`}: ${misfit(schema, s)}`)
+          .join('; ');
+        throw authzServiceErrors.create('AUTHZ_SCHEMA_ORPHANS', { count, shapes, orphans: orphans.map((o) => ({ ...o, problem: misfit(schema, o) })) });
+      }
+      const revision = await store.writeSchema(tenantId, text, clock());
+      markChanged(tenantId, revision);
+      return { token: tokenFor(revision) };
+    },
+
+    /** Creates, touches and deletes relationships in one transaction, after the preconditions hold. */
+    async writeRelationships(tenantId: string, updates: RelationshipUpdate[], preconditions: Precondition[] = []): Promise<{ token: string }> {
+      const schema = await currentSchema(tenantId);
+      for (const update of updates) {
+        if (update.operation === 'delete') continue;
+        const problem = misfitRelationship(schema, update.relationship);
+        if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(update.relationship), detail: problem });
+      }
+      const outcome = await store.write(tenantId, updates, preconditions);
+      if (!outcome.ok) {
+        if (outcome.reason === 'exists') throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_EXISTS', { relationship: formatRelationship(outcome.relationship) });
+        throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: describePrecondition(outcome.precondition) });
+      }
+      markChanged(tenantId, outcome.revision);
+      return { token: tokenFor(outcome.revision) };
+    },
+
+    async deleteRelationships(tenantId: string, filter: RelationshipFilter, preconditions: Precondition[] = []): Promise<{ token: string; deleted: number }> {
+      const outcome = await store.deleteMatching(tenantId, filter, preconditions);
+      if (!outcome.ok) {
+        throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: outcome.reason === 'precondition' ? describePrecondition(outcome.precondition) : 'conflict' });
+      }
+      markChanged(tenantId, outcome.revision);
+      return { token: tokenFor(outcome.revision), deleted: outcome.deleted ?? 0 };
+    },
+
+    readRelationships: (tenantId: string, filter: RelationshipFilter, options?: { limit?: number; after?: string }) => store.read(tenantId, filter, options),
+
+    /** A write elsewhere (another process, the CLI) changed this tenant's permission data. */
+    invalidate(tenantId: string, revision: number): void {
+      markChanged(tenantId, revision);
+    },
+  };
+}
+
+export type AuthzService = ReturnType<typeof createAuthzService>;
+
+function describePrecondition(p: Precondition): string {
+  const f = p.filter;
+  const text = `${f.resourceType}:${f.resourceId ?? '*'}#${f.relation ?? '*'}@${f.subjectType ?? '*'}:${f.subjectId ?? '*'}${f.subjectRelation ? `#${f.subjectRelation}` : ''}`;
+  return `${p.operation === 'must_match' ? 'no relationship matches' : 'a relationship matches'} ${text}`;
+}
+
+/** Why a stored shape no longer fits the schema, or undefined when it does. */
+function misfit(schema: Schema, shape: RelationshipShape): string | undefined {
+  return misfitParts(schema, shape.resourceType, shape.relation, shape.subjectType, shape.subjectRelation === '...' ? undefined : shape.subjectRelation, shape.wildcard, shape.caveatName, shape.expiring);
+}
+
+function misfitRelationship(schema: Schema, r: Relationship): string | undefined {
+  return misfitParts(schema, r.resourceType, r.relation, r.subjectType, r.subjectRelation, r.subjectId === '*', r.caveat?.name ?? null, r.expiresAt !== undefined);
+}
+
+function misfitParts(
+  schema: Schema,
+  resourceType: string,
+  relationName: string,
+  subjectType: string,
+  subjectRelation: string | undefined,
+  wildcard: boolean,
+  caveat: string | null,
+  expiring: boolean,
+): string | undefined {
+  const def = schema.definitions.get(resourceType);
+  if (!def) return `type "${resourceType}" is not defined`;
+  const relation = def.relations.get(relationName);
+  if (!relation) return def.permissions.has(relationName) ? `"${relationName}" is a permission; relationships are written to relations` : `"${resourceType}" has no relation "${relationName}"`;
+  const fits = relation.allowed.some(
+    (a) =>
+      a.type === subjectType &&
+      (a.relation ?? undefined) === subjectRelation &&
+      Boolean(a.wildcard) === wildcard &&
+      (a.caveat ?? null) === caveat &&
+      Boolean(a.expiration) === expiring,
+  );
+  if (fits) return undefined;
+  const shown = `${subjectType}${wildcard ? ':*' : ''}${subjectRelation ? `#${subjectRelation}` : ''}${caveat ? ` with ${caveat}` : ''}${expiring ? ' with expiration' : ''}`;
+  return `relation ${resourceType}#${relationName} does not allow ${shown}`;
+}

@@ -1,0 +1,215 @@
+import { sql, type Selectable } from 'kysely';
+import type { AuthzStore, Precondition, RelationshipFilter, RelationshipShape, WriteOutcome } from '../authz/store-types.js';
+import type { Relationship } from '../authz/types.js';
+import type { DatabaseHandle, Db } from './database.js';
+import { bumpRevision } from './revisions.js';
+import type { Database } from './schema.js';
+import { writeTransaction } from './transaction.js';
+
+type Row = Selectable<Database['relationships']>;
+const DIRECT = '...';
+
+const toRelationship = (row: Row): Relationship => ({
+  resourceType: row.resource_type,
+  resourceId: row.resource_id,
+  relation: row.relation,
+  subjectType: row.subject_type,
+  subjectId: row.subject_id,
+  ...(row.subject_relation !== DIRECT ? { subjectRelation: row.subject_relation } : {}),
+  ...(row.caveat_name !== null ? { caveat: { name: row.caveat_name, ...(row.caveat_context ? { context: JSON.parse(row.caveat_context) as Record<string, unknown> } : {}) } } : {}),
+  ...(row.expires_at !== null ? { expiresAt: Number(row.expires_at) } : {}),
+});
+
+const keyOf = (tenantId: string, r: Relationship) => ({
+  tenant_id: tenantId,
+  resource_type: r.resourceType,
+  resource_id: r.resourceId,
+  relation: r.relation,
+  subject_type: r.subjectType,
+  subject_id: r.subjectId,
+  subject_relation: r.subjectRelation ?? DIRECT,
+});
+
+/** Thrown inside a transaction to roll it back with an outcome for the caller. */
+class Abort {
+  constructor(readonly outcome: WriteOutcome) {}
+}
+
+/** Kysely implementation of the permission service's store (both dialects). */
+export function createAuthzRepository({ db, dialect }: Pick<DatabaseHandle, 'db' | 'dialect'>): AuthzStore {
+  function matching(q: Db, tenantId: string, filter: RelationshipFilter) {
+    let query = q.selectFrom('relationships').where('tenant_id', '=', tenantId).where('resource_type', '=', filter.resourceType);
+    if (filter.resourceId !== undefined) query = query.where('resource_id', '=', filter.resourceId);
+    if (filter.relation !== undefined) query = query.where('relation', '=', filter.relation);
+    if (filter.subjectType !== undefined) query = query.where('subject_type', '=', filter.subjectType);
+    if (filter.subjectId !== undefined) query = query.where('subject_id', '=', filter.subjectId);
+    if (filter.subjectRelation !== undefined) query = query.where('subject_relation', '=', filter.subjectRelation);
+    else if (filter.subjectId !== undefined) query = query.where('subject_relation', '=', DIRECT);
+    return query;
+  }
+
+  async function checkPreconditions(trx: Db, tenantId: string, preconditions: Precondition[]) {
+    for (const precondition of preconditions) {
+      const found = await matching(trx, tenantId, precondition.filter).select('resource_id').limit(1).executeTakeFirst();
+      if ((found !== undefined) !== (precondition.operation === 'must_match')) throw new Abort({ ok: false, reason: 'precondition', precondition });
+    }
+  }
+
+  async function run<T extends WriteOutcome>(work: (trx: Db) => Promise<T>): Promise<T | WriteOutcome> {
+    try {
+      return await writeTransaction(db, dialect, work);
+    } catch (error) {
+      if (error instanceof Abort) return error.outcome;
+      throw error;
+    }
+  }
+
+  return {
+    async readSchema(tenantId) {
+      const row = await db.selectFrom('authz_schemas').select(['text', 'revision']).where('tenant_id', '=', tenantId).executeTakeFirst();
+      return row ? { text: row.text, revision: Number(row.revision) } : undefined;
+    },
+
+    async writeSchema(tenantId, text, now) {
+      return writeTransaction(db, dialect, async (trx) => {
+        const revision = await bumpRevision(trx, tenantId, 'authz_schema', dialect);
+        await trx
+          .insertInto('authz_schemas')
+          .values({ tenant_id: tenantId, text, revision, updated_at: now })
+          .onConflict((oc) => oc.column('tenant_id').doUpdateSet({ text, revision, updated_at: now }))
+          .execute();
+        return revision;
+      });
+    },
+
+    async write(tenantId, updates, preconditions) {
+      return run(async (trx) => {
+        await checkPreconditions(trx, tenantId, preconditions);
+        const revision = await bumpRevision(trx, tenantId, 'relationships', dialect);
+        for (const update of updates) {
+          const key = keyOf(tenantId, update.relationship);
+          const r = update.relationship;
+          const values = {
+            ...key,
+            caveat_name: r.caveat?.name ?? null,
+            caveat_context: r.caveat?.context ? JSON.stringify(r.caveat.context) : null,
+            expires_at: r.expiresAt ?? null,
+            revision,
+          };
+          if (update.operation === 'delete') {
+            await trx
+              .deleteFrom('relationships')
+              .where((eb) => eb.and(Object.entries(key).map(([column, value]) => eb(column as keyof typeof key, '=', value))))
+              .execute();
+          } else if (update.operation === 'create') {
+            // Checked first: a failed INSERT would abort a PostgreSQL transaction.
+            const exists = await matching(trx, tenantId, { ...r, subjectRelation: r.subjectRelation ?? DIRECT }).select('resource_id').executeTakeFirst();
+            if (exists) throw new Abort({ ok: false, reason: 'exists', relationship: r });
+            await trx.insertInto('relationships').values(values).execute();
+          } else {
+            await trx
+              .insertInto('relationships')
+              .values(values)
+              .onConflict((oc) =>
+                oc
+                  .columns(['tenant_id', 'resource_type', 'resource_id', 'relation', 'subject_type', 'subject_id', 'subject_relation'])
+                  .doUpdateSet({ caveat_name: values.caveat_name, caveat_context: values.caveat_context, expires_at: values.expires_at, revision }),
+              )
+              .execute();
+          }
+        }
+        return { ok: true as const, revision };
+      });
+    },
+
+    async deleteMatching(tenantId, filter, preconditions) {
+      return run(async (trx) => {
+        await checkPreconditions(trx, tenantId, preconditions);
+        const revision = await bumpRevision(trx, tenantId, 'relationships', dialect);
+        let query = trx.deleteFrom('relationships').where('tenant_id', '=', tenantId).where('resource_type', '=', filter.resourceType);
+        if (filter.resourceId !== undefined) query = query.where('resource_id', '=', filter.resourceId);
+        if (filter.relation !== undefined) query = query.where('relation', '=', filter.relation);
+        if (filter.subjectType !== undefined) query = query.where('subject_type', '=', filter.subjectType);
+        if (filter.subjectId !== undefined) query = query.where('subject_id', '=', filter.subjectId);
+        if (filter.subjectRelation !== undefined) query = query.where('subject_relation', '=', filter.subjectRelation);
+        const result = await query.executeTakeFirst();
+        return { ok: true as const, revision, deleted: Number(result.numDeletedRows) };
+      });
+    },
+
+    async read(tenantId, filter, options = {}) {
+      let query = matching(db, tenantId, filter).selectAll();
+      if (options.after) {
+        const [resourceId, relation, subjectType, subjectId, subjectRelation] = JSON.parse(options.after) as string[];
+        query = query.where(
+          sql<boolean>`(resource_id, relation, subject_type, subject_id, subject_relation) > (${resourceId}, ${relation}, ${subjectType}, ${subjectId}, ${subjectRelation})`,
+        );
+      }
+      const rows = await query
+        .orderBy('resource_id')
+        .orderBy('relation')
+        .orderBy('subject_type')
+        .orderBy('subject_id')
+        .orderBy('subject_relation')
+        .limit(options.limit ?? 1000)
+        .execute();
+      return rows.map(toRelationship);
+    },
+
+    async *scan(tenantId, pageSize = 10_000) {
+      let after: Row | undefined;
+      for (;;) {
+        let query = db.selectFrom('relationships').selectAll().where('tenant_id', '=', tenantId);
+        if (after) {
+          const a = after;
+          query = query.where(
+            sql<boolean>`(resource_type, resource_id, relation, subject_type, subject_id, subject_relation) > (${a.resource_type}, ${a.resource_id}, ${a.relation}, ${a.subject_type}, ${a.subject_id}, ${a.subject_relation})`,
+          );
+        }
+        const rows = await query
+          .orderBy('resource_type')
+          .orderBy('resource_id')
+          .orderBy('relation')
+          .orderBy('subject_type')
+          .orderBy('subject_id')
+          .orderBy('subject_relation')
+          .limit(pageSize)
+          .execute();
+        if (rows.length === 0) return;
+        yield rows.map(toRelationship);
+        if (rows.length < pageSize) return;
+        after = rows[rows.length - 1];
+      }
+    },
+
+    async shapes(tenantId) {
+      const rows = await db
+        .selectFrom('relationships')
+        .select((eb) => [
+          'resource_type',
+          'relation',
+          'subject_type',
+          'subject_relation',
+          'caveat_name',
+          sql<number>`case when subject_id = '*' then 1 else 0 end`.as('wildcard'),
+          sql<number>`case when expires_at is null then 0 else 1 end`.as('expiring'),
+          eb.fn.countAll<number>().as('count'),
+        ])
+        .where('tenant_id', '=', tenantId)
+        .groupBy(['resource_type', 'relation', 'subject_type', 'subject_relation', 'caveat_name', sql`case when subject_id = '*' then 1 else 0 end`, sql`case when expires_at is null then 0 else 1 end`])
+        .execute();
+      return rows.map(
+        (r): RelationshipShape => ({
+          resourceType: r.resource_type,
+          relation: r.relation,
+          subjectType: r.subject_type,
+          subjectRelation: r.subject_relation,
+          wildcard: Number(r.wildcard) === 1,
+          caveatName: r.caveat_name,
+          expiring: Number(r.expiring) === 1,
+          count: Number(r.count),
+        }),
+      );
+    },
+  };
+}
