@@ -89,7 +89,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
   // Writes from this process, other processes and the CLI all arrive here.
   const unsubscribe = feed.on((change) => {
     catalog.invalidate(change.tenantId, change.kind);
-    if (change.kind === 'relationships' || change.kind === 'authz_schema') authz.invalidate(change.tenantId, change.revision);
+    if (change.kind === 'relationships' || change.kind === 'authz_schema' || change.kind === 'authz_policies') authz.invalidate(change.tenantId, change.revision);
     if (change.kind === 'keys') {
       keys.invalidate(change.tenantId);
       pool.invalidate(change.tenantId);

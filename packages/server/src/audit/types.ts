@@ -16,6 +16,7 @@ export const auditActions = [
   'key.rotated',
   'key.retired',
   'authz.schema_written',
+  'authz.policies_written',
   'authz.relationships_written',
   'authz.relationships_deleted',
   'authz.check',

@@ -17,7 +17,20 @@ export interface AuthzRoutesDeps {
 
 const ObjectText = Type.String({ minLength: 3, maxLength: 1200, description: '`type:id`' });
 const SubjectText = Type.String({ minLength: 3, maxLength: 1300, description: '`type:id` or `type:id#relation`' });
-const Context = Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Caveat context' }));
+const Context = Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Caveat context, also the Cedar `context`' }));
+const Entities = Type.Optional(
+  Type.Array(
+    Type.Object(
+      {
+        uid: Type.Object({ type: Type.String({ maxLength: 200 }), id: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }),
+        attrs: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        parents: Type.Optional(Type.Array(Type.Object({ type: Type.String({ maxLength: 200 }), id: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }), { maxItems: 100 })),
+      },
+      { additionalProperties: false },
+    ),
+    { maxItems: 100, description: 'Entities Cedar policies may read (attributes and parents of principal, resource, …)' },
+  ),
+);
 const ConsistencyBody = Type.Optional(
   Type.Object(
     {
@@ -68,7 +81,7 @@ const ReadBody = Type.Object(
 );
 const DeleteBody = Type.Object({ filter: Filter, preconditions: Preconditions }, { additionalProperties: false });
 const CheckItem = Type.Object(
-  { resource: ObjectText, permission: Type.String({ minLength: 1, maxLength: 64 }), subject: SubjectText, context: Context },
+  { resource: ObjectText, permission: Type.String({ minLength: 1, maxLength: 64 }), subject: SubjectText, context: Context, entities: Entities },
   { additionalProperties: false },
 );
 const CheckBody = Type.Object(
@@ -77,6 +90,7 @@ const CheckBody = Type.Object(
     permission: Type.String({ minLength: 1, maxLength: 64 }),
     subject: SubjectText,
     context: Context,
+    entities: Entities,
     consistency: ConsistencyBody,
     explain: Type.Optional(Type.Boolean({ description: 'Also return why: the granting path, the exclusion, or the missing caveat parameters' })),
   },
@@ -111,7 +125,9 @@ const LookupSubjectsBody = Type.Object(
 const CheckAnswer = Type.Object({
   permissionship: Type.Union([Type.Literal('allowed'), Type.Literal('denied'), Type.Literal('conditional')]),
   missing: Type.Optional(Type.Array(Type.String())),
+  policy: Type.Optional(Type.String({ description: 'With Cedar policies: the rule that decided' })),
 });
+const PoliciesBody = Type.Object({ policies: Type.String({ maxLength: 1_000_000, description: 'Cedar policy text; empty removes every policy' }) }, { additionalProperties: false });
 
 const filterOf = (f: Static<typeof Filter>) => ({
   resourceType: f.resource_type,
@@ -217,10 +233,17 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant } = request.params;
       await tenants.get(tenant);
       const b = request.body;
-      const { engine, token } = await authz.engineFor(tenant, consistencyOf(b.consistency));
-      const result = engine.check({ resource: parseObject(b.resource), permission: b.permission, subject: parseSubject(b.subject), context: b.context, explain: b.explain });
-      record(request, tenant, 'authz.check', `${b.resource}#${b.permission}@${b.subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', { permissionship: result.permissionship, token });
-      return { ...result, token };
+      const result = await authz.check(
+        tenant,
+        { resource: parseObject(b.resource), permission: b.permission, subject: parseSubject(b.subject), context: b.context, entities: b.entities, explain: b.explain },
+        consistencyOf(b.consistency),
+      );
+      record(request, tenant, 'authz.check', `${b.resource}#${b.permission}@${b.subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', {
+        permissionship: result.permissionship,
+        token: result.token,
+        ...(result.policy ? { policy: result.policy } : {}),
+      });
+      return result;
     },
   );
 
@@ -230,11 +253,15 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
-      const { engine, token } = await authz.engineFor(tenant, consistencyOf(request.body.consistency));
-      const results = request.body.items.map((item) => {
-        const result = engine.check({ resource: parseObject(item.resource), permission: item.permission, subject: parseSubject(item.subject), context: item.context });
+      const items = request.body.items;
+      const { results, token } = await authz.checkBulk(
+        tenant,
+        items.map((item) => ({ resource: parseObject(item.resource), permission: item.permission, subject: parseSubject(item.subject), context: item.context, entities: item.entities })),
+        consistencyOf(request.body.consistency),
+      );
+      results.forEach((result, i) => {
+        const item = items[i]!;
         record(request, tenant, 'authz.check', `${item.resource}#${item.permission}@${item.subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', { permissionship: result.permissionship, token, bulk: true });
-        return result;
       });
       return { results, token };
     },
@@ -248,10 +275,9 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant } = request.params;
       await tenants.get(tenant);
       const b = request.body;
-      const { engine, token } = await authz.engineFor(tenant, consistencyOf(b.consistency));
-      const found = engine.lookupResources({ resourceType: b.resource_type, permission: b.permission, subject: parseSubject(b.subject), context: b.context });
-      record(request, tenant, 'authz.lookup', `${b.resource_type}#${b.permission}@${b.subject}`, 'success', { found: found.allowed.length, conditional: found.conditional.length, token });
-      return { ...found, token };
+      const found = await authz.lookupResources(tenant, { resourceType: b.resource_type, permission: b.permission, subject: parseSubject(b.subject), context: b.context }, consistencyOf(b.consistency));
+      record(request, tenant, 'authz.lookup', `${b.resource_type}#${b.permission}@${b.subject}`, 'success', { found: found.allowed.length, conditional: found.conditional.length, token: found.token });
+      return found;
     },
   );
 
@@ -262,10 +288,13 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant } = request.params;
       await tenants.get(tenant);
       const b = request.body;
-      const { engine, token } = await authz.engineFor(tenant, consistencyOf(b.consistency));
-      const found = engine.lookupSubjects({ resource: parseObject(b.resource), permission: b.permission, subjectType: b.subject_type, subjectRelation: b.subject_relation, context: b.context });
-      record(request, tenant, 'authz.lookup', `${b.resource}#${b.permission}@${b.subject_type}`, 'success', { found: found.allowed.length, conditional: found.conditional.length, token });
-      return { ...found, token };
+      const found = await authz.lookupSubjects(
+        tenant,
+        { resource: parseObject(b.resource), permission: b.permission, subjectType: b.subject_type, subjectRelation: b.subject_relation, context: b.context },
+        consistencyOf(b.consistency),
+      );
+      record(request, tenant, 'authz.lookup', `${b.resource}#${b.permission}@${b.subject_type}`, 'success', { found: found.allowed.length, conditional: found.conditional.length, token: found.token });
+      return found;
     },
   );
 
@@ -279,6 +308,36 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { engine, token } = await authz.engineFor(tenant, consistencyOf(b.consistency));
       const tree = engine.expand({ resource: parseObject(b.resource), permission: b.permission, depth: b.depth, context: b.context });
       return { tree, token };
+    },
+  );
+
+  app.put<{ Params: Static<typeof TenantParams>; Body: Static<typeof PoliciesBody> }>(
+    '/tenants/:tenant/authz/policies',
+    {
+      preHandler: admin,
+      schema: {
+        tags: ['authz'],
+        description: 'Replaces the Cedar policies. A decision is allowed when the graph or a permit allows it and no forbid applies; any policy evaluation error denies.',
+        params: TenantParams,
+        body: PoliciesBody,
+        response: { 200: Type.Object({ token: Type.String() }), ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const result = await authz.writePolicies(tenant, request.body.policies);
+      record(request, tenant, 'authz.policies_written', 'policies', 'success', { token: result.token });
+      return result;
+    },
+  );
+
+  app.get<{ Params: Static<typeof TenantParams> }>(
+    '/tenants/:tenant/authz/policies',
+    { preHandler: check, schema: { tags: ['authz'], params: TenantParams, response: { 200: Type.Object({ policies: Type.String() }), ...errors } } },
+    async (request) => {
+      await tenants.get(request.params.tenant);
+      return { policies: (await authz.readPolicies(request.params.tenant))?.text ?? '' };
     },
   );
 }

@@ -1,5 +1,6 @@
 import { compileCaveats } from './caveats/index.js';
-import { createEngine, type Engine } from './engine/engine.js';
+import { combine, compilePolicies, decide, type CedarEntity, type PolicySet } from './cedar/index.js';
+import { createEngine, type CheckRequest, type Engine, type Permissionship } from './engine/engine.js';
 import { createRelationshipIndex } from './engine/relationship-index.js';
 import { formatRelationship } from './relationships/index.js';
 import { compileSchema } from './schema/index.js';
@@ -22,6 +23,19 @@ export interface AuthzServiceDeps {
   maxDepth?: number;
 }
 
+export interface DecisionRequest extends CheckRequest {
+  /** Entities (attributes, parents) Cedar policies may read about principal and resource. */
+  entities?: CedarEntity[];
+}
+
+export interface Decision {
+  permissionship: Permissionship;
+  missing?: string[];
+  explanation?: unknown;
+  /** With policies: which rule decided (a forbid, a permit, an evaluation error, the graph). */
+  policy?: string;
+}
+
 /** Consistency tokens are revisions, opaque to callers. */
 export const tokenFor = (revision: number) => `gh1_${revision.toString(36)}`;
 export function revisionOf(token: string): number {
@@ -33,6 +47,8 @@ export function revisionOf(token: string): number {
 interface Snapshot {
   engine: Engine;
   schema: Schema;
+  /** The tenant's Cedar policies, parsed once; absent when it has none. */
+  policies?: PolicySet;
   /** Every write at or below this revision is in the snapshot. */
   revision: number;
 }
@@ -57,7 +73,8 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     const relationships: Relationship[] = [];
     for await (const page of store.scan(tenantId)) relationships.push(...page);
     const engine = createEngine({ schema, caveats: compileCaveats(schema.caveats.values()), reader: createRelationshipIndex(relationships), clock, maxDepth });
-    return { engine, schema, revision };
+    const policyText = (await store.readPolicies(tenantId))?.text ?? '';
+    return { engine, schema, revision, ...(policyText.trim() ? { policies: compilePolicies(policyText) } : {}) };
   }
 
   async function snapshot(tenantId: string, minRevision: number): Promise<Snapshot> {
@@ -84,13 +101,38 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     return fresh;
   }
 
-  async function engineFor(tenantId: string, consistency: Consistency = { mode: 'minimize_latency' }): Promise<{ engine: Engine; token: string }> {
+  async function snapshotFor(tenantId: string, consistency: Consistency = { mode: 'minimize_latency' }): Promise<{ snap: Snapshot; token: string }> {
     let minRevision = 0;
     if (consistency.mode === 'at_least_as_fresh') minRevision = revisionOf(consistency.token);
     else if (consistency.mode === 'fully_consistent') minRevision = await currentRevision();
     else if (!snapshots.has(tenantId) || (changedAt.get(tenantId) ?? 0) > snapshots.get(tenantId)!.revision) minRevision = changedAt.get(tenantId) ?? 0;
     const snap = await snapshot(tenantId, minRevision);
-    return { engine: snap.engine, token: tokenFor(snap.revision) };
+    return { snap, token: tokenFor(snap.revision) };
+  }
+
+  async function engineFor(tenantId: string, consistency?: Consistency): Promise<{ engine: Engine; token: string }> {
+    const { snap, token } = await snapshotFor(tenantId, consistency);
+    return { engine: snap.engine, token };
+  }
+
+  /** The relationship graph's answer combined with the tenant's Cedar policies. */
+  function decideOn(snap: Snapshot, request: DecisionRequest): Decision {
+    const graph = snap.engine.check(request);
+    if (!snap.policies) return graph;
+    const cedar = decide(snap.policies, {
+      principal: { type: request.subject.type, id: request.subject.id },
+      action: request.permission,
+      resource: request.resource,
+      context: request.context,
+      entities: request.entities,
+    });
+    const combined = combine(graph.permissionship, cedar);
+    return {
+      permissionship: combined.permissionship,
+      ...(combined.permissionship === 'conditional' && graph.missing ? { missing: graph.missing } : {}),
+      ...(graph.explanation ? { explanation: graph.explanation } : {}),
+      policy: combined.reason,
+    };
   }
 
   async function currentSchema(tenantId: string): Promise<Schema> {
@@ -105,6 +147,47 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
 
   return {
     engineFor,
+
+    /** One decision: the graph, then the policies (a forbid wins, any policy error denies). */
+    async check(tenantId: string, request: DecisionRequest, consistency?: Consistency): Promise<Decision & { token: string }> {
+      const { snap, token } = await snapshotFor(tenantId, consistency);
+      return { ...decideOn(snap, request), token };
+    },
+
+    /** Many decisions on one snapshot (one consistency token for all). */
+    async checkBulk(tenantId: string, requests: DecisionRequest[], consistency?: Consistency): Promise<{ results: Decision[]; token: string }> {
+      const { snap, token } = await snapshotFor(tenantId, consistency);
+      return { results: requests.map((request) => decideOn(snap, request)), token };
+    },
+
+    /** Graph lookups with policy forbids applied (a policy permit alone cannot be enumerated). */
+    async lookupResources(tenantId: string, request: Parameters<Engine['lookupResources']>[0] & { entities?: CedarEntity[] }, consistency?: Consistency) {
+      const { snap, token } = await snapshotFor(tenantId, consistency);
+      const found = snap.engine.lookupResources(request);
+      if (!snap.policies) return { ...found, token };
+      const keep = (id: string) =>
+        decideOn(snap, { resource: { type: request.resourceType, id }, permission: request.permission, subject: request.subject, context: request.context, entities: request.entities }).permissionship;
+      return { allowed: found.allowed.filter((id) => keep(id) === 'allowed'), conditional: found.conditional.filter((id) => keep(id) === 'conditional'), token };
+    },
+
+    async lookupSubjects(tenantId: string, request: Parameters<Engine['lookupSubjects']>[0] & { entities?: CedarEntity[] }, consistency?: Consistency) {
+      const { snap, token } = await snapshotFor(tenantId, consistency);
+      const found = snap.engine.lookupSubjects(request);
+      if (!snap.policies) return { ...found, token };
+      const keep = (id: string) =>
+        decideOn(snap, { resource: request.resource, permission: request.permission, subject: { type: request.subjectType, id, ...(request.subjectRelation ? { relation: request.subjectRelation } : {}) }, context: request.context, entities: request.entities }).permissionship;
+      return { allowed: found.allowed.filter((id) => keep(id) === 'allowed'), conditional: found.conditional.filter((id) => keep(id) === 'conditional'), token };
+    },
+
+    readPolicies: (tenantId: string) => store.readPolicies(tenantId),
+
+    /** Replaces the tenant's Cedar policies (empty text removes them); refused when they do not parse. */
+    async writePolicies(tenantId: string, text: string): Promise<{ token: string }> {
+      if (text.trim()) compilePolicies(text);
+      const revision = await store.writePolicies(tenantId, text, clock());
+      markChanged(tenantId, revision);
+      return { token: tokenFor(revision) };
+    },
 
     async readSchema(tenantId: string) {
       return store.readSchema(tenantId);

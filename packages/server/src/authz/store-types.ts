@@ -47,6 +47,9 @@ export interface AuthzStore {
   readSchema(tenantId: string): Promise<{ text: string; revision: number } | undefined>;
   /** Stores the schema text (already validated by the caller) and bumps the revision. */
   writeSchema(tenantId: string, text: string, now: number): Promise<number>;
+  readPolicies(tenantId: string): Promise<{ text: string; revision: number } | undefined>;
+  /** Stores the Cedar policy text (already validated by the caller) and bumps the revision. */
+  writePolicies(tenantId: string, text: string, now: number): Promise<number>;
   /** All updates and preconditions in one transaction: all or nothing. */
   write(tenantId: string, updates: RelationshipUpdate[], preconditions: Precondition[]): Promise<WriteOutcome>;
   /** Deletes every relationship matching the filter (with preconditions); the count and revision. */

@@ -64,23 +64,29 @@ export function createAuthzRepository({ db, dialect }: Pick<DatabaseHandle, 'db'
     }
   }
 
-  return {
-    async readSchema(tenantId) {
-      const row = await db.selectFrom('authz_schemas').select(['text', 'revision']).where('tenant_id', '=', tenantId).executeTakeFirst();
-      return row ? { text: row.text, revision: Number(row.revision) } : undefined;
-    },
+  /** The schema and the policies: one text document per tenant, versioned by revision. */
+  async function readDocument(table: 'authz_schemas' | 'authz_policies', tenantId: string) {
+    const row = await db.selectFrom(table).select(['text', 'revision']).where('tenant_id', '=', tenantId).executeTakeFirst();
+    return row ? { text: row.text, revision: Number(row.revision) } : undefined;
+  }
 
-    async writeSchema(tenantId, text, now) {
-      return writeTransaction(db, dialect, async (trx) => {
-        const revision = await bumpRevision(trx, tenantId, 'authz_schema', dialect);
-        await trx
-          .insertInto('authz_schemas')
-          .values({ tenant_id: tenantId, text, revision, updated_at: now })
-          .onConflict((oc) => oc.column('tenant_id').doUpdateSet({ text, revision, updated_at: now }))
-          .execute();
-        return revision;
-      });
-    },
+  function writeDocument(table: 'authz_schemas' | 'authz_policies', kind: string, tenantId: string, text: string, now: number) {
+    return writeTransaction(db, dialect, async (trx) => {
+      const revision = await bumpRevision(trx, tenantId, kind, dialect);
+      await trx
+        .insertInto(table)
+        .values({ tenant_id: tenantId, text, revision, updated_at: now })
+        .onConflict((oc) => oc.column('tenant_id').doUpdateSet({ text, revision, updated_at: now }))
+        .execute();
+      return revision;
+    });
+  }
+
+  return {
+    readSchema: (tenantId) => readDocument('authz_schemas', tenantId),
+    writeSchema: (tenantId, text, now) => writeDocument('authz_schemas', 'authz_schema', tenantId, text, now),
+    readPolicies: (tenantId) => readDocument('authz_policies', tenantId),
+    writePolicies: (tenantId, text, now) => writeDocument('authz_policies', 'authz_policies', tenantId, text, now),
 
     async write(tenantId, updates, preconditions) {
       return run(async (trx) => {

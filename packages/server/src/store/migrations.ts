@@ -160,6 +160,17 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('relationships_shape_idx').on('relationships').columns(['tenant_id', 'resource_type', 'relation', 'subject_type']).execute();
     },
   },
+  '0003_authz_policies': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('authz_policies')
+        .addColumn('tenant_id', 'text', (c) => c.primaryKey().references('tenants.id').onDelete('cascade'))
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('revision', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {

@@ -59,6 +59,7 @@ export interface Database {
     consumed_at: number | null;
   };
   authz_schemas: { tenant_id: string; text: string; revision: number; updated_at: number };
+  authz_policies: { tenant_id: string; text: string; revision: number; updated_at: number };
   relationships: {
     tenant_id: string;
     resource_type: string;

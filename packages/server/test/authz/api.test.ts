@@ -113,6 +113,37 @@ for (const dialect of dialects) {
       assert.deepEqual(read.json().relationships, []);
     });
 
+    it('combines the graph with Cedar policies: a forbid wins, a permit adds, an evaluation error denies', async () => {
+      const bad = await call('PUT', '/policies', { policies: 'permit(principal, action, resource' });
+      assert.equal(bad.statusCode, 400);
+      assert.equal(bad.json().code, 'AUTHZ_POLICY_INVALID');
+      const policies = [
+        '@id("no-mfa") forbid(principal, action == Action::"view", resource) when { context has mfa && context.mfa == false };',
+        '@id("auditors") permit(principal in group::"auditors", action == Action::"view", resource);',
+        '@id("broken") forbid(principal, action == Action::"view", resource) when { context has region && context.region.code == "x" };',
+      ].join('\n');
+      const written = await call('PUT', '/policies', { policies });
+      assert.equal(written.statusCode, 200);
+      const consistency = { mode: 'at_least_as_fresh', token: written.json().token };
+      const ask = (body: Record<string, unknown>) => call('POST', '/check', { resource: 'document:plan', permission: 'view', consistency, ...body }, checker);
+      // The graph allows ann; a forbid on the request context takes it away.
+      assert.equal((await ask({ subject: 'user:ann', context: { mfa: true } })).json().permissionship, 'allowed');
+      const forbidden = (await ask({ subject: 'user:ann', context: { mfa: false } })).json();
+      assert.equal(forbidden.permissionship, 'denied');
+      assert.match(forbidden.policy, /no-mfa/);
+      // A permit grants what the graph does not: zed is an auditor by the entities given.
+      const permitted = (await ask({ subject: 'user:zed', entities: [{ uid: { type: 'user', id: 'zed' }, parents: [{ type: 'group', id: 'auditors' }] }] })).json();
+      assert.equal(permitted.permissionship, 'allowed');
+      assert.match(permitted.policy, /auditors/);
+      // A policy that errors (region is a string, not a record) denies even where the graph allows.
+      const errored = (await ask({ subject: 'user:ann', context: { region: 'eu' } })).json();
+      assert.equal(errored.permissionship, 'denied');
+      assert.match(errored.policy, /policy evaluation error/);
+      assert.equal((await call('GET', '/policies', undefined, checker)).json().policies, policies);
+      const cleared = await call('PUT', '/policies', { policies: '' });
+      assert.equal((await ask({ subject: 'user:ann', context: { mfa: false }, consistency: { mode: 'at_least_as_fresh', token: cleared.json().token } })).json().permissionship, 'allowed');
+    });
+
     it('reads and deletes relationships, and audits every decision', async () => {
       const read = await call('POST', '/relationships/read', { filter: { resource_type: 'document', resource_id: 'plan' }, limit: 2 });
       assert.equal(read.json().relationships.length, 2);
