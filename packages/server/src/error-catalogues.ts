@@ -1,6 +1,7 @@
 import { caveatErrors } from './authz/caveats/index.js';
 import { cedarErrors } from './authz/cedar/index.js';
 import { engineErrors } from './authz/engine/errors.js';
+import { rbacErrors } from './authz/rbac.js';
 import { authzServiceErrors } from './authz/service-errors.js';
 import { relationshipErrors } from './authz/relationships/index.js';
 import { schemaErrors } from './authz/schema/index.js';
@@ -35,4 +36,5 @@ export const errorCatalogues: Record<string, Record<string, ErrorSpec>> = {
   'authz validation files': validationFileErrors.catalogue,
   'authz service': authzServiceErrors.catalogue,
   'authz policies': cedarErrors.catalogue,
+  'authz rbac': rbacErrors.catalogue,
 };

@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { AuditAction, AuditWriter } from '../audit/index.js';
 import type { TenantService } from '../tenants/index.js';
 import { formatRelationship, parseObjectRef as parseObject, parseRelationship, parseSubjectRef as parseSubject } from './relationships/index.js';
+import { createRbac } from './rbac.js';
 import type { AuthzService, Consistency } from './service.js';
 
 type Guard = (...scopes: ('authz:check' | 'authz:write' | 'authz:admin')[]) => preHandlerAsyncHookHandler;
@@ -338,6 +339,111 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
     async (request) => {
       await tenants.get(request.params.tenant);
       return { policies: (await authz.readPolicies(request.params.tenant))?.text ?? '' };
+    },
+  );
+
+  // RBAC without a schema: roles with permissions, assigned to users and groups.
+  const rbac = createRbac(authz);
+  const RoleParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), role: Type.String({ maxLength: 200 }) });
+  const GroupParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), group: Type.String({ maxLength: 200 }) });
+  const Membership = Type.Object({ subject: SubjectText, remove: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+  const Token = Type.Object({ token: Type.String() });
+
+  app.get<{ Params: Static<typeof TenantParams> }>(
+    '/tenants/:tenant/authz/rbac/roles',
+    { preHandler: check, schema: { tags: ['rbac'], params: TenantParams, response: { 200: Type.Object({ roles: Type.Array(Type.Object({ role: Type.String(), permissions: Type.Array(Type.String()) })) }), ...errors } } },
+    async (request) => {
+      await tenants.get(request.params.tenant);
+      return { roles: await rbac.listRoles(request.params.tenant) };
+    },
+  );
+
+  app.put<{ Params: Static<typeof RoleParams>; Body: { permissions: string[] } }>(
+    '/tenants/:tenant/authz/rbac/roles/:role',
+    {
+      preHandler: admin,
+      schema: {
+        tags: ['rbac'],
+        description: 'Creates a role or replaces its permissions. The first RBAC call adds the RBAC definitions to the tenant schema.',
+        params: RoleParams,
+        body: Type.Object({ permissions: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 500 }) }, { additionalProperties: false }),
+        response: { 200: Token, ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant, role } = request.params;
+      await tenants.get(tenant);
+      const result = await rbac.setRole(tenant, role, request.body.permissions);
+      record(request, tenant, 'authz.relationships_written', `role ${role}`, 'success', { permissions: request.body.permissions, token: result.token });
+      return result;
+    },
+  );
+
+  app.delete<{ Params: Static<typeof RoleParams> }>(
+    '/tenants/:tenant/authz/rbac/roles/:role',
+    { preHandler: admin, schema: { tags: ['rbac'], params: RoleParams, response: { 200: Token, ...errors } } },
+    async (request) => {
+      const { tenant, role } = request.params;
+      await tenants.get(tenant);
+      const result = await rbac.deleteRole(tenant, role);
+      record(request, tenant, 'authz.relationships_deleted', `role ${role}`, 'success', { token: result.token });
+      return { token: result.token };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: { role: string; subject: string; remove?: boolean } }>(
+    '/tenants/:tenant/authz/rbac/assignments',
+    {
+      preHandler: write,
+      schema: {
+        tags: ['rbac'],
+        description: 'Assigns a role to `user:id` or `gatehouse/group:id#member` (or removes it with `remove: true`).',
+        params: TenantParams,
+        body: Type.Object({ role: Type.String({ minLength: 1, maxLength: 200 }), subject: SubjectText, remove: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+        response: { 200: Token, ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const { role, subject, remove } = request.body;
+      const result = await rbac.assign(tenant, role, parseSubject(subject), remove);
+      record(request, tenant, 'authz.relationships_written', `role ${role}`, 'success', { subject, remove: Boolean(remove), token: result.token });
+      return result;
+    },
+  );
+
+  app.post<{ Params: Static<typeof GroupParams>; Body: Static<typeof Membership> }>(
+    '/tenants/:tenant/authz/rbac/groups/:group/members',
+    { preHandler: write, schema: { tags: ['rbac'], params: GroupParams, body: Membership, response: { 200: Token, ...errors } } },
+    async (request) => {
+      const { tenant, group } = request.params;
+      await tenants.get(tenant);
+      const result = await rbac.addToGroup(tenant, group, parseSubject(request.body.subject), request.body.remove);
+      record(request, tenant, 'authz.relationships_written', `group ${group}`, 'success', { subject: request.body.subject, remove: Boolean(request.body.remove), token: result.token });
+      return result;
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: { subject: string; permission: string; consistency?: Static<typeof ConsistencyBody> } }>(
+    '/tenants/:tenant/authz/rbac/check',
+    {
+      preHandler: check,
+      schema: {
+        tags: ['rbac'],
+        description: 'Does any role of the subject (directly or through groups) carry the permission?',
+        params: TenantParams,
+        body: Type.Object({ subject: SubjectText, permission: Type.String({ minLength: 1, maxLength: 200 }), consistency: ConsistencyBody }, { additionalProperties: false }),
+        response: { 200: Type.Intersect([CheckAnswer, Token]), ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant } = request.params;
+      await tenants.get(tenant);
+      const { subject, permission } = request.body;
+      const result = await rbac.check(tenant, parseSubject(subject), permission, consistencyOf(request.body.consistency));
+      record(request, tenant, 'authz.check', `rbac ${permission}@${subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', { permissionship: result.permissionship, token: result.token });
+      return result;
     },
   );
 }
