@@ -77,7 +77,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     defaultAccessTokenTtl: config.accessTokenTtl,
     clock,
   });
-  const verifyAccessToken = createAccessTokenVerifier({ keys, store: repos.oauth, issuerFor: tenants.issuerFor });
+  const verifyAccessToken = createAccessTokenVerifier({ keys, store: repos.oauth, issuerFor: tenants.issuerFor, clock });
   const authz = createAuthzService({
     store: createAuthzRepository(handle),
     currentRevision: () => currentRevision(handle.db),
@@ -89,6 +89,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
   // Writes from this process, other processes and the CLI all arrive here.
   const unsubscribe = feed.on((change) => {
     catalog.invalidate(change.tenantId, change.kind);
+    if (change.kind === 'tokens_revoked') void verifyAccessToken.forget(change.tenantId).catch(() => undefined);
     if (change.kind === 'relationships' || change.kind === 'authz_schema' || change.kind === 'authz_policies') authz.invalidate(change.tenantId, change.revision);
     if (change.kind === 'keys') {
       keys.invalidate(change.tenantId);

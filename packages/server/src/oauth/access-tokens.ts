@@ -31,31 +31,54 @@ export function looksLikeJwt(token: string): boolean {
  * Verifies our own RFC 9068 access tokens in-process, against the issuing tenant's live
  * keys (retired keys are gone from the set, so their tokens fail), and consults the
  * revocation list that the revocation endpoint fills.
+ *
+ * Verified tokens are remembered until they expire (a signature check and a revocation
+ * lookup cost far more than the admin or permission call they guard). The memory belongs
+ * to one key set, so a rotation or retirement forgets it; `forget(tenant)` drops a tenant's
+ * tokens when one of them is revoked here or on another node.
  */
-export function createAccessTokenVerifier(deps: { keys: KeyService; store: OAuthStore; issuerFor(tenantId: string): string }) {
-  const keySets = new WeakMap<TenantKeySet, ReturnType<typeof createLocalJWKSet>>();
+export function createAccessTokenVerifier(deps: { keys: KeyService; store: OAuthStore; issuerFor(tenantId: string): string; clock?: () => number }) {
+  const clock = deps.clock ?? Date.now;
+  const keySets = new WeakMap<TenantKeySet, { jwks: ReturnType<typeof createLocalJWKSet>; verified: Map<string, VerifiedAccessToken> }>();
+  const MAX_REMEMBERED = 10_000;
 
-  return async function verify(tenantId: string, token: string): Promise<VerifiedAccessToken> {
+  async function verify(tenantId: string, token: string): Promise<VerifiedAccessToken> {
     const keySet = await deps.keys.keySet(tenantId);
-    let jwks = keySets.get(keySet);
-    if (!jwks) {
-      jwks = createLocalJWKSet(keySet.publicJwks);
-      keySets.set(keySet, jwks);
+    let state = keySets.get(keySet);
+    if (!state) {
+      state = { jwks: createLocalJWKSet(keySet.publicJwks), verified: new Map() };
+      keySets.set(keySet, state);
+    }
+    const known = state.verified.get(token);
+    if (known) {
+      if (Number(known.claims.exp) * 1000 > clock()) return known;
+      state.verified.delete(token);
     }
     let claims: VerifiedAccessToken['claims'];
     try {
-      ({ payload: claims } = await jwtVerify(token, jwks, {
+      ({ payload: claims } = await jwtVerify(token, state.jwks, {
         algorithms: ALGORITHMS,
         issuer: deps.issuerFor(tenantId),
         typ: 'at+jwt',
         requiredClaims: ['exp', 'iat', 'jti', 'aud'],
+        currentDate: new Date(clock()),
       }));
     } catch (error) {
       throw new AccessTokenInvalid(error instanceof joseErrors.JOSEError ? error.code : 'malformed');
     }
     if (await deps.store.isTokenRevoked(tenantId, String(claims.jti))) throw new AccessTokenInvalid('revoked');
-    return { tenantId, claims };
-  };
+    const verified = { tenantId, claims };
+    if (state.verified.size >= MAX_REMEMBERED) state.verified.clear();
+    state.verified.set(token, verified);
+    return verified;
+  }
+
+  return Object.assign(verify, {
+    /** Drops every remembered token of the tenant (a revocation happened). */
+    async forget(tenantId: string): Promise<void> {
+      keySets.get(await deps.keys.keySet(tenantId))?.verified.clear();
+    },
+  });
 }
 
 export type AccessTokenVerifier = ReturnType<typeof createAccessTokenVerifier>;

@@ -127,6 +127,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
       // RFC 7009 §2.1: a client may only revoke tokens issued to it.
       if (claims.client_id === client.clientId) {
         await deps.store.revokeToken(tenantId, String(claims.jti), Number(claims.exp) * 1000);
+        await deps.verifyAccessToken.forget(tenantId);
         deps.audit.record({
           tenantId,
           time: clock(),

@@ -248,11 +248,15 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
       await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).execute();
     },
     async revokeToken(tenantId, jti, expiresAt) {
-      await db
-        .insertInto('revoked_tokens')
-        .values({ tenant_id: tenantId, jti, expires_at: expiresAt })
-        .onConflict((oc) => oc.columns(['tenant_id', 'jti']).doNothing())
-        .execute();
+      await tx(async (trx) => {
+        await trx
+          .insertInto('revoked_tokens')
+          .values({ tenant_id: tenantId, jti, expires_at: expiresAt })
+          .onConflict((oc) => oc.columns(['tenant_id', 'jti']).doNothing())
+          .execute();
+        // Every node forgets the tokens it had verified for this tenant.
+        await bump(trx, tenantId, 'tokens_revoked');
+      });
     },
     async isTokenRevoked(tenantId, jti) {
       const row = await db.selectFrom('revoked_tokens').select('jti').where('tenant_id', '=', tenantId).where('jti', '=', jti).executeTakeFirst();

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { createCore } from '../../src/core.js';
 import { adminToken, basic, dialects, seedClient, startServer, tokenRequest, type TestServer } from '../helpers.js';
 
 for (const dialect of dialects) {
@@ -35,6 +37,8 @@ for (const dialect of dialects) {
           assert.match(String(response.headers['www-authenticate']), /error="invalid_token"/);
         }
         const spare = await adminToken(server);
+        // Used once first, so the verified token is remembered: revocation must still win.
+        assert.equal((await call('GET', '/tenants', undefined, spare)).statusCode, 200);
         const revoke = await server.inject({
           method: 'POST',
           url: '/t/default/token/revocation',
@@ -42,6 +46,20 @@ for (const dialect of dialects) {
           payload: `token=${spare}`,
         });
         assert.equal(revoke.statusCode, 200);
+        assert.equal((await call('GET', '/tenants', undefined, spare)).statusCode, 401);
+      });
+
+      it('refuses a remembered token revoked by another node once the change reaches this one', async () => {
+        const spare = await adminToken(server);
+        assert.equal((await call('GET', '/tenants', undefined, spare)).statusCode, 200);
+        const other = await createCore(server.config, { logger: pino({ level: 'silent' }) });
+        try {
+          const { claims } = await other.verifyAccessToken('default', spare);
+          await other.repos.oauth.revokeToken('default', String(claims.jti), Number(claims.exp) * 1000);
+        } finally {
+          await other.close();
+        }
+        await server.core.feed.catchUp();
         assert.equal((await call('GET', '/tenants', undefined, spare)).statusCode, 401);
       });
 
