@@ -2,7 +2,7 @@ import type { CaveatResult, Definition, ObjectRef, PermissionExpr, Relationship,
 import { engineErrors } from './errors.js';
 import { expandTree, type ExpandNode, type ExpandRequest } from './expand.js';
 import { explainCheck, type Explanation } from './explain.js';
-import { reverseEdges } from './reachability.js';
+import { monotonePermissions, reverseEdges } from './reachability.js';
 import type { RelationshipReader } from './relationship-index.js';
 
 /** Evaluates caveats by name; the caveats module implements it over CEL. */
@@ -77,6 +77,7 @@ const normalise = (subject: SubjectRef): SubjectRef =>
  */
 export function createEngine({ schema, reader, caveats, maxDepth = 50, clock = Date.now }: EngineDeps) {
   const reverse = reverseEdges(schema);
+  const monotone = monotonePermissions(schema);
 
   function definition(type: string): Definition {
     const def = schema.definitions.get(type);
@@ -262,37 +263,44 @@ export function createEngine({ schema, reader, caveats, maxDepth = 50, clock = D
       definition(request.resourceType);
       const subject = normalise(request.subject);
       const s = session(subject, request.context ?? {});
-      const seen = new Set<string>();
-      const queue: [string, string, string][] = [];
-      const reach = (type: string, id: string, name: string) => {
+      // fact key → reached through unions and unconditional relationships only ("exact":
+      // such a fact proves the permission; others are candidates a check must confirm).
+      const reached = new Map<string, boolean>();
+      const queue: [string, string, string, boolean][] = [];
+      const reach = (type: string, id: string, name: string, exact: boolean) => {
         const k = `${type}:${id}#${name}`;
-        if (seen.has(k)) return;
-        seen.add(k);
-        queue.push([type, id, name]);
+        const before = reached.get(k);
+        if (before === true || (before === false && !exact)) return;
+        reached.set(k, exact);
+        queue.push([type, id, name, exact]);
       };
-      const reachFrom = (subjectType: string, subjectId: string, subjectRelation: string | undefined) => {
-        for (const r of reader.forSubject(subjectType, subjectId, subjectRelation)) reach(r.resourceType, r.resourceId, r.relation);
+      const plain = (r: Relationship) => r.caveat === undefined && r.expiresAt === undefined;
+      const reachFrom = (subjectType: string, subjectId: string, subjectRelation: string | undefined, exact: boolean) => {
+        for (const r of reader.forSubject(subjectType, subjectId, subjectRelation)) reach(r.resourceType, r.resourceId, r.relation, exact && plain(r));
       };
-      reachFrom(subject.type, subject.id, subject.relation);
-      if (subject.relation === undefined) reachFrom(subject.type, '*', undefined);
+      reachFrom(subject.type, subject.id, subject.relation, true);
+      if (subject.relation === undefined) reachFrom(subject.type, '*', undefined, true);
       // A userset subject reaches its own set: group:eng#member "is" group:eng#member.
-      if (subject.relation !== undefined) reach(subject.type, subject.id, subject.relation);
+      if (subject.relation !== undefined) reach(subject.type, subject.id, subject.relation, true);
+      const exactIds = new Set<string>();
       const candidates = new Set<string>();
       for (let i = 0; i < queue.length; i++) {
-        const [type, id, name] = queue[i]!;
-        if (type === request.resourceType && name === request.permission) candidates.add(id);
-        reachFrom(type, id, name);
-        for (const permission of reverse.refs.get(`${type}#${name}`) ?? []) reach(type, id, permission);
+        const [type, id, name, exact] = queue[i]!;
+        if (type === request.resourceType && name === request.permission) (exact ? exactIds : candidates).add(id);
+        reachFrom(type, id, name, exact);
+        for (const permission of reverse.refs.get(`${type}#${name}`) ?? []) reach(type, id, permission, exact && monotone.has(`${type}#${permission}`));
         for (const edge of reverse.arrows.get(`${type}#${name}`) ?? []) {
+          const viaExact = exact && monotone.has(`${edge.resourceType}#${edge.permission}`);
           // An arrow walks to the subject object whatever relation the tupleset names (folder:x#parent).
           for (const r of reader.forSubjectObject(type, id)) {
-            if (r.resourceType === edge.resourceType && r.relation === edge.tupleset) reach(r.resourceType, r.resourceId, edge.permission);
+            if (r.resourceType === edge.resourceType && r.relation === edge.tupleset) reach(r.resourceType, r.resourceId, edge.permission, viaExact && plain(r));
           }
         }
       }
-      const allowed: string[] = [];
+      const allowed: string[] = [...exactIds];
       const conditional: string[] = [];
       for (const id of candidates) {
+        if (exactIds.has(id)) continue;
         const outcome = s.evaluate(request.resourceType, id, request.permission);
         if (outcome.s === 1) allowed.push(id);
         else if (outcome.s === 2) conditional.push(id);

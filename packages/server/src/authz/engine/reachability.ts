@@ -60,3 +60,29 @@ export function reverseEdges(schema: Schema): ReverseEdges {
   }
   return { refs, arrows };
 }
+
+/**
+ * `type#permission` keys whose expression only unions relations, permissions and `->` /
+ * `.any()` arrows: reaching any part proves the whole, so a reverse walk through them needs
+ * no confirming check (intersections, exclusions and `.all()` do).
+ */
+export function monotonePermissions(schema: Schema): Set<string> {
+  const plain = (expr: PermissionExpr): boolean => {
+    switch (expr.kind) {
+      case 'ref':
+      case 'nil':
+        return true;
+      case 'arrow':
+        return expr.mode === 'any';
+      case 'union':
+        return expr.children.every(plain);
+      default:
+        return false;
+    }
+  };
+  const out = new Set<string>();
+  for (const def of schema.definitions.values()) {
+    for (const permission of def.permissions.values()) if (plain(permission.expr)) out.add(key(def.name, permission.name));
+  }
+  return out;
+}
