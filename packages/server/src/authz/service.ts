@@ -214,6 +214,15 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
       return { token: tokenFor(revision) };
     },
 
+    /** Throws AUTHZ_RELATIONSHIP_INVALID for the first relationship the schema does not allow. */
+    async validateRelationships(tenantId: string, relationships: Relationship[]): Promise<void> {
+      const schema = await currentSchema(tenantId);
+      for (const relationship of relationships) {
+        const problem = misfitRelationship(schema, relationship);
+        if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(relationship), detail: problem });
+      }
+    },
+
     /** Creates, touches and deletes relationships in one transaction, after the preconditions hold. */
     async writeRelationships(tenantId: string, updates: RelationshipUpdate[], preconditions: Precondition[] = []): Promise<{ token: string }> {
       const schema = await currentSchema(tenantId);

@@ -144,6 +144,18 @@ for (const dialect of dialects) {
       assert.equal((await ask({ subject: 'user:ann', context: { mfa: false }, consistency: { mode: 'at_least_as_fresh', token: cleared.json().token } })).json().permissionship, 'allowed');
     });
 
+    it('imports relationships in bulk, refusing the whole text when one line does not fit', async () => {
+      const lines = Array.from({ length: 2500 }, (_, i) => `document:bulk${i}#viewer@user:u${i % 7}`);
+      const refused = await call('POST', '/relationships/import', { relationships: [...lines, 'document:bulk#view@user:x'].join('\n') });
+      assert.equal(refused.json().code, 'AUTHZ_RELATIONSHIP_INVALID');
+      assert.deepEqual((await call('POST', '/relationships/read', { filter: { resource_type: 'document', resource_id: 'bulk0' } })).json().relationships, []);
+      const imported = await call('POST', '/relationships/import', { relationships: `// a comment\n\n${lines.join('\n')}\n` });
+      assert.equal(imported.statusCode, 200);
+      assert.equal(imported.json().imported, 2500);
+      const found = await call('POST', '/lookup-resources', { resource_type: 'document', permission: 'view', subject: 'user:u3', consistency: { mode: 'at_least_as_fresh', token: imported.json().token } }, checker);
+      assert.equal(found.json().allowed.length, 357);
+    });
+
     it('reads and deletes relationships, and audits every decision', async () => {
       const read = await call('POST', '/relationships/read', { filter: { resource_type: 'document', resource_id: 'plan' }, limit: 2 });
       assert.equal(read.json().relationships.length, 2);
