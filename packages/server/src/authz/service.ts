@@ -1,7 +1,7 @@
 import { compileCaveats } from './caveats/index.js';
 import { combine, compilePolicies, decide, type CedarEntity, type PolicySet } from './cedar/index.js';
 import { createEngine, type CheckRequest, type Engine, type Permissionship } from './engine/engine.js';
-import { createRelationshipIndex } from './engine/relationship-index.js';
+import { createRelationshipIndex, type RelationshipIndex } from './engine/relationship-index.js';
 import { formatRelationship } from './relationships/index.js';
 import { compileSchema } from './schema/index.js';
 import { authzServiceErrors } from './service-errors.js';
@@ -46,6 +46,8 @@ export function revisionOf(token: string): number {
 
 interface Snapshot {
   engine: Engine;
+  /** The engine's relationships, updated in place by this process's own writes. */
+  index: RelationshipIndex;
   schema: Schema;
   /** The tenant's Cedar policies, parsed once; absent when it has none. */
   policies?: PolicySet;
@@ -63,6 +65,8 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
   const building = new Map<string, Promise<Snapshot>>();
   /** Latest revision at which each tenant's permission data changed, as far as we know. */
   const changedAt = new Map<string, number>();
+  /** Revisions of our own writes already applied to a snapshot: the change feed can skip them. */
+  const appliedHere = new Set<number>();
 
   async function build(tenantId: string): Promise<Snapshot> {
     // Read the revision first: anything written later is newer than the snapshot claims.
@@ -72,9 +76,10 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     const schema = compileSchema(stored.text);
     const relationships: Relationship[] = [];
     for await (const page of store.scan(tenantId)) relationships.push(...page);
-    const engine = createEngine({ schema, caveats: compileCaveats(schema.caveats.values()), reader: createRelationshipIndex(relationships), clock, maxDepth });
+    const index = createRelationshipIndex(relationships);
+    const engine = createEngine({ schema, caveats: compileCaveats(schema.caveats.values()), reader: index, clock, maxDepth });
     const policyText = (await store.readPolicies(tenantId))?.text ?? '';
-    return { engine, schema, revision, ...(policyText.trim() ? { policies: compilePolicies(policyText) } : {}) };
+    return { engine, index, schema, revision, ...(policyText.trim() ? { policies: compilePolicies(policyText) } : {}) };
   }
 
   async function snapshot(tenantId: string, minRevision: number): Promise<Snapshot> {
@@ -143,6 +148,28 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
 
   function markChanged(tenantId: string, revision: number) {
     changedAt.set(tenantId, Math.max(changedAt.get(tenantId) ?? 0, revision));
+  }
+
+  /**
+   * Our own write, applied to the current snapshot in place instead of rebuilding the whole
+   * index — but only when the snapshot already held everything before this write: the change
+   * feed is caught up first, and any other write to the tenant since the snapshot forces a
+   * rebuild instead.
+   */
+  async function applyHere(tenantId: string, revision: number, updates: RelationshipUpdate[]): Promise<void> {
+    const snap = snapshots.get(tenantId);
+    if (!snap) return markChanged(tenantId, revision);
+    appliedHere.add(revision);
+    await catchUp();
+    if ((changedAt.get(tenantId) ?? 0) > snap.revision || snapshots.get(tenantId) !== snap || revision <= snap.revision) {
+      // Something else changed the tenant, or a later write of ours was applied first (the
+      // order of updates to one tuple matters): this snapshot can no longer be patched.
+      appliedHere.delete(revision);
+      if (snapshots.get(tenantId) === snap) snapshots.delete(tenantId);
+      return markChanged(tenantId, revision);
+    }
+    snap.index.apply(updates);
+    snap.revision = revision;
   }
 
   return {
@@ -236,7 +263,7 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
         if (outcome.reason === 'exists') throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_EXISTS', { relationship: formatRelationship(outcome.relationship) });
         throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: describePrecondition(outcome.precondition) });
       }
-      markChanged(tenantId, outcome.revision);
+      await applyHere(tenantId, outcome.revision, updates);
       return { token: tokenFor(outcome.revision) };
     },
 
@@ -253,6 +280,7 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
 
     /** A write elsewhere (another process, the CLI) changed this tenant's permission data. */
     invalidate(tenantId: string, revision: number): void {
+      if (appliedHere.delete(revision)) return;
       markChanged(tenantId, revision);
     },
   };

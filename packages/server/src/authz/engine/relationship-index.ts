@@ -20,11 +20,17 @@ export interface RelationshipReader {
 const key3 = (a: string, b: string, c: string) => `${a}\u0000${b}\u0000${c}`;
 
 /** An in-memory index over a list of relationships. Last write of an identical tuple wins. */
-export function createRelationshipIndex(relationships: Iterable<Relationship>): RelationshipReader & { size: number } {
+export interface RelationshipIndex extends RelationshipReader {
+  readonly size: number;
+  /** Applies writes in place (touch replaces a relationship with the same tuple). */
+  apply(updates: readonly { operation: 'create' | 'touch' | 'delete'; relationship: Relationship }[]): void;
+}
+
+const tupleKey = (r: Relationship) => `${r.resourceType}:${r.resourceId}#${r.relation}@${r.subjectType}:${r.subjectId}#${r.subjectRelation ?? '...'}`;
+
+export function createRelationshipIndex(relationships: Iterable<Relationship>): RelationshipIndex {
   const unique = new Map<string, Relationship>();
-  for (const r of relationships) {
-    unique.set(`${r.resourceType}:${r.resourceId}#${r.relation}@${r.subjectType}:${r.subjectId}#${r.subjectRelation ?? '...'}`, r);
-  }
+  for (const r of relationships) unique.set(tupleKey(r), r);
   const byResource = new Map<string, Relationship[]>();
   const bySubjectType = new Map<string, Relationship[]>();
   const bySubject = new Map<string, Relationship[]>();
@@ -41,18 +47,45 @@ export function createRelationshipIndex(relationships: Iterable<Relationship>): 
     if (list) list.push(r);
     else map.set(key, [r]);
   };
-  for (const r of unique.values()) {
-    push(byResource, key3(r.resourceType, r.resourceId, r.relation), r);
-    push(bySubjectType, key3(r.resourceType, r.relation, r.subjectType), r);
-    push(bySubject, key3(r.subjectType, r.subjectId, r.subjectRelation ?? '...'), r);
-    push(bySubjectObject, `${r.subjectType}\u0000${r.subjectId}`, r);
+  const keysOf = (r: Relationship): [Map<string, Relationship[]>, string][] => [
+    [byResource, key3(r.resourceType, r.resourceId, r.relation)],
+    [bySubjectType, key3(r.resourceType, r.relation, r.subjectType)],
+    [bySubject, key3(r.subjectType, r.subjectId, r.subjectRelation ?? '...')],
+    [bySubjectObject, `${r.subjectType}\u0000${r.subjectId}`],
+  ];
+  const insert = (r: Relationship) => {
+    for (const [map, key] of keysOf(r)) push(map, key, r);
     addId(r.resourceType, r.resourceId);
     addId(r.subjectType, r.subjectId);
-  }
+  };
+  const remove = (r: Relationship) => {
+    for (const [map, key] of keysOf(r)) {
+      const list = map.get(key);
+      const at = list?.indexOf(r) ?? -1;
+      if (list && at >= 0) list.splice(at, 1);
+    }
+  };
+  for (const r of unique.values()) insert(r);
   const empty: readonly Relationship[] = [];
   const noIds: ReadonlySet<string> = new Set();
   return {
-    size: unique.size,
+    get size() {
+      return unique.size;
+    },
+    apply(updates) {
+      for (const { operation, relationship } of updates) {
+        const key = tupleKey(relationship);
+        const old = unique.get(key);
+        if (old) {
+          remove(old);
+          unique.delete(key);
+        }
+        if (operation !== 'delete') {
+          unique.set(key, relationship);
+          insert(relationship);
+        }
+      }
+    },
     forResource: (type, id, relation) => byResource.get(key3(type, id, relation)) ?? empty,
     forSubjectType: (type, relation, subjectType) => bySubjectType.get(key3(type, relation, subjectType)) ?? empty,
     forSubject: (type, id, relation) => bySubject.get(key3(type, id, relation ?? '...')) ?? empty,
