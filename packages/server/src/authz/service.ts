@@ -53,6 +53,8 @@ interface Snapshot {
   policies?: PolicySet;
   /** Every write at or below this revision is in the snapshot. */
   revision: number;
+  /** The revision the index was read at (before any in-place patch). */
+  built: number;
 }
 
 /**
@@ -65,8 +67,8 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
   const building = new Map<string, Promise<Snapshot>>();
   /** Latest revision at which each tenant's permission data changed, as far as we know. */
   const changedAt = new Map<string, number>();
-  /** Revisions of our own writes already applied to a snapshot: the change feed can skip them. */
-  const appliedHere = new Set<number>();
+  /** Recent revisions that changed each tenant (pruned below the snapshot's revision). */
+  const changes = new Map<string, number[]>();
 
   async function build(tenantId: string): Promise<Snapshot> {
     // Read the revision first: anything written later is newer than the snapshot claims.
@@ -79,7 +81,7 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     const index = createRelationshipIndex(relationships);
     const engine = createEngine({ schema, caveats: compileCaveats(schema.caveats.values()), reader: index, clock, maxDepth });
     const policyText = (await store.readPolicies(tenantId))?.text ?? '';
-    return { engine, index, schema, revision, ...(policyText.trim() ? { policies: compilePolicies(policyText) } : {}) };
+    return { engine, index, schema, revision, built: revision, ...(policyText.trim() ? { policies: compilePolicies(policyText) } : {}) };
   }
 
   async function snapshot(tenantId: string, minRevision: number): Promise<Snapshot> {
@@ -148,6 +150,10 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
 
   function markChanged(tenantId: string, revision: number) {
     changedAt.set(tenantId, Math.max(changedAt.get(tenantId) ?? 0, revision));
+    const list = changes.get(tenantId) ?? [];
+    list.push(revision);
+    const floor = snapshots.get(tenantId)?.revision ?? 0;
+    changes.set(tenantId, list.length > 1000 ? list.filter((r) => r > floor) : list);
   }
 
   /**
@@ -158,15 +164,16 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
    */
   async function applyHere(tenantId: string, revision: number, updates: RelationshipUpdate[]): Promise<void> {
     const snap = snapshots.get(tenantId);
-    if (!snap) return markChanged(tenantId, revision);
-    appliedHere.add(revision);
+    markChanged(tenantId, revision);
+    // A snapshot read after this write committed holds it already.
+    if (!snap || revision <= snap.built) return;
     await catchUp();
-    if ((changedAt.get(tenantId) ?? 0) > snap.revision || snapshots.get(tenantId) !== snap || revision <= snap.revision) {
-      // Something else changed the tenant, or a later write of ours was applied first (the
-      // order of updates to one tuple matters): this snapshot can no longer be patched.
-      appliedHere.delete(revision);
+    // Any other change of the tenant between the snapshot and this write (another process,
+    // or a later write of ours applied first) means the snapshot cannot be patched.
+    const foreign = (changes.get(tenantId) ?? []).some((r) => r > snap.revision && r !== revision);
+    if (foreign || snapshots.get(tenantId) !== snap || revision <= snap.revision) {
       if (snapshots.get(tenantId) === snap) snapshots.delete(tenantId);
-      return markChanged(tenantId, revision);
+      return;
     }
     snap.index.apply(updates);
     snap.revision = revision;
@@ -280,7 +287,6 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
 
     /** A write elsewhere (another process, the CLI) changed this tenant's permission data. */
     invalidate(tenantId: string, revision: number): void {
-      if (appliedHere.delete(revision)) return;
       markChanged(tenantId, revision);
     },
   };
