@@ -2,7 +2,7 @@ import type { CaveatResult, Definition, ObjectRef, PermissionExpr, Relationship,
 import { engineErrors } from './errors.js';
 import { expandTree, type ExpandNode, type ExpandRequest } from './expand.js';
 import { explainCheck, type Explanation } from './explain.js';
-import { monotonePermissions, reverseEdges } from './reachability.js';
+import { collectMentions, monotonePermissions, reverseEdges } from './reachability.js';
 import type { RelationshipReader } from './relationship-index.js';
 
 /** Evaluates caveats by name; the caveats module implements it over CEL. */
@@ -326,7 +326,7 @@ export function createEngine({ schema, reader, caveats, maxDepth = 50, clock = D
         if (permission) {
           const refs = new Set<string>();
           const arrows: { tupleset: string; computed: string }[] = [];
-          collectForward(permission.expr, refs, arrows);
+          collectMentions(permission.expr, refs, arrows);
           for (const ref of refs) walk(type, id, ref, depth + 1);
           for (const a of arrows) {
             for (const r of reader.forResource(type, id, a.tupleset)) {
@@ -361,25 +361,3 @@ export function createEngine({ schema, reader, caveats, maxDepth = 50, clock = D
 export type Engine = ReturnType<typeof createEngine>;
 export type { ExpandedRef, ExpandNode, ExpandRequest, ExpandSubject } from './expand.js';
 export type { ExplainedPath, Explanation } from './explain.js';
-
-/** Every relation/permission and arrow a permission mentions, on either side of an exclusion. */
-function collectForward(expr: PermissionExpr, refs: Set<string>, arrows: { tupleset: string; computed: string }[]): void {
-  switch (expr.kind) {
-    case 'ref':
-      refs.add(expr.name);
-      return;
-    case 'arrow':
-      arrows.push({ tupleset: expr.tupleset, computed: expr.computed });
-      return;
-    case 'union':
-    case 'intersection':
-      for (const child of expr.children) collectForward(child, refs, arrows);
-      return;
-    case 'exclusion':
-      // Only the base contributes subjects.
-      collectForward(expr.base, refs, arrows);
-      return;
-    case 'nil':
-      return;
-  }
-}

@@ -9,7 +9,11 @@ export interface ReverseEdges {
 
 const key = (type: string, name: string) => `${type}#${name}`;
 
-function collect(expr: PermissionExpr, refs: Set<string>, arrows: { tupleset: string; computed: string }[]): void {
+/**
+ * The relations/permissions and arrows an expression mentions where they can grant:
+ * everywhere but the subtracted side of an exclusion (which only removes).
+ */
+export function collectMentions(expr: PermissionExpr, refs: Set<string>, arrows: { tupleset: string; computed: string }[]): void {
   switch (expr.kind) {
     case 'ref':
       refs.add(expr.name);
@@ -19,11 +23,11 @@ function collect(expr: PermissionExpr, refs: Set<string>, arrows: { tupleset: st
       return;
     case 'union':
     case 'intersection':
-      for (const child of expr.children) collect(child, refs, arrows);
+      for (const child of expr.children) collectMentions(child, refs, arrows);
       return;
     case 'exclusion':
       // Only the base can make something reachable; the subtracted side only removes.
-      collect(expr.base, refs, arrows);
+      collectMentions(expr.base, refs, arrows);
       return;
     case 'nil':
       return;
@@ -47,7 +51,7 @@ export function reverseEdges(schema: Schema): ReverseEdges {
     for (const permission of def.permissions.values()) {
       const direct = new Set<string>();
       const walks: { tupleset: string; computed: string }[] = [];
-      collect(permission.expr, direct, walks);
+      collectMentions(permission.expr, direct, walks);
       for (const name of direct) push(refs, key(def.name, name), permission.name);
       for (const walk of walks) {
         const relation = def.relations.get(walk.tupleset);
