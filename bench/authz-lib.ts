@@ -1,14 +1,8 @@
 /**
  * Helpers for the permission-service benchmark: a seeded PRNG, the synthetic tenant
- * (organisations, nested teams, a 5-deep folder forest, documents), percentiles, and an
- * autocannon segment that rotates through a set of request bodies.
+ * (organisations, nested teams, a 5-deep folder forest, documents) and percentiles.
  */
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
 import type { Relationship } from '../packages/server/src/authz/types.js';
-import type { RawLoadResult } from './lib.js';
-
-const require = createRequire(import.meta.url);
 
 /** mulberry32: small, fast, deterministic. */
 export function prng(seed: number) {
@@ -290,52 +284,4 @@ export function checkPairs(d: Dataset, n: number, seed = 7): [number, number][] 
     }
   }
   return pairs;
-}
-
-/** Like lib's loadSegment, but the connections cycle through `bodies` (autocannon `requests`). */
-export function loadRotating(
-  target: { url: string; headers: Record<string, string>; bodies: string[] },
-  options: { connections: number; seconds: number },
-): Promise<RawLoadResult> {
-  const source = `
-const { parentPort, workerData } = require('node:worker_threads');
-const autocannon = require(workerData.module);
-autocannon(workerData.options, (error, result) => {
-  parentPort.postMessage(error ? { error: String((error && error.stack) || error) } : { result });
-});
-`;
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(source, {
-      eval: true,
-      execArgv: [],
-      workerData: {
-        module: require.resolve('autocannon'),
-        options: {
-          url: target.url,
-          method: 'POST',
-          headers: target.headers,
-          requests: target.bodies.map((body) => ({ method: 'POST', body })),
-          connections: options.connections,
-          duration: options.seconds,
-          pipelining: 1,
-          timeout: 10,
-          sampleInt: 100,
-        },
-      },
-    });
-    let settled = false;
-    worker.once('message', (message: { error?: string; result?: RawLoadResult }) => {
-      settled = true;
-      void worker.terminate();
-      if (message.result) resolve(message.result);
-      else reject(new Error(`autocannon failed: ${message.error}`));
-    });
-    worker.once('error', (error) => {
-      settled = true;
-      reject(error);
-    });
-    worker.once('exit', (code) => {
-      if (!settled) reject(new Error(`the load worker exited with code ${code} before reporting`));
-    });
-  });
 }

@@ -35,7 +35,6 @@ import {
   docId,
   folderChain,
   generate,
-  loadRotating,
   orgId,
   percentile,
   relationships,
@@ -45,7 +44,7 @@ import {
   userId,
   type Dataset,
 } from './authz-lib.js';
-import { createCleanup, envNumber, fmt, formatTable, median, summarize } from './lib.js';
+import { createCleanup, envNumber, fmt, formatTable, loadSegment, median, runMain, summarize } from './lib.js';
 
 const SCALE = envNumber('BENCH_AUTHZ_SCALE', 1);
 const LOAD_MODE = process.env.BENCH_AUTHZ_LOAD === 'direct' ? 'direct' : 'service';
@@ -311,12 +310,12 @@ async function main(): Promise<number> {
     console.log(`\n6. HTTP POST /api/v1/tenants/${TENANT}/authz/check — ${CONNECTIONS} keep-alive connections, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s`);
     const token = await adminToken(server);
     const bodies = pairs.slice(0, 200).map(([d, u]) => JSON.stringify({ resource: `document:${docId(d)}`, permission: 'view', subject: `user:${userId(u)}` }));
-    const target = { url: `${server.url}/api/v1/tenants/${TENANT}/authz/check`, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, bodies };
+    const target = { url: `${server.url}/api/v1/tenants/${TENANT}/authz/check`, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: bodies[0]!, bodies };
     const probe = await fetch(target.url, { method: 'POST', headers: target.headers, body: bodies[0] });
     console.log(`  probe: ${probe.status} ${await probe.text()}`);
-    const warm = summarize(target.url, CONNECTIONS, [await loadRotating(target, { connections: CONNECTIONS, seconds: WARMUP_SECONDS })]);
+    const warm = summarize(target.url, CONNECTIONS, [await loadSegment(target, { connections: CONNECTIONS, seconds: WARMUP_SECONDS })]);
     const elu0 = performance.eventLoopUtilization();
-    const http = summarize(target.url, CONNECTIONS, [await loadRotating(target, { connections: CONNECTIONS, seconds: SECONDS })]);
+    const http = summarize(target.url, CONNECTIONS, [await loadSegment(target, { connections: CONNECTIONS, seconds: SECONDS })]);
     const elu = performance.eventLoopUtilization(elu0).utilization;
     const httpFailed = warm.non2xx + warm.errors + warm.timeouts + http.non2xx + http.errors + http.timeouts;
     console.log(
@@ -360,16 +359,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-    setTimeout(() => {
-      console.error('bench did not exit on its own; still open:', process.getActiveResourcesInfo());
-      process.exit(code || 1);
-    }, 5000).unref();
-  },
-  (error: unknown) => {
-    console.error('benchmark failed:', error);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

@@ -63,6 +63,8 @@ export interface LoadTarget {
   url: string;
   headers: Record<string, string>;
   body: string;
+  /** When given, the connections cycle through these bodies instead (autocannon `requests`). */
+  bodies?: string[];
 }
 
 export interface LoadResult {
@@ -103,7 +105,7 @@ export function loadSegment(target: LoadTarget, options: { connections: number; 
           url: target.url,
           method: 'POST',
           headers: target.headers,
-          body: target.body,
+          ...(target.bodies ? { requests: target.bodies.map((body) => ({ method: 'POST', body })) } : { body: target.body }),
           connections: options.connections,
           duration: options.seconds,
           pipelining: 1,
@@ -283,3 +285,21 @@ export function formatTable(header: string[], rows: string[][]): string {
 
 export const fmt = (value: number, digits = 0) =>
   value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** Runs a bench's main: its exit code, and a report of whatever still holds the loop. */
+export function runMain(main: () => Promise<number>): void {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+      // Everything should be closed now; if a handle still holds the loop, say which.
+      setTimeout(() => {
+        console.error('bench did not exit on its own; still open:', process.getActiveResourcesInfo());
+        process.exit(code || 1);
+      }, 5000).unref();
+    },
+    (error: unknown) => {
+      console.error('benchmark failed:', error);
+      process.exitCode = 1;
+    },
+  );
+}

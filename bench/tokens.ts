@@ -53,6 +53,7 @@ import {
   type LoadResult,
   type LoadTarget,
   type RawLoadResult,
+  runMain,
 } from './lib.js';
 
 const SECONDS = envNumber('BENCH_SECONDS', 10);
@@ -457,17 +458,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-    // Everything should be closed now; if a handle still holds the loop, say which.
-    setTimeout(() => {
-      console.error('bench did not exit on its own; still open:', process.getActiveResourcesInfo());
-      process.exit(code || 1);
-    }, 5000).unref();
-  },
-  (error: unknown) => {
-    console.error('benchmark failed:', error);
-    process.exitCode = 1;
-  },
-);
+runMain(main);
