@@ -13,6 +13,12 @@ import type { AuditEvent, AuditQuery, AuditStore, StoredAuditEvent } from '../au
 export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle, 'db' | 'dialect' | 'sqlite'>) {
   const bump = (trx: Db, tenantId: string, kind: string) => bumpRevision(trx, tenantId, kind, dialect);
   const tx = <T>(work: (trx: Db) => Promise<T>) => writeTransaction(db, dialect, work);
+  /** Bumps the revision when a write touched rows; true when it did. */
+  const bumpIfChanged = async (trx: Db, tenantId: string, kind: string, rows: bigint) => {
+    if (Number(rows) === 0) return false;
+    await bump(trx, tenantId, kind);
+    return true;
+  };
   const isUniqueViolation = (error: unknown) => {
     const e = error as { code?: string; message?: string };
     return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === 'SQLITE_CONSTRAINT_UNIQUE';
@@ -107,9 +113,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     async deleteApi(tenantId, id) {
       return tx(async (trx) => {
         const result = await trx.deleteFrom('apis').where('tenant_id', '=', tenantId).where('id', '=', id).where('builtin', '=', 0).executeTakeFirst();
-        const deleted = Number(result.numDeletedRows) > 0;
-        if (deleted) await bump(trx, tenantId, 'apis');
-        return deleted;
+        return bumpIfChanged(trx, tenantId, 'apis', result.numDeletedRows);
       });
     },
     async updateApi(api) {
@@ -120,9 +124,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
           .where('tenant_id', '=', api.tenantId)
           .where('id', '=', api.id)
           .executeTakeFirst();
-        const updated = Number(result.numUpdatedRows) > 0;
-        if (updated) await bump(trx, api.tenantId, 'apis');
-        return updated;
+        return bumpIfChanged(trx, api.tenantId, 'apis', result.numUpdatedRows);
       });
     },
     async updateClient(client) {
@@ -133,9 +135,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
           .where('tenant_id', '=', client.tenantId)
           .where('client_id', '=', client.clientId)
           .executeTakeFirst();
-        const updated = Number(result.numUpdatedRows) > 0;
-        if (updated) await bump(trx, client.tenantId, 'clients');
-        return updated;
+        return bumpIfChanged(trx, client.tenantId, 'clients', result.numUpdatedRows);
       });
     },
     async createClient(client, secret) {
