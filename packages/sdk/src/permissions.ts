@@ -1,6 +1,7 @@
 /**
  * A typed client of Gatehouse's permission service (`/api/v1/tenants/{tenant}/authz`):
- * checks, lookups, expand, schema and relationship writes. Uses `fetch`, no other dependency.
+ * checks, lookups, expand, schema, relationships, Cedar policies and RBAC. Uses `fetch`, no other
+ * dependency.
  */
 import { isJsonObject } from './fetch-json.js';
 
@@ -8,7 +9,7 @@ import { isJsonObject } from './fetch-json.js';
 export type PermissionsFetch = (
   url: string,
   init: {
-    readonly method: 'GET' | 'POST' | 'PUT';
+    readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
     readonly headers: Record<string, string>;
     readonly body?: string;
     readonly signal: AbortSignal;
@@ -260,6 +261,55 @@ export interface DeleteRelationshipsResult extends WriteResult {
   readonly deleted: number;
 }
 
+/** The result of {@link PermissionsClient.importRelationships}. */
+export interface ImportRelationshipsResult extends WriteResult {
+  /** How many relationships were touched. */
+  readonly imported: number;
+}
+
+/** A role of the schema-less RBAC and the permissions it carries. */
+export interface RbacRole {
+  readonly role: string;
+  /** Sorted. */
+  readonly permissions: readonly string[];
+}
+
+/** Arguments of {@link PermissionsClient.setRole}. */
+export interface SetRoleRequest {
+  /** 1-200 of `a-z A-Z 0-9 _ . / | = + -`, e.g. `editor`. */
+  readonly role: string;
+  /** The role's complete set of permissions (same charset), e.g. `['orders.read']`; replaces the previous one. */
+  readonly permissions: readonly string[];
+}
+
+/** Arguments of {@link PermissionsClient.assignRole} and {@link PermissionsClient.unassignRole}. */
+export interface RoleAssignmentRequest {
+  readonly role: string;
+  /** `'user:ann'` or a group's members, `'gatehouse/group:staff#member'`. */
+  readonly subject: SubjectRefInput;
+}
+
+/** Arguments of {@link PermissionsClient.addGroupMember} and {@link PermissionsClient.removeGroupMember}. */
+export interface GroupMembershipRequest {
+  /** The group's name (same charset as role names), e.g. `staff`. */
+  readonly group: string;
+  /** `'user:ann'`, or another group's members to nest it: `'gatehouse/group:support#member'`. */
+  readonly subject: SubjectRefInput;
+}
+
+/** Arguments of {@link PermissionsClient.checkRbac}. */
+export interface RbacCheckRequest {
+  readonly subject: SubjectRefInput;
+  /** A permission given to roles with {@link PermissionsClient.setRole}, e.g. `orders.read`. */
+  readonly permission: string;
+  readonly consistency?: ConsistencyInput;
+}
+
+/** The result of {@link PermissionsClient.checkRbac}. */
+export interface RbacCheckResult extends CheckAnswer {
+  readonly token: string;
+}
+
 /** Codes the client itself raises; every other code comes from the server's error body. */
 export const permissionsClientErrors = {
   PERMISSIONS_TOKEN_UNAVAILABLE: 'The token function threw or returned no token',
@@ -373,8 +423,9 @@ class GatehousePermissionsClient {
   }
 
   /**
-   * The newest consistency token returned by a write of this client (schema, relationship
-   * write or delete), or `undefined` before the first. `consistency: 'after-my-writes'` uses it.
+   * The newest consistency token returned by a write of this client (schema, policies,
+   * relationship write, delete or import, RBAC change), or `undefined` before the first.
+   * `consistency: 'after-my-writes'` uses it.
    *
    * @example
    * ```ts
@@ -596,6 +647,212 @@ class GatehousePermissionsClient {
     return result;
   }
 
+  /**
+   * Imports relationships in bulk: touches every one (creates or replaces it) in transactions
+   * of 1000, after the server has parsed all of them and checked them against the schema
+   * (one bad line refuses the whole import, naming its line). Takes text with one relationship
+   * per line (blank lines and `//` comments skipped), or a list. A relationship may not appear
+   * twice. Needs `authz:write`. The returned token becomes {@link lastWriteToken}.
+   *
+   * A failure midway (the database went away) leaves the earlier transactions written;
+   * importing the same text again is harmless, since every line is a touch.
+   *
+   * @example
+   * ```ts
+   * const { imported } = await permissions.importRelationships(await readFile('relationships.txt', 'utf8'));
+   * await permissions.importRelationships(members.map((id) => ({ resource: 'group:eng', relation: 'member', subject: { type: 'user', id } })));
+   * ```
+   */
+  async importRelationships(relationships: string | readonly (string | RelationshipInput)[]): Promise<ImportRelationshipsResult> {
+    let text: string;
+    if (typeof relationships === 'string') text = relationships;
+    else if (Array.isArray(relationships)) text = relationships.map((r) => relationshipText(r, 'importRelationships')).join('\n');
+    else throw new TypeError('importRelationships: "relationships" must be text (one per line) or an array');
+    const result = await this.#call('POST', '/relationships/import', { relationships: text }, (json) =>
+      isJsonObject(json) && typeof json.token === 'string' && typeof json.imported === 'number' ? { imported: json.imported, token: json.token } : undefined,
+    );
+    this.#recordWrite(result.token);
+    return result;
+  }
+
+  /**
+   * Replaces the tenant's Cedar policies; `''` removes them all. A decision is then allowed
+   * when the relationship graph or a `permit` allows it and no `forbid` applies (any policy
+   * evaluation error denies). Needs `authz:admin`. Text that does not parse rejects with
+   * `AUTHZ_POLICY_INVALID` and changes nothing. The returned token becomes {@link lastWriteToken}.
+   *
+   * @example
+   * ```ts
+   * await permissions.writePolicies('@id("mfa") forbid(principal, action, resource) when { context.mfa == false };');
+   * ```
+   */
+  async writePolicies(policies: string): Promise<WriteResult> {
+    if (typeof policies !== 'string') throw new TypeError('writePolicies: "policies" must be a string (empty removes every policy)');
+    return this.#write('PUT', '/policies', { policies });
+  }
+
+  /**
+   * The tenant's Cedar policy text; `''` when it has none. Needs `authz:check`.
+   *
+   * @example
+   * ```ts
+   * const policies = await permissions.readPolicies();
+   * ```
+   */
+  async readPolicies(): Promise<string> {
+    return this.#call('GET', '/policies', undefined, (json) => (isJsonObject(json) && typeof json.policies === 'string' ? json.policies : undefined));
+  }
+
+  /**
+   * Every RBAC role with its permissions, sorted by name. A role exists while it carries at
+   * least one permission. Needs `authz:check`.
+   *
+   * @example
+   * ```ts
+   * for (const { role, permissions: granted } of await permissions.listRoles()) console.log(role, granted.join(' '));
+   * ```
+   */
+  async listRoles(): Promise<readonly RbacRole[]> {
+    return this.#call('GET', '/rbac/roles', undefined, (json) => {
+      if (!isJsonObject(json) || !Array.isArray(json.roles)) return undefined;
+      const roles = json.roles.map((r: unknown) =>
+        isJsonObject(r) && typeof r.role === 'string' && Array.isArray(r.permissions) && r.permissions.every((p) => typeof p === 'string')
+          ? { role: r.role, permissions: r.permissions as string[] }
+          : undefined,
+      );
+      return roles.every((r) => r !== undefined) ? roles : undefined;
+    });
+  }
+
+  /**
+   * Creates an RBAC role or replaces its permissions. The first RBAC call adds the RBAC
+   * definitions (`gatehouse/role`, `gatehouse/group`, `gatehouse/capability`) to the tenant's
+   * schema. Needs `authz:admin`. A bad name rejects with `AUTHZ_RBAC_NAME_INVALID`. The
+   * returned token becomes {@link lastWriteToken}.
+   *
+   * @example
+   * ```ts
+   * await permissions.setRole({ role: 'editor', permissions: ['orders.read', 'orders.write'] });
+   * ```
+   */
+  async setRole(request: SetRoleRequest): Promise<WriteResult> {
+    const role = nonEmpty(request?.role, 'setRole "role"');
+    if (!Array.isArray(request.permissions)) throw new TypeError('setRole: "permissions" must be an array of strings');
+    const permissions = request.permissions.map((p: unknown) => nonEmpty(p, 'setRole permission'));
+    return this.#write('PUT', `/rbac/roles/${encodeURIComponent(role)}`, { permissions });
+  }
+
+  /**
+   * Deletes an RBAC role: its permissions and every assignment of it. Deleting a role that
+   * does not exist changes nothing and succeeds. Needs `authz:admin`. The returned token
+   * becomes {@link lastWriteToken}.
+   *
+   * @example
+   * ```ts
+   * await permissions.deleteRole('editor');
+   * ```
+   */
+  async deleteRole(role: string): Promise<WriteResult> {
+    return this.#write('DELETE', `/rbac/roles/${encodeURIComponent(nonEmpty(role, 'deleteRole "role"'))}`, undefined);
+  }
+
+  /**
+   * Assigns an RBAC role to a user (`user:ann`) or to a group's members
+   * (`gatehouse/group:staff#member`); other subjects reject with `AUTHZ_RBAC_SUBJECT_INVALID`.
+   * Needs `authz:write`. The returned token becomes {@link lastWriteToken}.
+   *
+   * @example
+   * ```ts
+   * await permissions.assignRole({ role: 'editor', subject: 'user:ann' });
+   * await permissions.assignRole({ role: 'viewer', subject: { type: 'gatehouse/group', id: 'staff', relation: 'member' } });
+   * ```
+   */
+  async assignRole(request: RoleAssignmentRequest): Promise<WriteResult> {
+    return this.#write('POST', '/rbac/assignments', this.#assignmentBody(request, 'assignRole', false));
+  }
+
+  /**
+   * Takes an RBAC role away from a user or group (nothing happens when it was not assigned).
+   * Needs `authz:write`. The returned token becomes {@link lastWriteToken}.
+   *
+   * @example
+   * ```ts
+   * await permissions.unassignRole({ role: 'editor', subject: 'user:ann' });
+   * ```
+   */
+  async unassignRole(request: RoleAssignmentRequest): Promise<WriteResult> {
+    return this.#write('POST', '/rbac/assignments', this.#assignmentBody(request, 'unassignRole', true));
+  }
+
+  /**
+   * Adds a user, or another group's members (nesting), to an RBAC group; roles assigned to
+   * the group reach them. Needs `authz:write`. The returned token becomes {@link lastWriteToken}.
+   *
+   * @example
+   * ```ts
+   * await permissions.addGroupMember({ group: 'support', subject: 'user:sam' });
+   * await permissions.addGroupMember({ group: 'staff', subject: 'gatehouse/group:support#member' });
+   * ```
+   */
+  async addGroupMember(request: GroupMembershipRequest): Promise<WriteResult> {
+    return this.#membership(request, 'addGroupMember', false);
+  }
+
+  /**
+   * Removes a user or a nested group from an RBAC group. Needs `authz:write`. The returned
+   * token becomes {@link lastWriteToken}.
+   *
+   * @example
+   * ```ts
+   * await permissions.removeGroupMember({ group: 'support', subject: 'user:sam' });
+   * ```
+   */
+  async removeGroupMember(request: GroupMembershipRequest): Promise<WriteResult> {
+    return this.#membership(request, 'removeGroupMember', true);
+  }
+
+  /**
+   * Does any RBAC role of the subject (assigned directly or through groups) carry the
+   * permission? An unknown permission is `denied`. Needs `authz:check`.
+   *
+   * @example
+   * ```ts
+   * const { allowed } = await permissions.checkRbac({ subject: 'user:ann', permission: 'orders.write', consistency: 'after-my-writes' });
+   * ```
+   */
+  async checkRbac(request: RbacCheckRequest): Promise<RbacCheckResult> {
+    const body = {
+      subject: subjectRef(request?.subject, 'checkRbac "subject"'),
+      permission: nonEmpty(request.permission, 'checkRbac "permission"'),
+      ...this.#consistencyBody(request.consistency),
+    };
+    return this.#call('POST', '/rbac/check', body, (json) => {
+      const answer = checkAnswer(json);
+      return answer && isJsonObject(json) && typeof json.token === 'string' ? { ...answer, token: json.token } : undefined;
+    });
+  }
+
+  #assignmentBody(request: RoleAssignmentRequest, method: string, remove: boolean) {
+    return {
+      role: nonEmpty(request?.role, `${method} "role"`),
+      subject: subjectRef(request.subject, `${method} "subject"`),
+      ...(remove ? { remove: true } : {}),
+    };
+  }
+
+  async #membership(request: GroupMembershipRequest, method: string, remove: boolean): Promise<WriteResult> {
+    const group = nonEmpty(request?.group, `${method} "group"`);
+    const body = { subject: subjectRef(request.subject, `${method} "subject"`), ...(remove ? { remove: true } : {}) };
+    return this.#write('POST', `/rbac/groups/${encodeURIComponent(group)}/members`, body);
+  }
+
+  /** A call answering `{ token }` of a write, which becomes {@link lastWriteToken}. */
+  async #write(method: 'POST' | 'PUT' | 'DELETE', path: string, body: unknown): Promise<WriteResult> {
+    const result = await this.#call(method, path, body, writeResult);
+    this.#recordWrite(result.token);
+    return result;
+  }
+
   /** Keeps the newest token: concurrent writes may answer out of order. */
   #recordWrite(token: string) {
     const current = this.#lastWriteToken;
@@ -639,7 +896,7 @@ class GatehousePermissionsClient {
     return token;
   }
 
-  async #call<T>(method: 'GET' | 'POST' | 'PUT', path: string, body: unknown, parse: (json: unknown) => T | undefined): Promise<T> {
+  async #call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body: unknown, parse: (json: unknown) => T | undefined): Promise<T> {
     const url = `${this.endpoint}${path}`;
     const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${await this.#bearer()}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -754,9 +1011,9 @@ function checkItemBody(item: CheckItem, method: string) {
   };
 }
 
-function relationshipText(relationship: string | RelationshipInput): string {
-  if (typeof relationship === 'string') return nonEmpty(relationship, 'writeRelationships "relationship"');
-  if (!isJsonObject(relationship)) throw new TypeError('writeRelationships: "relationship" must be a string or { resource, relation, subject }');
+function relationshipText(relationship: string | RelationshipInput, method = 'writeRelationships'): string {
+  if (typeof relationship === 'string') return nonEmpty(relationship, `${method} "relationship"`);
+  if (!isJsonObject(relationship)) throw new TypeError(`${method}: "relationship" must be a string or { resource, relation, subject }`);
   let text = `${objectRef(relationship.resource, 'relationship "resource"')}#${refPart(relationship.relation, 'relationship "relation"')}@${subjectRef(relationship.subject, 'relationship "subject"')}`;
   if (relationship.caveat !== undefined) {
     const { name, context } = relationship.caveat;

@@ -157,6 +157,97 @@ describe('permissions client (wire format)', () => {
     assert.deepEqual(requests[4]?.body, { filter: { resource_type: 'document', resource_id: 'plan', subject_relation: 'member' } });
   });
 
+  it('imports relationships as text or as a list, and writes and reads Cedar policies', async () => {
+    const c = client();
+    answer({ imported: 2, token: 'gh1_5' });
+    const text = '// the team\ngroup:eng#member@user:ann\n\ndocument:plan#viewer@group:eng#member\n';
+    assert.deepEqual(await c.importRelationships(text), { imported: 2, token: 'gh1_5' });
+    assert.equal(c.lastWriteToken, 'gh1_5');
+    answer({ imported: 2, token: 'gh1_6' });
+    await c.importRelationships(['group:eng#member@user:bob', { resource: { type: 'document', id: 'memo' }, relation: 'owner', subject: 'user:bob', expiresAt: new Date('2300-01-01T00:00:00Z') }]);
+    answer({ token: 'gh1_7' });
+    const policies = '@id("mfa") forbid(principal, action, resource) when { context.mfa == false };';
+    assert.deepEqual(await c.writePolicies(policies), { token: 'gh1_7' });
+    assert.equal(c.lastWriteToken, 'gh1_7');
+    answer({ policies });
+    assert.equal(await c.readPolicies(), policies);
+    answer({ token: 'gh1_8' });
+    await c.writePolicies('');
+
+    assert.deepEqual(
+      requests.map((r) => `${r.method} ${r.path.slice(prefix.length)}`),
+      ['POST /relationships/import', 'POST /relationships/import', 'PUT /policies', 'GET /policies', 'PUT /policies'],
+    );
+    assert.deepEqual(requests[0]?.body, { relationships: text });
+    assert.deepEqual(requests[1]?.body, { relationships: 'group:eng#member@user:bob\ndocument:memo#owner@user:bob[expiration:2300-01-01T00:00:00.000Z]' });
+    assert.deepEqual(requests[2]?.body, { policies });
+    assert.equal(requests[3]?.body, undefined);
+    assert.deepEqual(requests[4]?.body, { policies: '' }, 'empty text removes every policy');
+  });
+
+  it('sends the RBAC calls to their paths, with role and group names encoded as one segment', async () => {
+    const c = client();
+    answer({ token: 'gh1_a' });
+    assert.deepEqual(await c.setRole({ role: 'orders/admin+', permissions: ['orders.read', 'orders.write'] }), { token: 'gh1_a' });
+    answer({ roles: [{ role: 'orders/admin+', permissions: ['orders.read', 'orders.write'] }] });
+    assert.deepEqual(await c.listRoles(), [{ role: 'orders/admin+', permissions: ['orders.read', 'orders.write'] }]);
+    answer({ token: 'gh1_b' });
+    await c.assignRole({ role: 'orders/admin+', subject: 'user:ann' });
+    answer({ token: 'gh1_c' });
+    await c.unassignRole({ role: 'orders/admin+', subject: { type: 'gatehouse/group', id: 'staff', relation: 'member' } });
+    answer({ token: 'gh1_d' });
+    await c.addGroupMember({ group: 'staff', subject: 'gatehouse/group:support#member' });
+    answer({ token: 'gh1_e' });
+    await c.removeGroupMember({ group: 'support', subject: { type: 'user', id: 'sam' } });
+    answer({ token: 'gh1_f' });
+    await c.deleteRole('orders/admin+');
+    assert.equal(c.lastWriteToken, 'gh1_f');
+    answer({ permissionship: 'denied', token: 'gh1_f' });
+    assert.deepEqual(await c.checkRbac({ subject: 'user:ann', permission: 'orders.read', consistency: 'after-my-writes' }), { permissionship: 'denied', allowed: false, token: 'gh1_f' });
+
+    const role = 'orders%2Fadmin%2B';
+    assert.deepEqual(
+      requests.map((r) => `${r.method} ${r.path.slice(prefix.length)}`),
+      [
+        `PUT /rbac/roles/${role}`,
+        'GET /rbac/roles',
+        'POST /rbac/assignments',
+        'POST /rbac/assignments',
+        'POST /rbac/groups/staff/members',
+        'POST /rbac/groups/support/members',
+        `DELETE /rbac/roles/${role}`,
+        'POST /rbac/check',
+      ],
+    );
+    assert.deepEqual(
+      requests.map((r) => r.body),
+      [
+        { permissions: ['orders.read', 'orders.write'] },
+        undefined,
+        { role: 'orders/admin+', subject: 'user:ann' },
+        { role: 'orders/admin+', subject: 'gatehouse/group:staff#member', remove: true },
+        { subject: 'gatehouse/group:support#member' },
+        { subject: 'user:sam', remove: true },
+        undefined,
+        { subject: 'user:ann', permission: 'orders.read', consistency: { mode: 'at_least_as_fresh', token: 'gh1_f' } },
+      ],
+    );
+    assert.equal(requests[6]?.headers['content-type'], undefined, 'DELETE has no body');
+  });
+
+  it('refuses unusable answers of the new calls with PERMISSIONS_RESPONSE_INVALID', async () => {
+    const c = client();
+    answer({ token: 'gh1_1' }); // no `imported`
+    await assert.rejects(c.importRelationships('group:eng#member@user:ann'), { code: 'PERMISSIONS_RESPONSE_INVALID' });
+    answer({ roles: [{ role: 'editor', permissions: 'orders.read' }] });
+    await assert.rejects(c.listRoles(), { code: 'PERMISSIONS_RESPONSE_INVALID' });
+    answer({ permissionship: 'allowed' }); // no token
+    await assert.rejects(c.checkRbac({ subject: 'user:ann', permission: 'orders.read' }), { code: 'PERMISSIONS_RESPONSE_INVALID' });
+    answer({ schema: 'x' });
+    await assert.rejects(c.readPolicies(), { code: 'PERMISSIONS_RESPONSE_INVALID' });
+    assert.equal(c.lastWriteToken, undefined);
+  });
+
   it("tracks the newest write token and sends it for 'after-my-writes'", async () => {
     const c = client();
     assert.equal(c.lastWriteToken, undefined);
@@ -290,6 +381,15 @@ describe('permissions client (wire format)', () => {
     await assert.rejects(c.check({ resource: 'document:a', permission: 'view', subject: 'user:ann', consistency: { mode: 'at_least_as_fresh', token: '' } }), TypeError);
     await assert.rejects(c.check({ resource: 'document:a', permission: 'view', subject: 'user:ann', consistency: 'eventually' as never }), TypeError);
     await assert.rejects(c.writeRelationships({ updates: [{ operation: 'upsert' as never, relationship: 'document:a#viewer@user:ann' }] }), TypeError);
+    await assert.rejects(c.importRelationships(42 as never), TypeError);
+    await assert.rejects(c.importRelationships([{ resource: 'document', relation: 'viewer', subject: 'user:ann' }]), TypeError);
+    await assert.rejects(c.writePolicies(undefined as never), TypeError);
+    await assert.rejects(c.setRole({ role: '', permissions: [] }), TypeError);
+    await assert.rejects(c.setRole({ role: 'editor', permissions: 'orders.read' as never }), TypeError);
+    await assert.rejects(c.deleteRole(''), TypeError);
+    await assert.rejects(c.assignRole({ role: 'editor', subject: 'ann' }), TypeError);
+    await assert.rejects(c.addGroupMember({ group: '', subject: 'user:ann' }), TypeError);
+    await assert.rejects(c.checkRbac({ subject: 'user:ann', permission: 'orders.read', consistency: 'eventually' as never }), TypeError);
     assert.equal(requests.length, 0);
   });
 });

@@ -137,6 +137,12 @@ describe('SDK permissions client against Gatehouse', () => {
       () => checker.deleteRelationships({ filter: { resourceType: 'document' } }),
       () => checker.readRelationships({ filter: { resourceType: 'document' } }),
       () => checker.writeSchema(schema),
+      () => checker.importRelationships('document:x#owner@user:mallory'),
+      () => checker.writePolicies(''),
+      () => checker.setRole({ role: 'owner', permissions: ['everything'] }),
+      () => checker.deleteRole('owner'),
+      () => checker.assignRole({ role: 'owner', subject: 'user:mallory' }),
+      () => checker.addGroupMember({ group: 'staff', subject: 'user:mallory' }),
     ]) {
       await assert.rejects(attempt(), (error: unknown) => {
         assert.ok(error instanceof GatehousePermissionsError);
@@ -158,8 +164,123 @@ describe('SDK permissions client against Gatehouse', () => {
     await assert.rejects(checker.check({ resource: 'folder:x', permission: 'view', subject: 'user:a' }), { code: 'AUTHZ_UNKNOWN_TYPE' });
   });
 
+  it('imports relationships from text or a list, refusing the whole import when one line is wrong', async () => {
+    await assert.rejects(admin.importRelationships('document:imp3#viewer@user:ann\ndocument:imp4#viewer@@user:x\n'), (error: unknown) => {
+      assert.ok(error instanceof GatehousePermissionsError);
+      assert.equal(error.code, 'AUTHZ_RELATIONSHIP_SYNTAX');
+      assert.equal(error.status, 400);
+      assert.equal(error.details.line, 2);
+      return true;
+    });
+    await assert.rejects(admin.importRelationships(['document:imp3#viewer@user:ann', 'document:imp5#view@user:ann']), {
+      name: 'GatehousePermissionsError',
+      code: 'AUTHZ_RELATIONSHIP_INVALID',
+      status: 400,
+    });
+    assert.deepEqual((await admin.readRelationships({ filter: { resourceType: 'document', resourceId: 'imp3' } })).relationships, []);
+
+    const previous = admin.lastWriteToken;
+    const { imported, token } = await admin.importRelationships('// imported from the old system\ndocument:imp1#viewer@user:ann\n\ndocument:imp2#viewer@group:eng#member\n');
+    assert.equal(imported, 2);
+    assert.notEqual(token, previous);
+    assert.equal(admin.lastWriteToken, token);
+    const listed = await admin.importRelationships([{ resource: { type: 'document', id: 'imp3' }, relation: 'owner', subject: 'user:zed' }, 'document:imp1#viewer@user:ann']);
+    assert.equal(listed.imported, 2, 'touching what exists already counts too');
+    const found = await checker.lookupResources({ resourceType: 'document', permission: 'view', subject: 'user:ann', consistency: { mode: 'at_least_as_fresh', token: listed.token } });
+    assert.deepEqual([...found.allowed].sort(), ['imp1', 'imp2', 'memo', 'plan']);
+  });
+
+  it('writes and reads Cedar policies: a forbid takes away what the graph allows, and bad text is refused', async () => {
+    const policies = '@id("no-mfa") forbid(principal, action == Action::"view", resource) when { context has mfa && context.mfa == false };\n';
+    const { token } = await admin.writePolicies(policies);
+    assert.equal(admin.lastWriteToken, token);
+    assert.equal(await checker.readPolicies(), policies, 'authz:check may read the policies');
+    const consistency = { mode: 'at_least_as_fresh', token } as const;
+    const withMfa = await checker.check({ resource: 'document:plan', permission: 'view', subject: 'user:ann', context: { mfa: true }, consistency });
+    assert.equal(withMfa.allowed, true);
+    const withoutMfa = await checker.check({ resource: 'document:plan', permission: 'view', subject: 'user:ann', context: { mfa: false }, consistency });
+    assert.deepEqual([withoutMfa.permissionship, withoutMfa.allowed], ['denied', false]);
+    assert.match(withoutMfa.policy ?? '', /no-mfa/);
+
+    await assert.rejects(admin.writePolicies('permit(principal, action, resource'), (error: unknown) => {
+      assert.ok(error instanceof GatehousePermissionsError);
+      assert.equal(error.code, 'AUTHZ_POLICY_INVALID');
+      assert.equal(error.status, 400);
+      return true;
+    });
+    assert.equal(admin.lastWriteToken, token);
+    assert.equal(await admin.readPolicies(), policies, 'a refused write changes nothing');
+
+    await admin.writePolicies('');
+    assert.equal(await admin.readPolicies(), '');
+    const cleared = await admin.check({ resource: 'document:plan', permission: 'view', subject: 'user:ann', context: { mfa: false }, consistency: 'after-my-writes' });
+    assert.equal(cleared.allowed, true);
+  });
+
+  it('grants through RBAC roles assigned to users and nested groups, and takes them away again', async () => {
+    // Role names may hold `/` and `+`: they travel as one encoded path segment.
+    await admin.setRole({ role: 'orders/editor+', permissions: ['orders.read', 'orders.write'] });
+    await admin.setRole({ role: 'viewer', permissions: ['orders.read'] });
+    await admin.assignRole({ role: 'orders/editor+', subject: 'user:ann' });
+    await admin.addGroupMember({ group: 'support', subject: 'user:sam' });
+    await admin.addGroupMember({ group: 'staff', subject: 'gatehouse/group:support#member' });
+    await admin.assignRole({ role: 'viewer', subject: { type: 'gatehouse/group', id: 'staff', relation: 'member' } });
+    assert.deepEqual(await checker.listRoles(), [
+      { role: 'orders/editor+', permissions: ['orders.read', 'orders.write'] },
+      { role: 'viewer', permissions: ['orders.read'] },
+    ]);
+
+    const ask = async (subject: string, permission: string) => (await admin.checkRbac({ subject, permission, consistency: 'after-my-writes' })).permissionship;
+    const table: [string, string, string][] = [
+      ['user:ann', 'orders.write', 'allowed'],
+      ['user:ann', 'orders.read', 'allowed'],
+      ['user:sam', 'orders.read', 'allowed'],
+      ['user:sam', 'orders.write', 'denied'],
+      ['user:zoe', 'orders.read', 'denied'],
+      ['user:ann', 'orders.delete', 'denied'],
+    ];
+    for (const [subject, permission, expected] of table) assert.equal(await ask(subject, permission), expected, `${subject} ${permission}`);
+    const fromChecker = await checker.checkRbac({ subject: 'user:sam', permission: 'orders.read', consistency: { mode: 'at_least_as_fresh', token: admin.lastWriteToken! } });
+    assert.deepEqual([fromChecker.allowed, typeof fromChecker.token], [true, 'string']);
+
+    await admin.unassignRole({ role: 'orders/editor+', subject: 'user:ann' });
+    assert.equal(await ask('user:ann', 'orders.write'), 'denied');
+    await admin.removeGroupMember({ group: 'staff', subject: 'gatehouse/group:support#member' });
+    assert.equal(await ask('user:sam', 'orders.read'), 'denied');
+    await admin.deleteRole('orders/editor+');
+    assert.deepEqual(await admin.listRoles(), [{ role: 'viewer', permissions: ['orders.read'] }]);
+    // The RBAC definitions now live beside the tenant's own schema.
+    assert.match(await admin.readSchema(), /definition document \{[\s\S]*definition gatehouse\/role \{/);
+  });
+
+  it('refuses bad RBAC names and subjects with typed errors and changes nothing', async () => {
+    const before = admin.lastWriteToken;
+    const refusals: [() => Promise<unknown>, string][] = [
+      [() => admin.setRole({ role: 'bad name', permissions: ['orders.read'] }), 'AUTHZ_RBAC_NAME_INVALID'],
+      [() => admin.setRole({ role: 'viewer', permissions: ['orders:read'] }), 'AUTHZ_RBAC_NAME_INVALID'],
+      [() => admin.deleteRole('no spaces'), 'AUTHZ_RBAC_NAME_INVALID'],
+      [() => admin.assignRole({ role: 'viewer', subject: 'document:plan' }), 'AUTHZ_RBAC_SUBJECT_INVALID'],
+      [() => admin.assignRole({ role: 'viewer', subject: 'user:*' }), 'AUTHZ_RBAC_SUBJECT_INVALID'],
+      [() => admin.addGroupMember({ group: 'staff', subject: 'group:eng#member' }), 'AUTHZ_RBAC_SUBJECT_INVALID'],
+      [() => admin.checkRbac({ subject: 'user:ann', permission: 'orders read' }), 'AUTHZ_RBAC_NAME_INVALID'],
+    ];
+    for (const [attempt, code] of refusals) {
+      await assert.rejects(attempt(), (error: unknown) => {
+        assert.ok(error instanceof GatehousePermissionsError);
+        assert.equal(error.code, code);
+        assert.equal(error.status, 400);
+        return true;
+      });
+    }
+    assert.equal(admin.lastWriteToken, before);
+    assert.deepEqual(await admin.listRoles(), [{ role: 'viewer', permissions: ['orders.read'] }]);
+  });
+
   it('asked the token function once per request', () => {
-    // writeSchema ×2, readSchema, write, check, readRelationships ×2, delete, check, write, read.
-    assert.equal(adminCalls, 11);
+    // Schema, relationships, lookups: writeSchema ×2, readSchema, write, check, readRelationships ×2, delete, check, write, read (11).
+    // Import: import ×2, read, import ×2 (5). Policies: write ×2, read, write, read, check (6).
+    // RBAC: setRole ×2, assign, add ×2, assign, checkRbac ×6, unassign, checkRbac, remove, checkRbac, deleteRole, listRoles, readSchema (19).
+    // Refusals: 7 attempts, listRoles (8).
+    assert.equal(adminCalls, 11 + 5 + 6 + 19 + 8);
   });
 });
