@@ -61,7 +61,21 @@ export type PermissionExpr =
   | { kind: 'ref'; name: string }
   /** `tupleset->computed` (mode any) or `tupleset.any(computed)` / `tupleset.all(computed)`. */
   | { kind: 'arrow'; tupleset: string; computed: string; mode: 'any' | 'all' }
+  /**
+   * Nested arrows, `a->b->c` or `a.any(b).all(c)->d`: walk each hop in turn (each quantified
+   * by its own mode: any or all of the objects it reaches), then `computed` on the objects the
+   * last hop reaches. Always two hops or more; `compileSchema` turns it into plain arrows.
+   */
+  | { kind: 'arrow-chain'; hops: ArrowHop[]; computed: string }
+  /** `self` (`use self`): the resource itself, as a direct subject of its own type. */
+  | { kind: 'self' }
   | { kind: 'nil' };
+
+export interface ArrowHop {
+  /** A relation of the objects the previous hop reached (of the resource, for the first hop). */
+  relation: string;
+  mode: 'any' | 'all';
+}
 
 export interface CaveatParameter {
   name: string;

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { compileCaveats } from './caveats/index.js';
 import { createEngine, type Engine, type Permissionship } from './engine/engine.js';
 import { createRelationshipIndex } from './engine/relationship-index.js';
@@ -25,9 +27,14 @@ const EXPECTED: Record<'assertTrue' | 'assertFalse' | 'assertCaveated', Permissi
   assertCaveated: 'conditional',
 };
 
-/** Builds an engine for one validation file: its schema, caveats and relationships. */
+/**
+ * Builds an engine for one validation file: its schema, caveats and relationships. The
+ * schema's imports (`use import`) are read relative to the schema file, or to the
+ * validation file for an inline schema.
+ */
 export function engineFor(file: ValidationFile, options: { clock?: () => number } = {}): Engine {
-  const schema = compileSchema(file.schema);
+  const root = dirname(file.schemaFile ?? file.path);
+  const schema = compileSchema(file.schema, { readImport: (path) => readFileSync(join(root, path), 'utf8') });
   return createEngine({
     schema,
     caveats: compileCaveats(schema.caveats.values()),

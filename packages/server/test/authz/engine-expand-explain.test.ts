@@ -217,7 +217,7 @@ describe('permission engine: explain', () => {
         'document:d2#strict ← edit ← editor: document:d2#editor@user:ed & document:d2#strict ← folder->view ← folder:pub#view ← viewer: document:d2#folder@folder:pub, folder:pub#viewer@user:*',
       ],
       // a set contains itself
-      ['group:eng', 'member', 'group:eng#member', 'group:eng#member: (the subject is this set)'],
+      ['group:eng', 'member', 'group:eng#member', 'group:eng#member: (the subject itself)'],
     ];
     for (const [resource, permission, subject, summary] of rows) {
       const explanation = explain(resource, permission, subject);

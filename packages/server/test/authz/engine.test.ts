@@ -174,4 +174,141 @@ describe('permission engine', () => {
     assert.deepEqual(e.lookupSubjects({ resource: { type: 'folder', id: 'root' }, permission: 'view', subjectType: 'group', subjectRelation: 'member' }).allowed, ['eng', 'leads']);
     assert.ok(e.lookupSubjects({ resource: { type: 'folder', id: 'pub' }, permission: 'view', subjectType: 'user' }).allowed.includes('*'));
   });
+
+  /** Every check of `permission` on every `resourceType` object for every `subjectType` object agrees with both lookups. */
+  function agree(e: ReturnType<typeof engine>, resourceType: string, permission: string, subjectType: string, ids: string[]) {
+    for (const subject of ids) {
+      const resources = e.lookupResources({ resourceType, permission, subject: { type: subjectType, id: subject } }).allowed;
+      for (const resource of ids) {
+        const allowed = e.check({ resource: { type: resourceType, id: resource }, permission, subject: { type: subjectType, id: subject } }).permissionship === 'allowed';
+        assert.equal(resources.includes(resource), allowed, `lookup-resources ${resourceType}#${permission} for ${subject}: ${resource}`);
+        const subjects = e.lookupSubjects({ resource: { type: resourceType, id: resource }, permission, subjectType }).allowed;
+        assert.equal(subjects.includes(subject), allowed, `lookup-subjects ${resourceType}:${resource}#${permission}: ${subject}`);
+      }
+    }
+  }
+
+  const selfSchema = `
+    use self
+    definition user {
+      relation friend: user
+      relation blocked: user
+      relation group: group
+      permission view_profile = self + friend
+      permission message = (self + friend) - blocked
+      permission others = friend - self
+      permission in_group = self & group->member
+    }
+    definition group {
+      relation member: user
+    }
+  `;
+
+  it('grants `self` to the object itself only, as a direct subject of its own type', () => {
+    const e = engine(selfSchema, `
+      user:ann#friend@user:bob
+      user:ann#friend@user:ann
+      user:bob#blocked@user:bob
+      user:cat#group@group:g
+      group:g#member@user:cat
+    `);
+    table(e, [
+      ['user:ann', 'view_profile', 'user:ann', 'allowed'],
+      ['user:ann', 'view_profile', 'user:bob', 'allowed'],
+      ['user:bob', 'view_profile', 'user:ann', 'denied'],
+      ['user:ann', 'view_profile', 'user:ann#blocked', 'denied'],
+      ['user:bob', 'message', 'user:bob', 'denied'],
+      ['user:ann', 'others', 'user:ann', 'denied'],
+      ['user:ann', 'others', 'user:bob', 'allowed'],
+      ['user:cat', 'in_group', 'user:cat', 'allowed'],
+      ['user:ann', 'in_group', 'user:ann', 'denied'],
+    ]);
+    assert.deepEqual(e.lookupResources({ resourceType: 'user', permission: 'view_profile', subject: ref('user:bob') }).allowed, ['ann', 'bob']);
+    assert.deepEqual(e.lookupSubjects({ resource: { type: 'user', id: 'ann' }, permission: 'view_profile', subjectType: 'user' }).allowed, ['ann', 'bob']);
+    for (const permission of ['view_profile', 'message', 'others', 'in_group']) agree(e, 'user', permission, 'user', ['ann', 'bob', 'cat', 'dan']);
+    const explained = e.check({ resource: { type: 'user', id: 'dan' }, permission: 'view_profile', subject: ref('user:dan'), explain: true }).explanation;
+    assert.equal(explained?.summary, 'user:dan#view_profile ← self: (the subject itself)');
+    assert.deepEqual(e.expand({ resource: { type: 'user', id: 'dan' }, permission: 'view_profile' }), {
+      kind: 'union',
+      expanded: { type: 'user', id: 'dan', relation: 'view_profile' },
+      children: [
+        { kind: 'leaf', expanded: { type: 'user', id: 'dan', relation: 'view_profile' }, subjects: [{ type: 'user', id: 'dan' }] },
+        { kind: 'leaf', expanded: { type: 'user', id: 'dan', relation: 'friend' }, subjects: [] },
+      ],
+    });
+  });
+
+  const chains = `
+    definition user {}
+    definition org {
+      relation admin: user
+    }
+    definition team {
+      relation org: org
+      relation lead: user
+    }
+    definition folder {
+      relation team: team
+      relation org: org
+    }
+    definition document {
+      relation folder: folder
+      permission org_admin = folder->team->org->admin
+      permission strict_admin = folder.any(team).all(org)->admin
+      permission lead = folder->team->lead
+      permission direct = folder->org->admin
+    }
+  `;
+
+  it('walks nested arrows hop by hop, each hop quantified by its own mode', () => {
+    const e = engine(chains, `
+      document:d1#folder@folder:f1
+      document:d2#folder@folder:f2
+      folder:f1#team@team:t1
+      folder:f2#team@team:t1
+      folder:f2#team@team:t2
+      folder:f2#org@org:o2
+      team:t1#org@org:o1
+      team:t2#org@org:o2
+      team:t1#lead@user:lee
+      org:o1#admin@user:ann
+      org:o2#admin@user:bob
+    `);
+    table(e, [
+      ['document:d1', 'org_admin', 'user:ann', 'allowed'],
+      ['document:d1', 'org_admin', 'user:bob', 'denied'],
+      ['document:d2', 'org_admin', 'user:ann', 'allowed'],
+      ['document:d2', 'org_admin', 'user:bob', 'allowed'],
+      ['document:d1', 'strict_admin', 'user:ann', 'allowed'],
+      // d2's folder has two teams in different orgs: .all() over the teams needs both.
+      ['document:d2', 'strict_admin', 'user:ann', 'denied'],
+      ['document:d2', 'strict_admin', 'user:bob', 'denied'],
+      ['document:d1', 'lead', 'user:lee', 'allowed'],
+      ['document:d2', 'direct', 'user:bob', 'allowed'],
+      ['document:d1', 'direct', 'user:ann', 'denied'],
+    ]);
+    for (const permission of ['org_admin', 'strict_admin', 'lead', 'direct']) agree(e, 'document', permission, 'user', ['d1', 'd2', 'ann', 'bob', 'lee']);
+    const explained = e.check({ resource: { type: 'document', id: 'd1' }, permission: 'org_admin', subject: ref('user:ann'), explain: true }).explanation;
+    assert.equal(
+      explained?.summary,
+      'document:d1#org_admin ← folder->team->org->admin ← folder:f1#team->org->admin ← team->org->admin ← team:t1#org->admin ← org->admin ← org:o1#admin: ' +
+        'document:d1#folder@folder:f1, folder:f1#team@team:t1, team:t1#org@org:o1, org:o1#admin@user:ann',
+    );
+  });
+
+  it('refuses nested arrows whose hops are not relations of the types they reach', () => {
+    const at = (expr: string) => chains.replace('permission direct = folder->org->admin', `permission direct = ${expr}`);
+    assert.throws(() => compileSchema(at('folder->nope->admin')), (e: Error & { code?: string; details?: Record<string, unknown> }) => {
+      assert.equal(e.code, 'AUTHZ_SCHEMA_UNKNOWN_RELATION');
+      assert.deepEqual([e.details?.line, e.details?.column], [19, 35]);
+      assert.match(e.message, /walks "nope", which is not a relation of "folder"/);
+      return true;
+    });
+    assert.throws(() => compileSchema(at('folder->team->nope')), { code: 'AUTHZ_SCHEMA_UNKNOWN_RELATION', message: /targets "nope", which exists on none of the types of "team" \(team\)/ });
+    assert.throws(() => compileSchema(at('folder->team->lead->admin')), { code: 'AUTHZ_SCHEMA_UNKNOWN_RELATION', message: /targets "admin", which exists on none of the types of "lead" \(user\)/ });
+    assert.throws(
+      () => compileSchema(chains.replace('relation lead: user', 'relation lead: user\n      permission boss = org').replace('permission direct = folder->org->admin', 'permission direct = folder->team->boss->admin')),
+      { code: 'AUTHZ_SCHEMA_ARROW_OVER_PERMISSION', message: /"boss" is a permission; the left side of an arrow must be a relation of "team"/ },
+    );
+  });
 });

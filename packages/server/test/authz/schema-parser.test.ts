@@ -3,7 +3,6 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseSchema, type ParseOptions } from '../../src/authz/schema/index.js';
 import type { AllowedSubject, PermissionExpr, Schema } from '../../src/authz/types.js';
-import { KNOWN_SCHEMA_FAILURES } from './known-failures.js';
 import { GatehouseError } from '../../src/errors.js';
 
 // SpiceDB's own parser tests (../shared/conformance), used as they are.
@@ -41,8 +40,12 @@ function show(expr: PermissionExpr): string {
       return expr.name;
     case 'nil':
       return 'nil';
+    case 'self':
+      return 'self';
     case 'arrow':
       return expr.mode === 'all' ? `${expr.tupleset}.all(${expr.computed})` : `${expr.tupleset}->${expr.computed}`;
+    case 'arrow-chain':
+      return `[${expr.hops.map((hop) => `${hop.relation}:${hop.mode}`).join(' ')}]->${expr.computed}`;
   }
 }
 
@@ -141,13 +144,19 @@ function schemaFromTree(root: TreeNode) {
         return { kind: 'ref', name: n.props['identifier-value']! };
       case 'NodeTypeNilExpression':
         return { kind: 'nil' };
-      case 'NodeTypeArrowExpression':
-        return {
-          kind: 'arrow',
-          tupleset: one(n, 'left-expr').props['identifier-value']!,
-          computed: one(n, 'right-expr').props['identifier-value']!,
-          mode: n.props['function-name'] === 'all' ? 'all' : 'any',
-        };
+      case 'NodeTypeSelfExpression':
+        return { kind: 'self' };
+      case 'NodeTypeArrowExpression': {
+        const mode = n.props['function-name'] === 'all' ? 'all' : 'any';
+        const computed = one(n, 'right-expr').props['identifier-value']!;
+        const left = one(n, 'left-expr');
+        if (left.type === 'NodeTypeIdentifier') return { kind: 'arrow', tupleset: left.props['identifier-value']!, computed, mode };
+        // Nested arrows, `(a->b)->c`: the inner arrow's target is one more hop, walked with this arrow's mode.
+        const inner = expr(left);
+        if (inner.kind === 'arrow') return { kind: 'arrow-chain', hops: [{ relation: inner.tupleset, mode: inner.mode }, { relation: inner.computed, mode }], computed };
+        if (inner.kind === 'arrow-chain') return { kind: 'arrow-chain', hops: [...inner.hops, { relation: inner.computed, mode }], computed };
+        throw new Error(`unexpected left side of an arrow: ${left.type}`);
+      }
       default:
         throw new Error(`unexpected ${n.type}`);
     }
@@ -218,23 +227,6 @@ describe('parseSchema on SpiceDB parser test corpus', () => {
       continue;
     }
 
-    // Parsed by SpiceDB's parser but refused by its compiler (nested arrows), or beyond what
-    // types.ts can express (`self`): refused with AUTHZ_SCHEMA_UNSUPPORTED at that node.
-    const unsupported = [...walk(tree)]
-      .filter((n) => n.type === 'NodeTypeSelfExpression' || (n.type === 'NodeTypeArrowExpression' && one(n, 'left-expr').type !== 'NodeTypeIdentifier'))
-      .map((n) => Number(n.props['start-rune']))
-      .sort((a, b) => a - b);
-    if (unsupported.length > 0) {
-      // A conformance gap, not a pass: the corpus says this schema parses. Listed in
-      // known-failures.ts so it stays visible; the test fails if the list drifts.
-      it(`KNOWN FAILURE: refuses ${name}, which SpiceDB parses (nested arrow or self)`, () => {
-        assert.ok(KNOWN_SCHEMA_FAILURES.includes(name), `${name} is refused but not listed in KNOWN_SCHEMA_FAILURES`);
-        const expected = positionAt(text, unsupported[0]!);
-        rejects(() => parseSchema(text), 'AUTHZ_SCHEMA_UNSUPPORTED', expected.line, expected.column);
-      });
-      continue;
-    }
-
     it(`parses ${name} into what SpiceDB's parse tree holds`, () => {
       // Imports are read through the caller's reader; here every imported file is empty.
       const imported: string[] = [];
@@ -300,9 +292,18 @@ describe('parseSchema operator precedence and associativity', () => {
     assert.deepEqual(permission('a - b'), { kind: 'exclusion', base: { kind: 'ref', name: 'a' }, subtract: { kind: 'ref', name: 'b' } });
   });
 
-  it('refuses nested arrows as SpiceDB compiler does', () => {
-    rejects(() => permission('a->b->c'), 'AUTHZ_SCHEMA_UNSUPPORTED', 2, 18);
-    rejects(() => permission('x + a.any(b).all(c)'), 'AUTHZ_SCHEMA_UNSUPPORTED', 2, 22);
+  it('reads nested arrows as hops walked in order, each with the mode of the arrow that leaves it', () => {
+    assert.equal(show(permission('a->b->c')), '[a:any b:any]->c');
+    assert.equal(show(permission('x + a.any(b).all(c)')), '(x + [a:any b:all]->c)');
+    assert.equal(show(permission('a.all(b)->c.all(d)')), '[a:all b:any c:all]->d');
+  });
+
+  it('reads `self` as a keyword only after `use self`', () => {
+    assert.deepEqual(parseSchema('use self\ndefinition thing {\n  permission p = self + q\n  relation q: thing\n}').definitions.get('thing')!.permissions.get('p')!.expr, {
+      kind: 'union',
+      children: [{ kind: 'self' }, { kind: 'ref', name: 'q' }],
+    });
+    assert.deepEqual(permission('self'), { kind: 'ref', name: 'self' });
   });
 
   const malformed: [source: string, column: number][] = [

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { formatRelationship } from '../../src/authz/relationships/index.js';
+import { validateFiles } from '../../src/authz/validate-files.js';
 import { loadValidationFile, parseValidationFile, validationFileErrors, type ValidationFile } from '../../src/authz/validation-file.js';
 import { GatehouseError } from '../../src/errors.js';
 
@@ -117,6 +118,14 @@ describe('validation file format', () => {
     const file = loadValidationFile(write('schemaFile: "./schemas/basic.zed"\nrelationships: |\n  document:a#viewer@user:tom\n'));
     assert.equal(file.schema, schema);
     assert.equal(file.schemaFile, join(dir, 'schemas', 'basic.zed'));
+  });
+
+  it('reads the imports of a schema file relative to it', () => {
+    mkdirSync(join(dir, 'schemas', 'shared'), { recursive: true });
+    writeFileSync(join(dir, 'schemas', 'shared', 'user.zed'), 'definition user {}\n');
+    writeFileSync(join(dir, 'schemas', 'main.zed'), 'use import\nimport "shared/user.zed"\ndefinition document {\n  relation viewer: user\n  permission view = viewer\n}\n');
+    const path = write('schemaFile: ./schemas/main.zed\nrelationships: |\n  document:a#viewer@user:tom\nassertions:\n  assertTrue:\n    - document:a#view@user:tom\n  assertFalse:\n    - document:a#view@user:sam\n');
+    assert.deepEqual(validateFiles([path]), { passed: 2, failed: 0, failures: [] });
   });
 
   it('refuses both schema and schemaFile', () => {

@@ -1,4 +1,5 @@
 import type { CaveatResult, Definition, ObjectRef, PermissionExpr, Relationship, Schema, SubjectRef } from '../types.js';
+import { lowerArrowChains, unlowered } from '../schema/arrow-chains.js';
 import { engineErrors } from './errors.js';
 import { expandTree, type ExpandNode, type ExpandRequest } from './expand.js';
 import { explainCheck, type Explanation } from './explain.js';
@@ -75,7 +76,8 @@ const normalise = (subject: SubjectRef): SubjectRef =>
  * reader (one revision). Caveats give three-valued answers; expired relationships are
  * ignored; cycles in data terminate; walks deeper than maxDepth fail with a clear error.
  */
-export function createEngine({ schema, reader, caveats, maxDepth = 50, clock = Date.now }: EngineDeps) {
+export function createEngine({ schema: declared, reader, caveats, maxDepth = 50, clock = Date.now }: EngineDeps) {
+  const schema = lowerArrowChains(declared);
   const reverse = reverseEdges(schema);
   const monotone = monotonePermissions(schema);
 
@@ -196,10 +198,14 @@ export function createEngine({ schema, reader, caveats, maxDepth = 50, clock = D
       switch (expr.kind) {
         case 'nil':
           return NO;
+        case 'self':
+          return subject.relation === undefined && subject.type === def.name && subject.id === id ? YES : NO;
         case 'ref':
           return evaluate(def.name, id, expr.name);
         case 'arrow':
           return arrow(def, id, expr.tupleset, expr.computed, expr.mode);
+        case 'arrow-chain':
+          return unlowered();
         case 'union': {
           let outcome: Outcome = NO;
           for (const child of expr.children) {
@@ -282,6 +288,8 @@ export function createEngine({ schema, reader, caveats, maxDepth = 50, clock = D
       if (subject.relation === undefined) reachFrom(subject.type, '*', undefined, true);
       // A userset subject reaches its own set: group:eng#member "is" group:eng#member.
       if (subject.relation !== undefined) reach(subject.type, subject.id, subject.relation, true);
+      // An object is a subject of the permissions of its own type that say `self`.
+      else for (const permission of reverse.selfs.get(subject.type) ?? []) reach(subject.type, subject.id, permission, monotone.has(`${subject.type}#${permission}`));
       const exactIds = new Set<string>();
       const candidates = new Set<string>();
       for (let i = 0; i < queue.length; i++) {
@@ -324,9 +332,8 @@ export function createEngine({ schema, reader, caveats, maxDepth = 50, clock = D
         const def = definition(type);
         const permission = def.permissions.get(name);
         if (permission) {
-          const refs = new Set<string>();
-          const arrows: { tupleset: string; computed: string }[] = [];
-          collectMentions(permission.expr, refs, arrows);
+          const { refs, arrows, self } = collectMentions(permission.expr);
+          if (self && type === request.subjectType && request.subjectRelation === undefined) candidates.add(id);
           for (const ref of refs) walk(type, id, ref, depth + 1);
           for (const a of arrows) {
             for (const r of reader.forResource(type, id, a.tupleset)) {

@@ -1,4 +1,5 @@
 import type { CaveatResult, Definition, ObjectRef, PermissionExpr, Relationship, Schema } from '../types.js';
+import { unlowered } from '../schema/arrow-chains.js';
 import type { CaveatEvaluator } from './engine.js';
 import { engineErrors } from './errors.js';
 import type { RelationshipReader } from './relationship-index.js';
@@ -149,6 +150,11 @@ export function expandTree({ schema, reader, caveats, maxDepth, now }: ExpandDep
     switch (expr.kind) {
       case 'nil':
         return { kind: 'leaf', expanded, subjects: [] };
+      case 'self':
+        // SpiceDB: `self` expands into the resource itself, as a direct subject.
+        return { kind: 'leaf', expanded, subjects: [{ type: def.name, id }] };
+      case 'arrow-chain':
+        return unlowered();
       case 'ref':
         return node(def.name, id, expr.name, levels);
       case 'arrow': {

@@ -1,4 +1,5 @@
 import { formatRelationship } from '../relationships/index.js';
+import { chainText, unlowered } from '../schema/arrow-chains.js';
 import type { CaveatResult, Definition, PermissionExpr, Relationship, Schema, SubjectRef } from '../types.js';
 import type { CaveatEvaluator } from './engine.js';
 import { engineErrors } from './errors.js';
@@ -128,10 +129,14 @@ function label(expr: PermissionExpr): string {
   switch (expr.kind) {
     case 'nil':
       return 'nil';
+    case 'self':
+      return 'self';
     case 'ref':
       return expr.name;
     case 'arrow':
-      return expr.mode === 'any' ? `${expr.tupleset}->${expr.computed}` : `${expr.tupleset}.${expr.mode}(${expr.computed})`;
+      return chainText([{ relation: expr.tupleset, mode: expr.mode }], expr.computed);
+    case 'arrow-chain':
+      return chainText(expr.hops, expr.computed);
     case 'union':
       return `(${expr.children.map(label).join(' + ')})`;
     case 'intersection':
@@ -146,7 +151,7 @@ const normalise = (subject: SubjectRef): SubjectRef =>
 
 const formatSubject = (s: SubjectRef) => `${s.type}:${s.id}${s.relation ? `#${s.relation}` : ''}`;
 
-const formatPath = (p: ExplainedPath) => `${p.steps.join(' ← ')}: ${p.relationships.length > 0 ? p.relationships.join(', ') : '(the subject is this set)'}`;
+const formatPath = (p: ExplainedPath) => `${p.steps.join(' ← ')}: ${p.relationships.length > 0 ? p.relationships.join(', ') : '(the subject itself)'}`;
 
 const toPath = (t: Trail): ExplainedPath => ({ steps: t.steps, relationships: t.rels.map(formatRelationship) });
 
@@ -265,10 +270,14 @@ export function explainCheck(
     switch (expr.kind) {
       case 'nil':
         return NO;
+      case 'self':
+        return subject.relation === undefined && subject.type === def.name && subject.id === id ? via(HERE, 'self') : NO;
       case 'ref':
         return via(evaluate(def.name, id, expr.name), expr.name);
       case 'arrow':
         return via(arrow(def, id, expr.tupleset, expr.computed, expr.mode), label(expr));
+      case 'arrow-chain':
+        return unlowered();
       case 'union': {
         let proof: Proof = NO;
         for (const child of expr.children) {

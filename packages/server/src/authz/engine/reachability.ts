@@ -1,3 +1,4 @@
+import { unlowered } from '../schema/arrow-chains.js';
 import type { PermissionExpr, Schema } from '../types.js';
 
 export interface ReverseEdges {
@@ -5,33 +6,50 @@ export interface ReverseEdges {
   refs: Map<string, string[]>;
   /** `D#P = ts->name` where ts may point at objects of `type`: D:d reaches P when D:d#ts@type:id. */
   arrows: Map<string, { resourceType: string; tupleset: string; permission: string }[]>;
+  /** By type: the permissions that mention `self`, which an object of the type has on itself. */
+  selfs: Map<string, string[]>;
 }
 
 const key = (type: string, name: string) => `${type}#${name}`;
 
+export interface Mentions {
+  /** Relations and permissions of the same object. */
+  refs: Set<string>;
+  arrows: { tupleset: string; computed: string }[];
+  /** `self`: the object itself is a subject. */
+  self: boolean;
+}
+
 /**
- * The relations/permissions and arrows an expression mentions where they can grant:
+ * The relations/permissions, arrows and `self` an expression mentions where they can grant:
  * everywhere but the subtracted side of an exclusion (which only removes).
  */
-export function collectMentions(expr: PermissionExpr, refs: Set<string>, arrows: { tupleset: string; computed: string }[]): void {
+export function collectMentions(expr: PermissionExpr, into: Mentions = { refs: new Set(), arrows: [], self: false }): Mentions {
   switch (expr.kind) {
     case 'ref':
-      refs.add(expr.name);
-      return;
+      into.refs.add(expr.name);
+      break;
     case 'arrow':
-      arrows.push({ tupleset: expr.tupleset, computed: expr.computed });
-      return;
+      into.arrows.push({ tupleset: expr.tupleset, computed: expr.computed });
+      break;
+    case 'self':
+      into.self = true;
+      break;
     case 'union':
     case 'intersection':
-      for (const child of expr.children) collectMentions(child, refs, arrows);
-      return;
+      for (const child of expr.children) collectMentions(child, into);
+      break;
     case 'exclusion':
       // Only the base can make something reachable; the subtracted side only removes.
-      collectMentions(expr.base, refs, arrows);
-      return;
+      collectMentions(expr.base, into);
+      break;
+    case 'arrow-chain':
+      unlowered();
+      break;
     case 'nil':
-      return;
+      break;
   }
+  return into;
 }
 
 /**
@@ -42,6 +60,7 @@ export function collectMentions(expr: PermissionExpr, refs: Set<string>, arrows:
 export function reverseEdges(schema: Schema): ReverseEdges {
   const refs = new Map<string, string[]>();
   const arrows = new Map<string, { resourceType: string; tupleset: string; permission: string }[]>();
+  const selfs = new Map<string, string[]>();
   const push = <T>(map: Map<string, T[]>, k: string, value: T) => {
     const list = map.get(k);
     if (list) list.push(value);
@@ -49,11 +68,10 @@ export function reverseEdges(schema: Schema): ReverseEdges {
   };
   for (const def of schema.definitions.values()) {
     for (const permission of def.permissions.values()) {
-      const direct = new Set<string>();
-      const walks: { tupleset: string; computed: string }[] = [];
-      collectMentions(permission.expr, direct, walks);
-      for (const name of direct) push(refs, key(def.name, name), permission.name);
-      for (const walk of walks) {
+      const mentions = collectMentions(permission.expr);
+      for (const name of mentions.refs) push(refs, key(def.name, name), permission.name);
+      if (mentions.self) push(selfs, def.name, permission.name);
+      for (const walk of mentions.arrows) {
         const relation = def.relations.get(walk.tupleset);
         if (!relation) continue;
         for (const targetType of new Set(relation.allowed.map((a) => a.type))) {
@@ -62,7 +80,7 @@ export function reverseEdges(schema: Schema): ReverseEdges {
       }
     }
   }
-  return { refs, arrows };
+  return { refs, arrows, selfs };
 }
 
 /**
@@ -74,6 +92,7 @@ export function monotonePermissions(schema: Schema): Set<string> {
   const plain = (expr: PermissionExpr): boolean => {
     switch (expr.kind) {
       case 'ref':
+      case 'self':
       case 'nil':
         return true;
       case 'arrow':

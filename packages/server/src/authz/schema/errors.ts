@@ -7,7 +7,6 @@ import { defineErrors } from '../../errors.js';
  */
 export const schemaErrors = defineErrors({
   AUTHZ_SCHEMA_SYNTAX: { status: 400, message: 'Schema syntax error at line {line}, column {column}: {detail}' },
-  AUTHZ_SCHEMA_UNSUPPORTED: { status: 400, message: 'Schema uses an unsupported feature at line {line}, column {column}: {detail}' },
   AUTHZ_SCHEMA_IMPORT: { status: 400, message: 'Schema import failed at line {line}, column {column}: {detail}' },
   AUTHZ_SCHEMA_INVALID_NAME: { status: 400, message: 'Schema error at line {line}, column {column}: "{name}" is not a valid {kind} name ({rule})' },
   AUTHZ_SCHEMA_DUPLICATE: { status: 400, message: 'Schema error at line {line}, column {column}: {kind} "{name}" is declared more than once{scope}' },

@@ -5,7 +5,7 @@
  * for what the parse tree becomes (partials expanded, same-operator chains flattened).
  */
 import { posix } from 'node:path';
-import type { AllowedSubject, CaveatDefinition, CaveatParameter, Definition, Permission, PermissionExpr, Position, Relation, Schema } from '../types.js';
+import type { AllowedSubject, ArrowHop, CaveatDefinition, CaveatParameter, Definition, Permission, PermissionExpr, Position, Relation, Schema } from '../types.js';
 import { schemaErrors } from './errors.js';
 
 /** Where a parsed element, or a named part of it, was written. */
@@ -727,17 +727,22 @@ class Lowering {
       case 'nil':
         return this.#located({ kind: 'nil' }, { start: node.position }, source);
       case 'self':
-        throw schemaErrors.create('AUTHZ_SCHEMA_UNSUPPORTED', { ...at(node.position, source), feature: 'self', detail: '`self` (use self) has no equivalent in the permission model yet' });
-      case 'arrow':
-        if (node.left.kind !== 'ref') {
-          // spicedb translator.go: "Nested arrows not yet supported".
-          throw schemaErrors.create('AUTHZ_SCHEMA_UNSUPPORTED', { ...at(node.left.position, source), feature: 'nested-arrow', detail: 'nested arrows (`a->b->c`) are not supported; SpiceDB refuses them too' });
+        return this.#located({ kind: 'self' }, { start: node.position }, source);
+      case 'arrow': {
+        if (node.left.kind === 'ref') {
+          return this.#located(
+            { kind: 'arrow', tupleset: node.left.name, computed: node.computed, mode: node.mode },
+            { start: node.position, computed: node.computedPosition },
+            source,
+          );
         }
-        return this.#located(
-          { kind: 'arrow', tupleset: node.left.name, computed: node.computed, mode: node.mode },
-          { start: node.position, computed: node.computedPosition },
-          source,
-        );
+        // `(a->b)->c`: the inner arrow's target becomes one more hop, walked with this arrow's mode.
+        const inner = this.#expr(node.left, source);
+        if (inner.kind !== 'arrow' && inner.kind !== 'arrow-chain') throw new Error(`an arrow's left side parsed as ${inner.kind}`);
+        const first: ArrowHop[] = inner.kind === 'arrow' ? [this.#located({ relation: inner.tupleset, mode: inner.mode }, { start: node.left.position }, source)] : inner.hops;
+        const hop = this.#located({ relation: inner.computed, mode: node.mode }, { start: this.#positions.get(inner)?.computed ?? node.position }, source);
+        return this.#located({ kind: 'arrow-chain', hops: [...first, hop], computed: node.computed }, { start: node.position, computed: node.computedPosition }, source);
+      }
       case 'exclusion':
         // Order matters for exclusion: `a - b - c` stays `(a - b) - c`.
         return this.#located({ kind: 'exclusion', base: this.#expr(node.left, source), subtract: this.#expr(node.right, source) }, { start: node.position }, source);
@@ -789,8 +794,7 @@ export function parseSchemaWithPositions(text: string, options: ParseOptions = {
 }
 
 /**
- * Parses a schema written in the SpiceDB schema language. Checks syntax only (and what the
- * Schema type cannot hold: duplicates, nested arrows, `self`); run `validateSchema` (or use
+ * Parses a schema written in the SpiceDB schema language. Checks syntax only (and duplicates); run `validateSchema` (or use
  * `compileSchema`) before trusting it.
  *
  * @example

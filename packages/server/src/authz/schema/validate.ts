@@ -5,6 +5,7 @@
  * (pkg/caveats/types) and permission cycles (internal/namespace/aliasing.go).
  */
 import type { AllowedSubject, CaveatDefinition, Definition, Permission, PermissionExpr, Position, Relation, Schema } from '../types.js';
+import { chainText } from './arrow-chains.js';
 import { schemaErrors } from './errors.js';
 import type { NodePositions, SourcePositions } from './parser.js';
 
@@ -231,7 +232,7 @@ function wildcardReachedBy(schema: Schema, type: string, relationName: string, s
 }
 
 function checkExpression(context: Context, definition: Definition, permission: Permission, expr: PermissionExpr): void {
-  const { schema, where } = context;
+  const { where } = context;
   const at = (part?: 'computed') => where(expr, permission.position, part);
   switch (expr.kind) {
     case 'union':
@@ -256,42 +257,77 @@ function checkExpression(context: Context, definition: Definition, permission: P
         });
       }
       return;
-    case 'arrow': {
-      const arrow = expr.mode === 'all' ? `${expr.tupleset}.all(${expr.computed})` : `${expr.tupleset}->${expr.computed}`;
-      if (definition.permissions.has(expr.tupleset)) {
-        throw schemaErrors.create('AUTHZ_SCHEMA_ARROW_OVER_PERMISSION', { ...at(), name: expr.tupleset, definition: definition.name, permission: permission.name });
-      }
-      const tupleset = definition.relations.get(expr.tupleset);
-      if (tupleset === undefined) {
-        throw schemaErrors.create('AUTHZ_SCHEMA_UNKNOWN_RELATION', {
-          ...at(),
-          type: definition.name,
-          name: expr.tupleset,
-          permission: permission.name,
-          detail: `arrow \`${arrow}\` in permission "${permission.name}" walks "${expr.tupleset}", which is not a relation of "${definition.name}"`,
-        });
-      }
-      const wildcard = wildcardReachedBy(schema, definition.name, expr.tupleset);
+    case 'self':
+      return;
+    case 'arrow':
+      checkArrowWalk(context, definition, permission, chainText([{ relation: expr.tupleset, mode: expr.mode }], expr.computed), [{ relation: expr.tupleset, where: at() }], expr.computed, at('computed'));
+      return;
+    case 'arrow-chain':
+      checkArrowWalk(
+        context,
+        definition,
+        permission,
+        chainText(expr.hops, expr.computed),
+        expr.hops.map((hop) => ({ relation: hop.relation, where: where(hop, permission.position) })),
+        expr.computed,
+        at('computed'),
+      );
+      return;
+  }
+}
+
+/**
+ * An arrow (one hop) or nested arrows (several): each hop must be a relation (not a
+ * permission, not reaching a wildcard) of at least one type the previous hop reaches, and
+ * the target must exist on at least one type the last hop reaches.
+ */
+function checkArrowWalk(
+  { schema }: Context,
+  definition: Definition,
+  permission: Permission,
+  arrow: string,
+  hops: { relation: string; where: Where }[],
+  computed: string,
+  computedWhere: Where,
+): void {
+  let types = [definition.name];
+  for (const hop of hops) {
+    const owners = types.map((type) => schema.definitions.get(type)).filter((d): d is Definition => hasMember(d, hop.relation));
+    const permissionOwner = owners.find((d) => d.permissions.has(hop.relation));
+    if (permissionOwner !== undefined) {
+      throw schemaErrors.create('AUTHZ_SCHEMA_ARROW_OVER_PERMISSION', { ...hop.where, name: hop.relation, definition: permissionOwner.name, permission: permission.name });
+    }
+    if (owners.length === 0) {
+      throw schemaErrors.create('AUTHZ_SCHEMA_UNKNOWN_RELATION', {
+        ...hop.where,
+        type: types.join(' | '),
+        name: hop.relation,
+        permission: permission.name,
+        detail: `arrow \`${arrow}\` in permission "${permission.name}" walks "${hop.relation}", which is not a relation of ${types.map((t) => `"${t}"`).join(' or ')}`,
+      });
+    }
+    for (const owner of owners) {
+      const wildcard = wildcardReachedBy(schema, owner.name, hop.relation);
       if (wildcard !== undefined) {
         throw schemaErrors.create('AUTHZ_SCHEMA_WILDCARD_MISUSE', {
-          ...at(),
-          detail: `arrow \`${arrow}\` in permission "${permission.name}" walks "${expr.tupleset}", which includes the wildcard ${wildcard.type}:* via ${wildcard.via}; wildcards cannot be on the left of an arrow`,
+          ...hop.where,
+          detail: `arrow \`${arrow}\` in permission "${permission.name}" walks "${hop.relation}", which includes the wildcard ${wildcard.type}:* via ${wildcard.via}; wildcards cannot be on the left of an arrow`,
         });
       }
-      // SpiceDB only warns here (lint "arrow-references-unreachable-relation"); an arrow
-      // whose target exists on none of the walked types can never match, so it is refused.
-      const subjectTypes = [...new Set(tupleset.allowed.filter((s) => !s.wildcard).map((s) => s.type))];
-      if (!subjectTypes.some((type) => hasMember(schema.definitions.get(type), expr.computed))) {
-        throw schemaErrors.create('AUTHZ_SCHEMA_UNKNOWN_RELATION', {
-          ...at('computed'),
-          type: subjectTypes.join(' | '),
-          name: expr.computed,
-          permission: permission.name,
-          detail: `arrow \`${arrow}\` in permission "${permission.name}" targets "${expr.computed}", which exists on none of the types of "${expr.tupleset}" (${subjectTypes.join(', ')})`,
-        });
-      }
-      return;
     }
+    types = [...new Set(owners.flatMap((owner) => owner.relations.get(hop.relation)!.allowed.filter((s) => !s.wildcard).map((s) => s.type)))];
+  }
+  // SpiceDB only warns here (lint "arrow-references-unreachable-relation"); an arrow
+  // whose target exists on none of the walked types can never match, so it is refused.
+  if (!types.some((type) => hasMember(schema.definitions.get(type), computed))) {
+    const walked = hops[hops.length - 1]!.relation;
+    throw schemaErrors.create('AUTHZ_SCHEMA_UNKNOWN_RELATION', {
+      ...computedWhere,
+      type: types.join(' | '),
+      name: computed,
+      permission: permission.name,
+      detail: `arrow \`${arrow}\` in permission "${permission.name}" targets "${computed}", which exists on none of the types of "${walked}" (${types.join(', ')})`,
+    });
   }
 }
 
