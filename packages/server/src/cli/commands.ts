@@ -1,7 +1,10 @@
+import { readFile } from 'node:fs/promises';
+import { formatRelationship, parseObjectRef, parseRelationship, parseRelationships, parseSubjectRef } from '../authz/relationships/index.js';
+import type { RelationshipFilter, RelationshipUpdate } from '../authz/store-types.js';
+import type { Relationship } from '../authz/types.js';
 import { loadConfig, type Config, type SigningAlg } from '../config/defaults.js';
 import { createCore, type Core } from '../core.js';
 import { GatehouseError } from '../errors.js';
-import { createApp } from '../http/app.js';
 
 export interface Output {
   json: boolean;
@@ -17,7 +20,20 @@ export type Command =
   | { kind: 'client.rotate'; tenant: string; clientId: string; grace?: number }
   | { kind: 'key.rotate'; tenant: string; alg?: SigningAlg }
   | { kind: 'key.list'; tenant: string }
-  | { kind: 'token'; tenant: string; clientId: string; clientSecret: string; resource?: string; scope?: string };
+  | { kind: 'token'; tenant: string; clientId: string; clientSecret: string; resource?: string; scope?: string }
+  | AuthzCommand;
+
+/** The permission service commands; `file` is a path, or `-` for stdin. */
+export type AuthzCommand =
+  | { kind: 'authz.schema.write'; tenant: string; file: string }
+  | { kind: 'authz.schema.read'; tenant: string }
+  | { kind: 'authz.relationships.write'; tenant: string; relationships: string[] }
+  | { kind: 'authz.relationships.delete'; tenant: string; relationships: string[] }
+  | { kind: 'authz.relationships.import'; tenant: string; file: string }
+  | { kind: 'authz.relationships.read'; tenant: string; resourceType: string; resourceId?: string; relation?: string; subject?: string }
+  | { kind: 'authz.check'; tenant: string; resource: string; permission: string; subject: string; context?: string; explain?: boolean }
+  | { kind: 'authz.policies.write'; tenant: string; file: string }
+  | { kind: 'authz.policies.read'; tenant: string };
 
 function print(output: Output, value: Record<string, unknown>, human: string): void {
   console.log(output.json ? JSON.stringify(value, null, 2) : human);
@@ -36,8 +52,15 @@ export async function runCommand(output: Output, command: Command): Promise<void
   }
 }
 
-function audit(core: Core, tenantId: string, action: Parameters<Core['audit']['record']>[0]['action'], target: string, details?: Record<string, unknown>) {
-  core.audit.record({ tenantId, time: core.clock(), actor: 'cli', action, target, result: 'success', details: details ?? null });
+function audit(
+  core: Core,
+  tenantId: string,
+  action: Parameters<Core['audit']['record']>[0]['action'],
+  target: string,
+  details?: Record<string, unknown>,
+  result: 'success' | 'failure' = 'success',
+) {
+  core.audit.record({ tenantId, time: core.clock(), actor: 'cli', action, target, result, details: details ?? null });
 }
 
 async function execute(core: Core, output: Output, command: Exclude<Command, { kind: 'token' }>): Promise<void> {
@@ -111,7 +134,163 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
       const keys = await core.keys.list(command.tenant);
       return print(output, { keys: keys.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status })) }, keys.map((k) => `${k.kid}\t${k.alg}\t${k.status}`).join('\n'));
     }
+    default:
+      return executeAuthz(core, output, command);
   }
+}
+
+/**
+ * The permission service on the database directly, through the same service methods and
+ * audit actions as the API (routes.ts), with `cli` as the actor.
+ */
+async function executeAuthz(core: Core, output: Output, command: AuthzCommand): Promise<void> {
+  await core.tenants.get(command.tenant);
+  switch (command.kind) {
+    case 'authz.schema.write': {
+      // A schema that does not compile, or would orphan stored relationships, is refused
+      // before anything is stored; its error names the line and column.
+      const result = await core.authz.writeSchema(command.tenant, await readInput(command.file));
+      audit(core, command.tenant, 'authz.schema_written', 'schema', { token: result.token });
+      return print(output, result, `schema written (token ${result.token})`);
+    }
+    case 'authz.schema.read': {
+      const text = (await core.authz.readSchema(command.tenant))?.text ?? '';
+      return printText(output, { schema: text }, text);
+    }
+    case 'authz.relationships.write': {
+      const updates = command.relationships.map((text): RelationshipUpdate => ({ operation: 'touch', relationship: parseRelationship(text) }));
+      const result = await core.authz.writeRelationships(command.tenant, updates);
+      audit(core, command.tenant, 'authz.relationships_written', `${updates.length} updates`, { token: result.token, updates: described(updates) });
+      return print(output, result, `touched ${plural(updates.length, 'relationship')} (token ${result.token})`);
+    }
+    case 'authz.relationships.delete': {
+      // One transaction, as the write route does with `delete` updates: all or nothing.
+      const updates = command.relationships.map((text): RelationshipUpdate => ({ operation: 'delete', relationship: parseRelationship(text) }));
+      const result = await core.authz.writeRelationships(command.tenant, updates);
+      audit(core, command.tenant, 'authz.relationships_deleted', `${updates.length} relationships`, { token: result.token, updates: described(updates) });
+      return print(output, result, `deleted ${plural(updates.length, 'relationship')} where present (token ${result.token})`);
+    }
+    case 'authz.relationships.import': {
+      const result = await importRelationships(core, command.tenant, await readInput(command.file));
+      audit(core, command.tenant, 'authz.relationships_written', `import of ${result.imported}`, { imported: result.imported, token: result.token });
+      return print(output, result, `imported ${plural(result.imported, 'relationship')} (token ${result.token})`);
+    }
+    case 'authz.relationships.read': {
+      const found = (await readAll(core, command.tenant, readFilter(command))).map(formatRelationship);
+      return printText(output, { relationships: found }, found.map((r) => `${r}\n`).join(''));
+    }
+    case 'authz.check': {
+      const target = `${command.resource}#${command.permission}@${command.subject}`;
+      const result = await core.authz.check(
+        command.tenant,
+        { resource: parseObjectRef(command.resource), permission: command.permission, subject: parseSubjectRef(command.subject), context: contextOf(command.context), explain: command.explain },
+        // The CLI has no snapshot to reuse: answer from everything committed.
+        { mode: 'fully_consistent' },
+      );
+      audit(core, command.tenant, 'authz.check', target, { permissionship: result.permissionship, token: result.token, ...(result.policy ? { policy: result.policy } : {}) }, result.permissionship === 'allowed' ? 'success' : 'failure');
+      // The API's check answer, field for field.
+      const answer = {
+        permissionship: result.permissionship,
+        ...(result.missing ? { missing: result.missing } : {}),
+        ...(result.policy ? { policy: result.policy } : {}),
+        token: result.token,
+        ...(result.explanation === undefined ? {} : { explanation: result.explanation }),
+      };
+      return print(output, answer, describeDecision(result));
+    }
+    case 'authz.policies.write': {
+      const result = await core.authz.writePolicies(command.tenant, await readInput(command.file));
+      audit(core, command.tenant, 'authz.policies_written', 'policies', { token: result.token });
+      return print(output, result, `policies written (token ${result.token})`);
+    }
+    case 'authz.policies.read': {
+      const text = (await core.authz.readPolicies(command.tenant))?.text ?? '';
+      return printText(output, { policies: text }, text);
+    }
+  }
+}
+
+/** Prints text as it is (no newline added, so `read` output can be written back unchanged). */
+function printText(output: Output, value: Record<string, unknown>, text: string): void {
+  if (output.json) console.log(JSON.stringify(value, null, 2));
+  else process.stdout.write(text);
+}
+
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/** The first updates, as the write route audits them. */
+const described = (updates: RelationshipUpdate[]) => updates.slice(0, 20).map((u) => `${u.operation} ${formatRelationship(u.relationship)}`);
+
+/** A file's text, or stdin's for `-`. */
+async function readInput(file: string): Promise<string> {
+  try {
+    if (file !== '-') return await readFile(file, 'utf8');
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (error) {
+    throw new GatehouseError('CLI_FILE_UNREADABLE', 1, `cannot read ${file === '-' ? 'stdin' : file}: ${(error as Error).message}`);
+  }
+}
+
+const IMPORT_CHUNK = 1000;
+
+/**
+ * What the import route does: parse every line and check it against the schema before
+ * writing anything, then touch in transactions of 1000. Lines starting with `#` are comments
+ * here too (no relationship starts with `#`); blanking them keeps the line numbers of errors.
+ */
+async function importRelationships(core: Core, tenant: string, text: string): Promise<{ imported: number; token: string }> {
+  const relationships = parseRelationships(text.replace(/^[ \t]*#.*$/gm, ''));
+  await core.authz.validateRelationships(tenant, relationships);
+  let token = (await core.authz.engineFor(tenant)).token;
+  for (let i = 0; i < relationships.length; i += IMPORT_CHUNK) {
+    const chunk = relationships.slice(i, i + IMPORT_CHUNK).map((relationship): RelationshipUpdate => ({ operation: 'touch', relationship }));
+    ({ token } = await core.authz.writeRelationships(tenant, chunk));
+  }
+  return { imported: relationships.length, token };
+}
+
+/** `--subject` is a type (`user`), a direct subject (`user:ann`) or a subject set (`group:eng#member`). */
+function readFilter(command: Extract<AuthzCommand, { kind: 'authz.relationships.read' }>): RelationshipFilter {
+  const filter: RelationshipFilter = { resourceType: command.resourceType, resourceId: command.resourceId, relation: command.relation };
+  if (command.subject === undefined) return filter;
+  if (!command.subject.includes(':')) return { ...filter, subjectType: command.subject };
+  const subject = parseSubjectRef(command.subject);
+  return { ...filter, subjectType: subject.type, subjectId: subject.id, subjectRelation: subject.relation };
+}
+
+/** Every matching relationship, page by page (the store's cursor is the last row's key). */
+async function readAll(core: Core, tenant: string, filter: RelationshipFilter): Promise<Relationship[]> {
+  const found: Relationship[] = [];
+  const limit = 1000;
+  for (let after: string | undefined; ; ) {
+    const page = await core.authz.readRelationships(tenant, filter, { limit, after });
+    found.push(...page);
+    const last = page[page.length - 1];
+    if (page.length < limit || !last) return found;
+    after = JSON.stringify([last.resourceId, last.relation, last.subjectType, last.subjectId, last.subjectRelation ?? '...']);
+  }
+}
+
+function contextOf(json: string | undefined): Record<string, unknown> | undefined {
+  if (json === undefined) return undefined;
+  let context: unknown;
+  try {
+    context = JSON.parse(json);
+  } catch (error) {
+    throw new GatehouseError('CLI_USAGE', 2, `--context is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof context !== 'object' || context === null || Array.isArray(context)) throw new GatehouseError('CLI_USAGE', 2, '--context must be a JSON object, e.g. \'{"ip":"10.0.0.1"}\'');
+  return context as Record<string, unknown>;
+}
+
+function describeDecision(result: Awaited<ReturnType<Core['authz']['check']>>): string {
+  const lines = [result.permissionship === 'conditional' && result.missing ? `conditional (missing: ${result.missing.join(', ')})` : result.permissionship];
+  if (result.policy) lines.push(`policy: ${result.policy}`);
+  const summary = (result.explanation as { summary?: unknown } | undefined)?.summary;
+  if (typeof summary === 'string') lines.push(`why: ${summary}`);
+  return lines.join('\n');
 }
 
 async function requestToken(output: Output, config: Config, command: Extract<Command, { kind: 'token' }>): Promise<void> {
@@ -134,6 +313,8 @@ async function requestToken(output: Output, config: Config, command: Extract<Com
 /** `gatehouse serve`: first-start bootstrap, then listen until SIGINT/SIGTERM. */
 export async function serve(config: Config): Promise<void> {
   const started = performance.now();
+  // Loaded here: the HTTP stack (Fastify, oidc-provider) is a third of every other command's start-up.
+  const { createApp } = await import('../http/app.js');
   const core = await createCore(config);
   await core.ensureDefaults();
   const bootstrap = await core.bootstrapAdminClient();

@@ -81,6 +81,69 @@ authz
     if (report.failed > 0) process.exitCode = 1;
   });
 
+// The permission service, on the database directly (like the commands above), audited as `cli`.
+const schema = authz.command('schema').description('the tenant\'s permission schema (SpiceDB schema language)');
+schema
+  .command('write <file>')
+  .description('replace the schema with FILE (- for stdin); refused with line and column when invalid')
+  .requiredOption('--tenant <tenant>')
+  .action((file: string, o: { tenant: string }) => runCommand(out(), { kind: 'authz.schema.write', tenant: o.tenant, file }));
+schema
+  .command('read')
+  .description('print the schema')
+  .requiredOption('--tenant <tenant>')
+  .action((o: { tenant: string }) => runCommand(out(), { kind: 'authz.schema.read', tenant: o.tenant }));
+
+const relationships = authz.command('relationships').description('relationships in SpiceDB syntax: type:id#relation@subjectType:subjectId[#subjectRelation]');
+relationships
+  .command('write <relationships...>')
+  .description('create or replace (touch) relationships, in one transaction')
+  .requiredOption('--tenant <tenant>')
+  .action((rels: string[], o: { tenant: string }) => runCommand(out(), { kind: 'authz.relationships.write', tenant: o.tenant, relationships: rels }));
+relationships
+  .command('delete <relationships...>')
+  .description('delete relationships where present, in one transaction')
+  .requiredOption('--tenant <tenant>')
+  .action((rels: string[], o: { tenant: string }) => runCommand(out(), { kind: 'authz.relationships.delete', tenant: o.tenant, relationships: rels }));
+relationships
+  .command('import <file>')
+  .description('touch every relationship of FILE (- for stdin): one per line, blank lines and # or // comments skipped; all checked before any is written')
+  .requiredOption('--tenant <tenant>')
+  .action((file: string, o: { tenant: string }) => runCommand(out(), { kind: 'authz.relationships.import', tenant: o.tenant, file }));
+relationships
+  .command('read')
+  .description('print the relationships matching a filter, one per line')
+  .requiredOption('--tenant <tenant>')
+  .requiredOption('--resource-type <type>')
+  .option('--resource-id <id>')
+  .option('--relation <relation>')
+  .option('--subject <subject>', 'a subject type (user), a subject (user:ann) or a subject set (group:eng#member)')
+  .action((o: { tenant: string; resourceType: string; resourceId?: string; relation?: string; subject?: string }) =>
+    runCommand(out(), { kind: 'authz.relationships.read', tenant: o.tenant, resourceType: o.resourceType, resourceId: o.resourceId, relation: o.relation, subject: o.subject }),
+  );
+
+authz
+  .command('check <resource> <permission> <subject>')
+  .description('may SUBJECT (user:ann, group:eng#member) do PERMISSION on RESOURCE (document:plan)? Prints allowed, denied or conditional')
+  .requiredOption('--tenant <tenant>')
+  .option('--context <json>', 'caveat context (also the Cedar context), a JSON object')
+  .option('--explain', 'also print why')
+  .action((resource: string, permission: string, subject: string, o: { tenant: string; context?: string; explain?: boolean }) =>
+    runCommand(out(), { kind: 'authz.check', tenant: o.tenant, resource, permission, subject, context: o.context, explain: o.explain }),
+  );
+
+const policies = authz.command('policies').description('the tenant\'s Cedar policies');
+policies
+  .command('write <file>')
+  .description('replace the policies with FILE (- for stdin; an empty file removes them); refused when they do not parse')
+  .requiredOption('--tenant <tenant>')
+  .action((file: string, o: { tenant: string }) => runCommand(out(), { kind: 'authz.policies.write', tenant: o.tenant, file }));
+policies
+  .command('read')
+  .description('print the policies')
+  .requiredOption('--tenant <tenant>')
+  .action((o: { tenant: string }) => runCommand(out(), { kind: 'authz.policies.read', tenant: o.tenant }));
+
 program
   .command('token')
   .description('get a client-credentials access token from the running server')
@@ -95,7 +158,8 @@ program
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof GatehouseError) {
-    if (program.opts().json) console.error(JSON.stringify({ code: error.code, message: error.message }));
+    // `details` carries what a script may need, e.g. the line and column of a schema error.
+    if (program.opts().json) console.error(JSON.stringify({ code: error.code, message: error.message, ...(error instanceof GatehouseError && error.details ? { details: error.details } : {}) }));
     else console.error(`gatehouse: ${error.message}`);
   } else {
     console.error(error);
