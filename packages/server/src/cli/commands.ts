@@ -43,7 +43,9 @@ function print(output: Output, value: Record<string, unknown>, human: string): v
 export async function runCommand(output: Output, command: Command): Promise<void> {
   const config = loadConfig();
   if (command.kind === 'token') return requestToken(output, config, command);
-  const core = await createCore(config, { logger: (await import('pino')).default({ level: 'warn' }) });
+  // Warnings go to stderr: stdout is the command's output, which `--json` promises is JSON.
+  const { default: pino } = await import('pino');
+  const core = await createCore(config, { logger: pino({ level: 'warn' }, pino.destination(2)) });
   try {
     await core.ensureDefaults();
     await execute(core, output, command);

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { decode, startServer, type TestServer } from '../helpers.js';
@@ -80,6 +83,18 @@ describe('gatehouse CLI', () => {
     const rotated = await gatehouse(['--json', 'clients', 'rotate-secret', '--tenant', 'default', '--client-id', created.client_id, '--grace', '0'], env);
     assert.equal(rotated.code, 0, rotated.stderr);
     assert.notEqual(JSON.parse(rotated.stdout).client_secret, created.client_secret);
+  });
+
+  it('keeps --json output parseable on a first run, printing the generated-master-key warning on stderr', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'gatehouse-cli-fresh-'));
+    try {
+      const first = await gatehouse(['--json', 'tenants', 'list'], { GATEHOUSE_DATA_DIR: fresh });
+      assert.equal(first.code, 0, first.stderr);
+      assert.deepEqual(JSON.parse(first.stdout).tenants.map((t: { id: string }) => t.id), ['default']);
+      assert.match(first.stderr, /generated a development master key/);
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
   });
 
   it('exits non-zero with a clear message on bad input and changes nothing', async () => {
