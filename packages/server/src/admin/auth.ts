@@ -39,6 +39,20 @@ export function createAdminGuard(core: Core) {
       .send({ code: status === 401 ? 'ADMIN_UNAUTHENTICATED' : 'ADMIN_FORBIDDEN', message, details: {} });
   }
 
+  /** Which tenant issued a token already verified here: decoding it again would cost more than the call it guards. */
+  const issuers = new Map<string, string>();
+  const scopesOf = new WeakMap<VerifiedAccessToken, Set<string>>();
+
+  async function verify(token: string): Promise<VerifiedAccessToken> {
+    const issuer = unverifiedIssuer(token);
+    const tenantId = typeof issuer === 'string' ? core.tenants.tenantOfIssuer(issuer) : undefined;
+    if (!tenantId || !(await core.tenants.find(tenantId))) throw new AccessTokenInvalid('unknown issuer');
+    const verified = await core.verifyAccessToken(tenantId, token);
+    if (issuers.size >= 10_000) issuers.clear();
+    issuers.set(token, tenantId);
+    return verified;
+  }
+
   /** A guard that lets through tokens carrying `admin` or any of `accepted`. */
   return function requireScope(...accepted: AdminScope[]) {
     const needed = accepted[0] ?? 'admin';
@@ -47,15 +61,16 @@ export function createAdminGuard(core: Core) {
       const match = header ? /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header) : null;
       if (!match) return deny(request, reply, 401, '', 'A bearer token for the gatehouse-admin API is required', 'missing');
       const token = match[1]!;
-      let verified: VerifiedAccessToken;
-      try {
-        const issuer = unverifiedIssuer(token);
-        const tenantId = typeof issuer === 'string' ? core.tenants.tenantOfIssuer(issuer) : undefined;
-        if (!tenantId || !(await core.tenants.find(tenantId))) throw new AccessTokenInvalid('unknown issuer');
-        verified = await core.verifyAccessToken(tenantId, token);
-      } catch (error) {
-        if (!(error instanceof AccessTokenInvalid)) throw error;
-        return deny(request, reply, 401, ', error="invalid_token"', 'The access token is invalid', error.reason);
+      const issuer = issuers.get(token);
+      // The verifier's memory answers without waiting when it can (same keys, not expired, not revoked).
+      let verified = issuer === undefined ? undefined : core.verifyAccessToken.cached(issuer, token);
+      if (!verified) {
+        try {
+          verified = await verify(token);
+        } catch (error) {
+          if (!(error instanceof AccessTokenInvalid)) throw error;
+          return deny(request, reply, 401, ', error="invalid_token"', 'The access token is invalid', error.reason);
+        }
       }
       const { claims, tenantId } = verified;
       request.admin = { actor: String(claims.client_id ?? claims.sub), claims };
@@ -63,7 +78,8 @@ export function createAdminGuard(core: Core) {
       if (tenantId !== DEFAULT_TENANT || !audiences.includes(ADMIN_API.identifier)) {
         return deny(request, reply, 403, ', error="insufficient_scope"', 'This token is not for the gatehouse-admin API', tenantId !== DEFAULT_TENANT ? 'other tenant' : 'other audience');
       }
-      const scopes = new Set(String(claims.scope ?? '').split(' '));
+      let scopes = scopesOf.get(verified);
+      if (!scopes) scopesOf.set(verified, (scopes = new Set(String(claims.scope ?? '').split(' '))));
       if (!scopes.has('admin') && !accepted.some((s) => scopes.has(s))) {
         return deny(request, reply, 403, `, error="insufficient_scope", scope="${needed}"`, `This call needs the ${accepted.join(' or ')} scope`, 'scope');
       }

@@ -53,14 +53,16 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
   app.decorate('dispatch', dispatch!);
   app.log.level = config.logLevel;
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: every request runs them, and an async hook costs a promise each time.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
-    return payload;
+    done(null, payload);
   });
 
   app.setErrorHandler((error: FastifyError | GatehouseError, request, reply) => {

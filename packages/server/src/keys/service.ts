@@ -98,6 +98,12 @@ export function createKeyService({ store, masterKey, defaultAlg, maxTokenLifetim
     };
   }
 
+  /** The cached live keys when still valid, without waiting: for hot paths that can fall back to `keySet`. */
+  function cachedKeySet(tenantId: string): TenantKeySet | undefined {
+    const cached = cache.get(tenantId);
+    return cached && clock() < cached.validUntil ? cached : undefined;
+  }
+
   return {
     /** Creates the tenant's first key if it has none. */
     async ensureKey(tenantId: string): Promise<void> {
@@ -107,12 +113,13 @@ export function createKeyService({ store, masterKey, defaultAlg, maxTokenLifetim
     rotate,
     /** The tenant's live keys, cached until the next retirement deadline or invalidation. */
     async keySet(tenantId: string): Promise<TenantKeySet> {
-      const cached = cache.get(tenantId);
-      if (cached && clock() < cached.validUntil) return cached;
+      const cached = cachedKeySet(tenantId);
+      if (cached) return cached;
       const fresh = await load(tenantId);
       cache.set(tenantId, fresh);
       return fresh;
     },
+    cachedKeySet,
     /** Every key of the tenant without private material, for the admin API. */
     async list(tenantId: string) {
       const records = await store.list(tenantId);

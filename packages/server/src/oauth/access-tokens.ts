@@ -42,17 +42,24 @@ export function createAccessTokenVerifier(deps: { keys: KeyService; store: OAuth
   const keySets = new WeakMap<TenantKeySet, { jwks: ReturnType<typeof createLocalJWKSet>; verified: Map<string, VerifiedAccessToken> }>();
   const MAX_REMEMBERED = 10_000;
 
+  /** A token this key set has verified and that has not expired since. */
+  function remembered(keySet: TenantKeySet, token: string): VerifiedAccessToken | undefined {
+    const state = keySets.get(keySet);
+    const known = state?.verified.get(token);
+    if (!known) return undefined;
+    if (Number(known.claims.exp) * 1000 > clock()) return known;
+    state!.verified.delete(token);
+    return undefined;
+  }
+
   async function verify(tenantId: string, token: string): Promise<VerifiedAccessToken> {
     const keySet = await deps.keys.keySet(tenantId);
+    const known = remembered(keySet, token);
+    if (known) return known;
     let state = keySets.get(keySet);
     if (!state) {
       state = { jwks: createLocalJWKSet(keySet.publicJwks), verified: new Map() };
       keySets.set(keySet, state);
-    }
-    const known = state.verified.get(token);
-    if (known) {
-      if (Number(known.claims.exp) * 1000 > clock()) return known;
-      state.verified.delete(token);
     }
     let claims: VerifiedAccessToken['claims'];
     try {
@@ -74,6 +81,15 @@ export function createAccessTokenVerifier(deps: { keys: KeyService; store: OAuth
   }
 
   return Object.assign(verify, {
+    /**
+     * The answer `verify` would give from memory alone, without waiting: the token was
+     * verified with the tenant's current keys, has not expired and was not revoked since.
+     * `undefined` means "call verify".
+     */
+    cached(tenantId: string, token: string): VerifiedAccessToken | undefined {
+      const keySet = deps.keys.cachedKeySet(tenantId);
+      return keySet && remembered(keySet, token);
+    },
     /** Drops every remembered token of the tenant (a revocation happened). */
     async forget(tenantId: string): Promise<void> {
       keySets.get(await deps.keys.keySet(tenantId))?.verified.clear();

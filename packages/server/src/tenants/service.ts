@@ -41,6 +41,8 @@ export function createTenantService({ store, publicUrl, onCreated, clock = Date.
       return TENANT_ID.test(id) ? id : undefined;
     },
     find,
+    /** The tenant if this process has already seen it, without waiting (hot paths fall back to `get`). */
+    known: (id: string): TenantRecord | undefined => known.get(id),
     async get(id: string): Promise<TenantRecord> {
       const tenant = await find(id);
       if (!tenant) throw tenantErrors.create('TENANTS_NOT_FOUND', { tenant: id });
