@@ -21,6 +21,7 @@ export const auditActions = [
   'authz.relationships_deleted',
   'authz.check',
   'authz.lookup',
+  'authz.expand',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

@@ -6,6 +6,8 @@ import type { Relationship, SubjectRef } from './types.js';
 export const rbacErrors = defineErrors({
   AUTHZ_RBAC_NAME_INVALID: { status: 400, message: '"{name}" is not a valid {kind} name: use 1-200 of a-z A-Z 0-9 _ . / | = + -' },
   AUTHZ_RBAC_SUBJECT_INVALID: { status: 400, message: 'Roles can be assigned to users (`user:id`) and groups (`gatehouse/group:id#member`), not "{subject}"' },
+  AUTHZ_RBAC_ROLE_NOT_FOUND: { status: 404, message: 'Role "{role}" does not exist; a role exists once it has a permission (PUT …/authz/rbac/roles/{role})' },
+  AUTHZ_RBAC_ROLE_EMPTY: { status: 400, message: 'A role needs at least one permission; delete role "{role}" to take all of them away' },
 });
 
 // Role, group and permission names become object ids, so they use the id charset.
@@ -58,64 +60,80 @@ const rel = (resourceType: string, resourceId: string, relation: string, subject
  * `gatehouse/role:R#member@user:U`, groups nest) and answered by the same engine.
  */
 export function createRbac(authz: AuthzService) {
-  async function ensureSchema(tenantId: string): Promise<void> {
-    const stored = await authz.readSchema(tenantId);
-    if (stored?.text.includes(`definition ${ROLE} `)) return;
-    const base = stored?.text ?? '';
-    const needsUser = !/(^|\n)\s*definition user\s*\{/.test(base);
-    await authz.writeSchema(tenantId, `${base}${needsUser ? '\ndefinition user {}\n' : ''}${FRAGMENT}`);
+  async function hasRbac(tenantId: string): Promise<boolean> {
+    return (await authz.readSchema(tenantId))?.text.includes(`definition ${ROLE} `) ?? false;
   }
 
+  /** Adds the RBAC definitions to the tenant schema unless present; the schema write's token when it wrote one. */
+  async function ensureSchema(tenantId: string): Promise<string | undefined> {
+    const stored = await authz.readSchema(tenantId);
+    if (stored?.text.includes(`definition ${ROLE} `)) return undefined;
+    const base = stored?.text ?? '';
+    const needsUser = !/(^|\n)\s*definition user\s*\{/.test(base);
+    return (await authz.writeSchema(tenantId, `${base}${needsUser ? '\ndefinition user {}\n' : ''}${FRAGMENT}`)).token;
+  }
+
+  const grantsOf = (role: string) => ({ resourceType: PERMISSION, relation: 'granted', subjectType: ROLE, subjectId: role, subjectRelation: 'member' });
+
+  async function requireRole(tenantId: string, role: string): Promise<void> {
+    checkName(role, 'role');
+    const exists = (await hasRbac(tenantId)) && (await authz.readRelationships(tenantId, grantsOf(role), { limit: 1 })).length > 0;
+    if (!exists) throw rbacErrors.create('AUTHZ_RBAC_ROLE_NOT_FOUND', { role });
+  }
+
+  /** What every RBAC write answers: its token, and the token of the schema write it needed first, if any. */
+  type Written = { token: string; schemaToken?: string };
+  const written = (result: { token: string }, schemaToken: string | undefined): Written => ({ token: result.token, ...(schemaToken ? { schemaToken } : {}) });
+
   return {
-    /** Creates or replaces a role's permissions. */
-    async setRole(tenantId: string, role: string, permissions: string[]): Promise<{ token: string }> {
+    /** Creates or replaces a role's permissions (at least one). */
+    async setRole(tenantId: string, role: string, permissions: string[]): Promise<Written> {
       checkName(role, 'role');
+      if (permissions.length === 0) throw rbacErrors.create('AUTHZ_RBAC_ROLE_EMPTY', { role });
       for (const permission of permissions) checkName(permission, 'permission');
-      await ensureSchema(tenantId);
+      const schemaToken = await ensureSchema(tenantId);
       const roleSet: SubjectRef = { type: ROLE, id: role, relation: 'member' };
-      const current = await authz.readRelationships(tenantId, { resourceType: PERMISSION, relation: 'granted', subjectType: ROLE, subjectId: role, subjectRelation: 'member' }, { limit: 1000 });
+      const current = await authz.readRelationships(tenantId, grantsOf(role), { limit: 1000 });
       const wanted = new Set(permissions);
       const updates: RelationshipUpdate[] = [
         ...current.filter((r) => !wanted.has(r.resourceId)).map((relationship): RelationshipUpdate => ({ operation: 'delete', relationship })),
         ...[...wanted].map((permission): RelationshipUpdate => ({ operation: 'touch', relationship: rel(PERMISSION, permission, 'granted', roleSet) })),
       ];
-      if (updates.length === 0) return { token: (await authz.engineFor(tenantId)).token };
-      return authz.writeRelationships(tenantId, updates);
+      return written(await authz.writeRelationships(tenantId, updates), schemaToken);
     },
 
     async listRoles(tenantId: string): Promise<{ role: string; permissions: string[] }[]> {
-      if (!(await authz.readSchema(tenantId))?.text.includes(`definition ${ROLE} `)) return [];
+      if (!(await hasRbac(tenantId))) return [];
       const grants = await authz.readRelationships(tenantId, { resourceType: PERMISSION, relation: 'granted' }, { limit: 1000 });
       const roles = new Map<string, string[]>();
       for (const g of grants) roles.set(g.subjectId, [...(roles.get(g.subjectId) ?? []), g.resourceId]);
       return [...roles].map(([role, permissions]) => ({ role, permissions: permissions.sort() })).sort((a, b) => a.role.localeCompare(b.role));
     },
 
+    /** Deletes the role's permissions and every assignment of it, in one transaction. */
     async deleteRole(tenantId: string, role: string): Promise<{ token: string }> {
-      checkName(role, 'role');
-      await ensureSchema(tenantId);
-      await authz.deleteRelationships(tenantId, { resourceType: PERMISSION, relation: 'granted', subjectType: ROLE, subjectId: role, subjectRelation: 'member' });
-      return authz.deleteRelationships(tenantId, { resourceType: ROLE, resourceId: role });
+      await requireRole(tenantId, role);
+      return authz.deleteRelationships(tenantId, [grantsOf(role), { resourceType: ROLE, resourceId: role }]);
     },
 
-    async assign(tenantId: string, role: string, subject: SubjectRef, remove = false): Promise<{ token: string }> {
+    async assign(tenantId: string, role: string, subject: SubjectRef, remove = false): Promise<Written> {
       checkName(role, 'role');
-      await ensureSchema(tenantId);
       const relationship = rel(ROLE, role, 'member', checkSubject(subject));
-      return authz.writeRelationships(tenantId, [{ operation: remove ? 'delete' : 'touch', relationship }]);
+      await requireRole(tenantId, role);
+      return written(await authz.writeRelationships(tenantId, [{ operation: remove ? 'delete' : 'touch', relationship }]), undefined);
     },
 
-    async addToGroup(tenantId: string, group: string, subject: SubjectRef, remove = false): Promise<{ token: string }> {
+    async addToGroup(tenantId: string, group: string, subject: SubjectRef, remove = false): Promise<Written> {
       checkName(group, 'group');
-      await ensureSchema(tenantId);
       const relationship = rel(GROUP, group, 'member', checkSubject(subject));
-      return authz.writeRelationships(tenantId, [{ operation: remove ? 'delete' : 'touch', relationship }]);
+      const schemaToken = await ensureSchema(tenantId);
+      return written(await authz.writeRelationships(tenantId, [{ operation: remove ? 'delete' : 'touch', relationship }]), schemaToken);
     },
 
-    /** May the subject use the permission through any of its roles (directly or via groups)? */
+    /** May the subject use the permission through any of its roles (directly or via groups)? Never writes. */
     async check(tenantId: string, subject: SubjectRef, permission: string, consistency?: Parameters<AuthzService['check']>[2]) {
       checkName(permission, 'permission');
-      await ensureSchema(tenantId);
+      if (!(await hasRbac(tenantId))) return { permissionship: 'denied' as const, token: await authz.currentToken() };
       return authz.check(tenantId, { resource: { type: PERMISSION, id: permission }, permission: 'granted', subject }, consistency);
     },
   };

@@ -2,9 +2,10 @@ import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from
 import { Type, type Static } from 'typebox';
 import type { AuditAction, AuditWriter } from '../audit/index.js';
 import type { TenantService } from '../tenants/index.js';
-import { formatRelationship, parseObjectRef as parseObject, parseRelationship, parseRelationships, parseSubjectRef as parseSubject } from './relationships/index.js';
+import { formatRelationship, parseObjectRef as parseObject, parseRelationship, parseSubjectRef as parseSubject } from './relationships/index.js';
 import { createRbac } from './rbac.js';
 import type { AuthzService, Consistency, Decision } from './service.js';
+import { authzServiceErrors } from './service-errors.js';
 
 type Guard = (...scopes: ('authz:check' | 'authz:write' | 'authz:admin')[]) => preHandlerAsyncHookHandler;
 
@@ -81,8 +82,9 @@ const ReadBody = Type.Object(
   { additionalProperties: false },
 );
 const DeleteBody = Type.Object({ filter: Filter, preconditions: Preconditions }, { additionalProperties: false });
+const Explain = Type.Optional(Type.Boolean({ description: 'Also return why: the granting path, the exclusion, or the missing caveat parameters' }));
 const CheckItem = Type.Object(
-  { resource: ObjectText, permission: Type.String({ minLength: 1, maxLength: 64 }), subject: SubjectText, context: Context, entities: Entities },
+  { resource: ObjectText, permission: Type.String({ minLength: 1, maxLength: 64 }), subject: SubjectText, context: Context, entities: Entities, explain: Explain },
   { additionalProperties: false },
 );
 const CheckBody = Type.Object(
@@ -93,7 +95,7 @@ const CheckBody = Type.Object(
     context: Context,
     entities: Entities,
     consistency: ConsistencyBody,
-    explain: Type.Optional(Type.Boolean({ description: 'Also return why: the granting path, the exclusion, or the missing caveat parameters' })),
+    explain: Explain,
   },
   { additionalProperties: false },
 );
@@ -127,6 +129,7 @@ const CheckAnswer = Type.Object({
   permissionship: Type.Union([Type.Literal('allowed'), Type.Literal('denied'), Type.Literal('conditional')]),
   missing: Type.Optional(Type.Array(Type.String())),
   policy: Type.Optional(Type.String({ description: 'With Cedar policies: the rule that decided' })),
+  explanation: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'With `explain: true`' })),
 });
 const PoliciesBody = Type.Object({ policies: Type.String({ maxLength: 1_000_000, description: 'Cedar policy text; empty removes every policy' }) }, { additionalProperties: false });
 
@@ -138,8 +141,12 @@ const filterOf = (f: Static<typeof Filter>) => ({
   subjectId: f.subject_id,
   subjectRelation: f.subject_relation,
 });
-const consistencyOf = (c: Static<typeof ConsistencyBody> | undefined): Consistency | undefined =>
-  c === undefined ? undefined : c.mode === 'at_least_as_fresh' ? { mode: c.mode, token: c.token ?? '' } : { mode: c.mode };
+function consistencyOf(c: Static<typeof ConsistencyBody> | undefined): Consistency | undefined {
+  if (c === undefined) return undefined;
+  if (c.mode !== 'at_least_as_fresh') return { mode: c.mode };
+  if (c.token === undefined) throw authzServiceErrors.create('AUTHZ_CONSISTENCY_TOKEN_REQUIRED', {});
+  return { mode: c.mode, token: c.token };
+}
 
 /**
  * The permission service API under /api/v1/tenants/{t}/authz. Checks need `authz:check`,
@@ -153,6 +160,11 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   function record(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, result: 'success' | 'failure', details: Record<string, unknown>) {
     audit.record({ tenantId, time: clock(), actor: request.admin?.actor ?? null, action, target, result, requestId: String(request.id), ip: request.ip, details });
+  }
+
+  /** The first RBAC write of a tenant adds the RBAC definitions to its schema: a schema change like any other. */
+  function recordRbacSchema(request: FastifyRequest, tenantId: string, result: { schemaToken?: string }) {
+    if (result.schemaToken) record(request, tenantId, 'authz.schema_written', 'schema', 'success', { token: result.schemaToken, reason: 'rbac definitions added' });
   }
 
   app.put<{ Params: Static<typeof TenantParams>; Body: Static<typeof SchemaBody> }>(
@@ -190,7 +202,6 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
     },
   );
 
-  const IMPORT_CHUNK = 1000;
   app.post<{ Params: Static<typeof TenantParams>; Body: { relationships: string } }>(
     '/tenants/:tenant/authz/relationships/import',
     {
@@ -200,7 +211,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       schema: {
         tags: ['authz'],
         description:
-          'Bulk import: one relationship per line in SpiceDB syntax (blank and `//` lines ignored), touched in transactions of 1000. Every line is parsed and checked against the schema before anything is written; a failure midway leaves the earlier transactions written (the response of a retry with the same text is idempotent).',
+          'Bulk import: one relationship per line in SpiceDB syntax (blank, `//` and `#` lines ignored), touched in transactions of 1000. Every line is parsed and checked against the schema before anything is written; a failure midway leaves the earlier transactions written (the response of a retry with the same text is idempotent).',
         params: TenantParams,
         body: Type.Object({ relationships: Type.String({ maxLength: 16 * 1024 * 1024 }) }, { additionalProperties: false }),
         response: { 200: Type.Object({ imported: Type.Integer(), token: Type.String() }), ...errors },
@@ -209,15 +220,9 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
-      const relationships = parseRelationships(request.body.relationships);
-      await authz.validateRelationships(tenant, relationships);
-      let token = (await authz.engineFor(tenant)).token;
-      for (let i = 0; i < relationships.length; i += IMPORT_CHUNK) {
-        const chunk = relationships.slice(i, i + IMPORT_CHUNK).map((relationship) => ({ operation: 'touch' as const, relationship }));
-        ({ token } = await authz.writeRelationships(tenant, chunk));
-      }
-      record(request, tenant, 'authz.relationships_written', `import of ${relationships.length}`, 'success', { imported: relationships.length, token });
-      return { imported: relationships.length, token };
+      const result = await authz.importRelationships(tenant, request.body.relationships);
+      record(request, tenant, 'authz.relationships_written', `import of ${result.imported}`, 'success', { ...result });
+      return result;
     },
   );
 
@@ -258,7 +263,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
         description: 'May the subject do the permission on the resource? `conditional` lists the caveat parameters that would decide it.',
         params: TenantParams,
         body: CheckBody,
-        response: { 200: Type.Intersect([CheckAnswer, Type.Object({ token: Type.String(), explanation: Type.Optional(Type.Object({}, { additionalProperties: true })) })]), ...errors },
+        response: { 200: Type.Intersect([CheckAnswer, Type.Object({ token: Type.String() })]), ...errors },
       },
     },
     // Not async: the hot path (tenant known, snapshot at hand) answers without a single promise.
@@ -291,7 +296,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const items = request.body.items;
       const { results, token } = await authz.checkBulk(
         tenant,
-        items.map((item) => ({ resource: parseObject(item.resource), permission: item.permission, subject: parseSubject(item.subject), context: item.context, entities: item.entities })),
+        items.map((item) => ({ resource: parseObject(item.resource), permission: item.permission, subject: parseSubject(item.subject), context: item.context, entities: item.entities, explain: item.explain })),
         consistencyOf(request.body.consistency),
       );
       results.forEach((result, i) => {
@@ -342,6 +347,8 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const b = request.body;
       const { engine, token } = await authz.engineFor(tenant, consistencyOf(b.consistency));
       const tree = engine.expand({ resource: parseObject(b.resource), permission: b.permission, depth: b.depth, context: b.context });
+      // Who can reach a resource is as sensitive as a lookup: audited like one.
+      record(request, tenant, 'authz.expand', `${b.resource}#${b.permission}`, 'success', { depth: b.depth ?? 1, token });
       return { tree, token };
     },
   );
@@ -398,7 +405,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       preHandler: admin,
       schema: {
         tags: ['rbac'],
-        description: 'Creates a role or replaces its permissions. The first RBAC call adds the RBAC definitions to the tenant schema.',
+        description: 'Creates a role or replaces its permissions (at least one; DELETE the role to take all away). The first RBAC write adds the RBAC definitions to the tenant schema (audited as a schema write).',
         params: RoleParams,
         body: Type.Object({ permissions: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 500 }) }, { additionalProperties: false }),
         response: { 200: Token, ...errors },
@@ -408,6 +415,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant, role } = request.params;
       await tenants.get(tenant);
       const result = await rbac.setRole(tenant, role, request.body.permissions);
+      recordRbacSchema(request, tenant, result);
       record(request, tenant, 'authz.relationships_written', `role ${role}`, 'success', { permissions: request.body.permissions, token: result.token });
       return result;
     },
@@ -454,6 +462,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant, group } = request.params;
       await tenants.get(tenant);
       const result = await rbac.addToGroup(tenant, group, parseSubject(request.body.subject), request.body.remove);
+      recordRbacSchema(request, tenant, result);
       record(request, tenant, 'authz.relationships_written', `group ${group}`, 'success', { subject: request.body.subject, remove: Boolean(request.body.remove), token: result.token });
       return result;
     },

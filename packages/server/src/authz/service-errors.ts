@@ -7,4 +7,5 @@ export const authzServiceErrors = defineErrors({
   AUTHZ_RELATIONSHIP_EXISTS: { status: 409, message: 'Relationship {relationship} exists already (use touch to overwrite)' },
   AUTHZ_PRECONDITION_FAILED: { status: 409, message: 'Precondition failed: {detail}; nothing was written' },
   AUTHZ_CONSISTENCY_TOKEN_INVALID: { status: 400, message: 'Consistency token "{token}" is not one Gatehouse issued' },
+  AUTHZ_CONSISTENCY_TOKEN_REQUIRED: { status: 400, message: 'Consistency at_least_as_fresh needs the token of a write (or of an earlier answer) in "token"' },
 });

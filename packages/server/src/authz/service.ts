@@ -2,7 +2,7 @@ import { compileCaveats } from './caveats/index.js';
 import { combine, compilePolicies, decide, type CedarEntity, type PolicySet } from './cedar/index.js';
 import { createEngine, type CheckRequest, type Engine, type Permissionship } from './engine/engine.js';
 import { createRelationshipIndex, type RelationshipIndex } from './engine/relationship-index.js';
-import { formatRelationship } from './relationships/index.js';
+import { formatRelationship, parseRelationships } from './relationships/index.js';
 import { compileSchema } from './schema/index.js';
 import { authzServiceErrors } from './service-errors.js';
 import type { AuthzStore, Precondition, RelationshipFilter, RelationshipShape, RelationshipUpdate } from './store-types.js';
@@ -37,6 +37,9 @@ export interface Decision {
 }
 
 /** Consistency tokens are revisions, opaque to callers. */
+/** Relationships per transaction of a bulk import. */
+const IMPORT_CHUNK = 1000;
+
 export const tokenFor = (revision: number) => `gh1_${revision.toString(36)}`;
 export function revisionOf(token: string): number {
   const match = /^gh1_([0-9a-z]{1,12})$/.exec(token);
@@ -191,7 +194,7 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     snap.revision = revision;
   }
 
-  return {
+  const service = {
     engineFor,
 
     /** One decision: the graph, then the policies (a forbid wins, any policy error denies). */
@@ -270,6 +273,23 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
       return { token: tokenFor(revision) };
     },
 
+    /**
+     * Bulk import of relationship text, one per line (blank, `//` and `#` lines skipped): every
+     * line is parsed and checked against the schema before anything is written, then touched
+     * in transactions of 1000. A failure midway leaves the earlier transactions written; a
+     * retry with the same text is idempotent.
+     */
+    async importRelationships(tenantId: string, text: string): Promise<{ imported: number; token: string }> {
+      const relationships = parseRelationships(text);
+      await service.validateRelationships(tenantId, relationships);
+      let token = (await engineFor(tenantId)).token;
+      for (let i = 0; i < relationships.length; i += IMPORT_CHUNK) {
+        const chunk = relationships.slice(i, i + IMPORT_CHUNK).map((relationship): RelationshipUpdate => ({ operation: 'touch', relationship }));
+        ({ token } = await service.writeRelationships(tenantId, chunk));
+      }
+      return { imported: relationships.length, token };
+    },
+
     /** Throws AUTHZ_RELATIONSHIP_INVALID for the first relationship the schema does not allow. */
     async validateRelationships(tenantId: string, relationships: Relationship[]): Promise<void> {
       const schema = await currentSchema(tenantId);
@@ -296,14 +316,18 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
       return { token: tokenFor(outcome.revision) };
     },
 
-    async deleteRelationships(tenantId: string, filter: RelationshipFilter, preconditions: Precondition[] = []): Promise<{ token: string; deleted: number }> {
-      const outcome = await store.deleteMatching(tenantId, filter, preconditions);
+    /** Deletes every relationship a filter matches (several filters: one transaction). */
+    async deleteRelationships(tenantId: string, filter: RelationshipFilter | RelationshipFilter[], preconditions: Precondition[] = []): Promise<{ token: string; deleted: number }> {
+      const outcome = await store.deleteMatching(tenantId, Array.isArray(filter) ? filter : [filter], preconditions);
       if (!outcome.ok) {
         throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: outcome.reason === 'precondition' ? describePrecondition(outcome.precondition) : 'conflict' });
       }
       markChanged(tenantId, outcome.revision);
       return { token: tokenFor(outcome.revision), deleted: outcome.deleted ?? 0 };
     },
+
+    /** A consistency token for everything committed so far (any tenant). */
+    currentToken: async (): Promise<string> => tokenFor(await currentRevision()),
 
     readRelationships: (tenantId: string, filter: RelationshipFilter, options?: { limit?: number; after?: string }) => store.read(tenantId, filter, options),
 
@@ -312,6 +336,7 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
       markChanged(tenantId, revision);
     },
   };
+  return service;
 }
 
 export type AuthzService = ReturnType<typeof createAuthzService>;

@@ -53,7 +53,8 @@ export interface AuthzStore {
   /** All updates and preconditions in one transaction: all or nothing. */
   write(tenantId: string, updates: RelationshipUpdate[], preconditions: Precondition[]): Promise<WriteOutcome>;
   /** Deletes every relationship matching the filter (with preconditions); the count and revision. */
-  deleteMatching(tenantId: string, filter: RelationshipFilter, preconditions: Precondition[]): Promise<WriteOutcome & { deleted?: number }>;
+  /** Deletes what any of the filters matches, in one transaction. */
+  deleteMatching(tenantId: string, filters: RelationshipFilter[], preconditions: Precondition[]): Promise<WriteOutcome & { deleted?: number }>;
   read(tenantId: string, filter: RelationshipFilter, options?: { limit?: number; after?: string }): Promise<Relationship[]>;
   /** Every relationship of the tenant (index builds), streamed in pages. */
   scan(tenantId: string, pageSize?: number): AsyncIterable<Relationship[]>;

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { formatRelationship, parseObjectRef, parseRelationship, parseRelationships, parseSubjectRef } from '../authz/relationships/index.js';
+import { formatRelationship, parseObjectRef, parseRelationship, parseSubjectRef } from '../authz/relationships/index.js';
 import type { RelationshipFilter, RelationshipUpdate } from '../authz/store-types.js';
 import type { Relationship } from '../authz/types.js';
 import { loadConfig, type Config, type SigningAlg } from '../config/defaults.js';
@@ -173,7 +173,7 @@ async function executeAuthz(core: Core, output: Output, command: AuthzCommand): 
       return print(output, result, `deleted ${plural(updates.length, 'relationship')} where present (token ${result.token})`);
     }
     case 'authz.relationships.import': {
-      const result = await importRelationships(core, command.tenant, await readInput(command.file));
+      const result = await core.authz.importRelationships(command.tenant, await readInput(command.file));
       audit(core, command.tenant, 'authz.relationships_written', `import of ${result.imported}`, { imported: result.imported, token: result.token });
       return print(output, result, `imported ${plural(result.imported, 'relationship')} (token ${result.token})`);
     }
@@ -233,24 +233,6 @@ async function readInput(file: string): Promise<string> {
   } catch (error) {
     throw new GatehouseError('CLI_FILE_UNREADABLE', 1, `cannot read ${file === '-' ? 'stdin' : file}: ${(error as Error).message}`);
   }
-}
-
-const IMPORT_CHUNK = 1000;
-
-/**
- * What the import route does: parse every line and check it against the schema before
- * writing anything, then touch in transactions of 1000. Lines starting with `#` are comments
- * here too (no relationship starts with `#`); blanking them keeps the line numbers of errors.
- */
-async function importRelationships(core: Core, tenant: string, text: string): Promise<{ imported: number; token: string }> {
-  const relationships = parseRelationships(text.replace(/^[ \t]*#.*$/gm, ''));
-  await core.authz.validateRelationships(tenant, relationships);
-  let token = (await core.authz.engineFor(tenant)).token;
-  for (let i = 0; i < relationships.length; i += IMPORT_CHUNK) {
-    const chunk = relationships.slice(i, i + IMPORT_CHUNK).map((relationship): RelationshipUpdate => ({ operation: 'touch', relationship }));
-    ({ token } = await core.authz.writeRelationships(tenant, chunk));
-  }
-  return { imported: relationships.length, token };
 }
 
 /** `--subject` is a type (`user`), a direct subject (`user:ann`) or a subject set (`group:eng#member`). */

@@ -6,6 +6,7 @@ import type { AuditWriter } from '../audit/index.js';
 import type { KeyService } from '../keys/index.js';
 import type { Metrics } from '../http/metrics.js';
 import { createAdapterFactory } from './adapter.js';
+import { engineContext } from './engine-context.js';
 import type { OAuthCatalog } from './catalog.js';
 import type { OAuthStore } from './types.js';
 
@@ -149,7 +150,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       }
     });
     wireEvents(tenantId, provider);
-    return { provider, handle: provider.callback(), validUntil: keySet.validUntil };
+    return { provider, handle: engineContext.wrap(provider.callback()), validUntil: keySet.validUntil };
   }
 
   function requestFacts(ctx: KoaContextWithOIDC) {

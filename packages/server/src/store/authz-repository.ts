@@ -128,18 +128,21 @@ export function createAuthzRepository({ db, dialect }: Pick<DatabaseHandle, 'db'
       });
     },
 
-    async deleteMatching(tenantId, filter, preconditions) {
+    async deleteMatching(tenantId, filters, preconditions) {
       return run(async (trx) => {
         await checkPreconditions(trx, tenantId, preconditions);
         const revision = await bumpRevision(trx, tenantId, 'relationships', dialect);
-        let query = trx.deleteFrom('relationships').where('tenant_id', '=', tenantId).where('resource_type', '=', filter.resourceType);
-        if (filter.resourceId !== undefined) query = query.where('resource_id', '=', filter.resourceId);
-        if (filter.relation !== undefined) query = query.where('relation', '=', filter.relation);
-        if (filter.subjectType !== undefined) query = query.where('subject_type', '=', filter.subjectType);
-        if (filter.subjectId !== undefined) query = query.where('subject_id', '=', filter.subjectId);
-        if (filter.subjectRelation !== undefined) query = query.where('subject_relation', '=', filter.subjectRelation);
-        const result = await query.executeTakeFirst();
-        return { ok: true as const, revision, deleted: Number(result.numDeletedRows) };
+        let deleted = 0;
+        for (const filter of filters) {
+          let query = trx.deleteFrom('relationships').where('tenant_id', '=', tenantId).where('resource_type', '=', filter.resourceType);
+          if (filter.resourceId !== undefined) query = query.where('resource_id', '=', filter.resourceId);
+          if (filter.relation !== undefined) query = query.where('relation', '=', filter.relation);
+          if (filter.subjectType !== undefined) query = query.where('subject_type', '=', filter.subjectType);
+          if (filter.subjectId !== undefined) query = query.where('subject_id', '=', filter.subjectId);
+          if (filter.subjectRelation !== undefined) query = query.where('subject_relation', '=', filter.subjectRelation);
+          deleted += Number((await query.executeTakeFirst()).numDeletedRows);
+        }
+        return { ok: true as const, revision, deleted };
       });
     },
 

@@ -70,8 +70,10 @@ for (const dialect of dialects) {
       const banned = await call('POST', '/check', { resource: 'document:plan', permission: 'view', subject: 'user:bob', consistency, explain: true }, checker);
       assert.equal(banned.json().permissionship, 'denied');
       assert.match(banned.json().explanation.summary, /banned/);
-      const bulk = await call('POST', '/check/bulk', { items: [{ resource: 'document:plan', permission: 'view', subject: 'user:ann' }, { resource: 'document:plan', permission: 'view', subject: 'user:zed' }], consistency }, checker);
+      const bulk = await call('POST', '/check/bulk', { items: [{ resource: 'document:plan', permission: 'view', subject: 'user:ann' }, { resource: 'document:plan', permission: 'view', subject: 'user:bob', explain: true }], consistency }, checker);
       assert.deepEqual(bulk.json().results.map((r: { permissionship: string }) => r.permissionship), ['allowed', 'denied']);
+      assert.equal(bulk.json().results[0].explanation, undefined, 'explained only when asked');
+      assert.match(bulk.json().results[1].explanation.summary, /banned/);
     });
 
     it('looks up resources and subjects, and expands', async () => {
@@ -83,6 +85,12 @@ for (const dialect of dialects) {
       const expand = await call('POST', '/expand', { resource: 'document:plan', permission: 'viewer', consistency }, checker);
       assert.equal(expand.statusCode, 200);
       assert.match(JSON.stringify(expand.json().tree), /"eng"/);
+      await server.core.audit.flush();
+      const expansions = await server.core.repos.audit.query({ tenantId: 'acme', action: 'authz.expand', limit: 10 });
+      assert.deepEqual(
+        expansions.map((e) => e.target),
+        ['document:plan#viewer'],
+      );
     });
 
     it('keeps checkers from writing, and everyone without a token out', async () => {
@@ -102,6 +110,7 @@ for (const dialect of dialects) {
         ['/check', { resource: 'folder:x', permission: 'view', subject: 'user:a' }, 'AUTHZ_UNKNOWN_TYPE'],
         ['/check', { resource: 'document:x', permission: 'edit', subject: 'user:a' }, 'AUTHZ_UNKNOWN_PERMISSION'],
         ['/check', { resource: 'document:x', permission: 'view', subject: 'user:a', consistency: { mode: 'at_least_as_fresh', token: 'forged' } }, 'AUTHZ_CONSISTENCY_TOKEN_INVALID'],
+        ['/check', { resource: 'document:x', permission: 'view', subject: 'user:a', consistency: { mode: 'at_least_as_fresh' } }, 'AUTHZ_CONSISTENCY_TOKEN_REQUIRED'],
         ['/check', { resource: 'document:x', permission: 'view', subject: 'user:a', extra: true }, 'REQUEST_INVALID'],
       ];
       for (const [url, body, code] of cases) {
@@ -149,7 +158,7 @@ for (const dialect of dialects) {
       const refused = await call('POST', '/relationships/import', { relationships: [...lines, 'document:bulk#view@user:x'].join('\n') });
       assert.equal(refused.json().code, 'AUTHZ_RELATIONSHIP_INVALID');
       assert.deepEqual((await call('POST', '/relationships/read', { filter: { resource_type: 'document', resource_id: 'bulk0' } })).json().relationships, []);
-      const imported = await call('POST', '/relationships/import', { relationships: `// a comment\n\n${lines.join('\n')}\n` });
+      const imported = await call('POST', '/relationships/import', { relationships: `// a comment\n# another\n\n${lines.join('\n')}\n` });
       assert.equal(imported.statusCode, 200);
       assert.equal(imported.json().imported, 2500);
       const found = await call('POST', '/lookup-resources', { resource_type: 'document', permission: 'view', subject: 'user:u3', consistency: { mode: 'at_least_as_fresh', token: imported.json().token } }, checker);

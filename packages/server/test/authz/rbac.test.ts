@@ -19,8 +19,19 @@ describe('RBAC without a schema', () => {
   });
   after(() => server.close());
 
+  it('answers a check before any RBAC write without writing anything itself', async () => {
+    assert.equal(await allowed('user:ann', 'orders.read'), 'denied');
+    const schema = await server.inject({ method: 'GET', url: '/api/v1/tenants/shop/authz/schema', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(schema.json().schema, '', 'no schema was written');
+    const deleted = await call('DELETE', '/roles/editor');
+    assert.deepEqual([deleted.statusCode, deleted.json().code], [404, 'AUTHZ_RBAC_ROLE_NOT_FOUND']);
+  });
+
   it('grants a permission through a role assigned to a user, and through a nested group', async () => {
     assert.equal((await call('PUT', '/roles/editor', { permissions: ['orders.read', 'orders.write'] })).statusCode, 200);
+    await server.core.audit.flush();
+    const schemaWrites = await server.core.repos.audit.query({ tenantId: 'shop', action: 'authz.schema_written', limit: 10 });
+    assert.equal(schemaWrites.length, 1, 'the first RBAC write adds the RBAC definitions, audited as a schema write');
     assert.equal((await call('PUT', '/roles/viewer', { permissions: ['orders.read'] })).statusCode, 200);
     assert.equal((await call('POST', '/assignments', { role: 'editor', subject: 'user:ann' })).statusCode, 200);
     await call('POST', '/groups/support/members', { subject: 'user:sam' });
@@ -51,7 +62,13 @@ describe('RBAC without a schema', () => {
     assert.match(schema.json().schema, /definition gatehouse\/role/);
   });
 
-  it('refuses bad names and subjects', async () => {
+  it('refuses unknown roles, roles without permissions, bad names and subjects, and changes nothing', async () => {
+    const before = (await call('GET', '/roles')).json();
+    const unknown = await call('POST', '/assignments', { role: 'ghost', subject: 'user:ann' });
+    assert.deepEqual([unknown.statusCode, unknown.json().code], [404, 'AUTHZ_RBAC_ROLE_NOT_FOUND']);
+    assert.equal((await call('DELETE', '/roles/ghost')).json().code, 'AUTHZ_RBAC_ROLE_NOT_FOUND');
+    assert.equal((await call('PUT', '/roles/ghost', { permissions: [] })).json().code, 'AUTHZ_RBAC_ROLE_EMPTY');
+    assert.deepEqual((await call('GET', '/roles')).json(), before);
     assert.equal((await call('PUT', '/roles/bad name', { permissions: [] })).json().code, 'AUTHZ_RBAC_NAME_INVALID');
     assert.equal((await call('PUT', '/roles/ok', { permissions: ['orders:read'] })).json().code, 'AUTHZ_RBAC_NAME_INVALID');
     assert.equal((await call('POST', '/assignments', { role: 'ok', subject: 'user:*' })).json().code, 'AUTHZ_RBAC_SUBJECT_INVALID');

@@ -6,7 +6,7 @@ const keyOf = (r: Relationship) => `${r.resourceType}:${r.resourceId}#${r.relati
 
 /**
  * Parses a block of relationships, one per line, as in a validation file: blank lines and
- * lines starting with `//` are skipped, and (as SpiceDB does) a relationship may not appear
+ * lines starting with `//` or `#` are skipped (no relationship starts with either), and (as SpiceDB does) a relationship may not appear
  * twice, whatever its caveat or expiration. Errors name the 1-based line in the block.
  *
  * @example
@@ -17,7 +17,7 @@ export function parseRelationships(block: string): Relationship[] {
   const seen = new Map<string, number>();
   block.split('\n').forEach((raw, index) => {
     const text = raw.trim();
-    if (text === '' || text.startsWith('//')) return;
+    if (text === '' || text.startsWith('//') || text.startsWith('#')) return;
     const line = index + 1;
     const relationship = parseRelationship(raw, { line });
     const key = keyOf(relationship);

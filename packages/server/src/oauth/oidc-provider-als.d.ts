@@ -1,0 +1,7 @@
+/** oidc-provider's request-context storage (lib/helpers/als.js), which ships no types of its own. */
+declare module 'oidc-provider/lib/helpers/als.js' {
+  import type { AsyncLocalStorage } from 'node:async_hooks';
+
+  const storage: AsyncLocalStorage<unknown>;
+  export default storage;
+}
