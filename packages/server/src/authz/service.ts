@@ -127,7 +127,18 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     let minRevision = 0;
     if (consistency.mode === 'at_least_as_fresh') minRevision = revisionOf(consistency.token);
     else if (consistency.mode === 'fully_consistent') minRevision = await currentRevision();
-    else if (!snapshots.has(tenantId) || (changedAt.get(tenantId) ?? 0) > snapshots.get(tenantId)!.revision) minRevision = changedAt.get(tenantId) ?? 0;
+    else {
+      const cached = snapshots.get(tenantId);
+      const changed = changedAt.get(tenantId) ?? 0;
+      if (cached && changed > cached.revision) {
+        // minimize_latency answers from the snapshot at hand while a newer one is built: a write
+        // from another process must not stall every check for the length of a rebuild. (A
+        // failed build surfaces on the next request that has to wait for one.)
+        snapshot(tenantId, changed).catch(() => undefined);
+        return { snap: cached, token: tokenFor(cached.revision) };
+      }
+      if (!cached) minRevision = changed;
+    }
     const snap = await snapshot(tenantId, minRevision);
     return { snap, token: tokenFor(snap.revision) };
   }

@@ -132,6 +132,27 @@ for (const dialect of dialects) {
       await assert.rejects(core.authz.engineFor('acme', { mode: 'at_least_as_fresh', token: 'rev:1' }), { code: 'AUTHZ_CONSISTENCY_TOKEN_INVALID' });
     });
 
+    it('answers minimize_latency from the snapshot at hand while a write of another process is being loaded', async () => {
+      const stale = await core.authz.engineFor('acme', { mode: 'fully_consistent' });
+      const other = await createCore(server.config, { logger: pino({ level: 'silent' }) });
+      try {
+        const { token } = await other.authz.writeRelationships('acme', [touch('document:q#viewer@user:quinn')]);
+        // This process learns of the write through the change feed…
+        await core.authz.engineFor('acme', { mode: 'at_least_as_fresh', token: stale.token });
+        core.authz.invalidate('acme', revisionOf(token));
+        // … and answers at once from what it has, without waiting for the rebuild.
+        const now = await core.authz.engineFor('acme');
+        assert.equal(now.engine, stale.engine);
+        assert.equal(now.token, stale.token);
+        // Asking for the write's token waits for (and shares) the rebuild, which then serves everyone.
+        const fresh = await core.authz.engineFor('acme', { mode: 'at_least_as_fresh', token });
+        assert.notEqual(fresh.engine, stale.engine);
+        assert.equal((await check('acme', 'document:q#view@user:quinn')).permissionship, 'allowed');
+      } finally {
+        await other.close();
+      }
+    });
+
     it('sees a write made by another process once it asks for the token of that write', async () => {
       const before = await check('acme', 'document:p#view@user:pia', { mode: 'fully_consistent' });
       assert.equal(before.permissionship, 'denied');
