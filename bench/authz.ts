@@ -8,7 +8,9 @@
  *   3. lookup-resources for a user who can see `10 k × scale` documents;
  *   4. the same checks as a recursive SQL query on the same database (answers compared);
  *   5. an equivalent RBAC decision by Cedar alone, entities passed in per request;
- *   6. HTTP check throughput (autocannon, keep-alive, admin bearer token).
+ *   6. HTTP check throughput (autocannon, keep-alive, admin bearer token), and the same load
+ *      against a bare Fastify route in the same process (parses and validates the same body,
+ *      answers a constant): a same-run yardstick for how fast this machine is at the moment.
  *
  * It reports; it does not fail on a missed target. It exits 1 when something errored, an
  * HTTP request failed, or SQL disagreed with the engine.
@@ -44,7 +46,8 @@ import {
   userId,
   type Dataset,
 } from './authz-lib.js';
-import { createCleanup, envNumber, fmt, formatTable, loadSegment, median, runMain, summarize } from './lib.js';
+import Fastify from 'fastify';
+import { createCleanup, envNumber, fmt, formatTable, freePort, loadSegment, median, runMain, summarize } from './lib.js';
 
 const SCALE = envNumber('BENCH_AUTHZ_SCALE', 1);
 const LOAD_MODE = process.env.BENCH_AUTHZ_LOAD === 'direct' ? 'direct' : 'service';
@@ -325,6 +328,20 @@ async function main(): Promise<number> {
     console.log(`  non-2xx ${warm.non2xx + http.non2xx}, errors ${warm.errors + http.errors}, timeouts ${warm.timeouts + http.timeouts}; status codes ${JSON.stringify(http.statusCodes)}`);
     if (httpFailed > 0) failures++;
 
+    // The yardstick: Fastify alone, same body, same schema validation, a constant answer.
+    const bare = Fastify({ logger: false });
+    const body = { type: 'object', properties: { resource: { type: 'string' }, permission: { type: 'string' }, subject: { type: 'string' } }, required: ['resource', 'permission', 'subject'], additionalProperties: false };
+    const answer = { type: 'object', properties: { permissionship: { type: 'string' }, token: { type: 'string' } } };
+    bare.post('/check', { schema: { body, response: { 200: answer } } }, async () => ({ permissionship: 'allowed', token: 'gh1_0' }));
+    const barePort = await freePort();
+    await bare.listen({ port: barePort, host: '127.0.0.1' });
+    cleanup.add('close the bare Fastify yardstick', () => bare.close());
+    const bareTarget = { ...target, url: `http://127.0.0.1:${barePort}/check` };
+    await loadSegment(bareTarget, { connections: CONNECTIONS, seconds: WARMUP_SECONDS });
+    const bareLoad = summarize(bareTarget.url, CONNECTIONS, [await loadSegment(bareTarget, { connections: CONNECTIONS, seconds: SECONDS })]);
+    const httpRatio = http.okPerSecond / bareLoad.okPerSecond;
+    console.log(`  same load on a bare Fastify route (same body and validation, constant answer): ${fmt(bareLoad.okPerSecond)}/s → Gatehouse / bare ${fmt(httpRatio, 2)}`);
+
     const verdict = (pass: boolean) => (pass ? 'PASS' : 'MISS');
     const must = (pass: boolean) => (pass ? 'PASS' : 'FAIL');
     console.log(`\nSummary (scale ${SCALE}, ${fmt(data.count)} relationships)`);
@@ -349,6 +366,8 @@ async function main(): Promise<number> {
           ['HTTP checks/s', fmt(http.okPerSecond), `>= ${fmt(TARGETS.httpPerSecond)}`, verdict(http.okPerSecond >= TARGETS.httpPerSecond)],
           ['  HTTP p50 / p99', `${http.p50Ms} / ${http.p99Ms} ms`, '', ''],
           ['HTTP failed requests', String(httpFailed), '0', must(httpFailed === 0)],
+          ['  bare Fastify, same load', `${fmt(bareLoad.okPerSecond)}/s`, '', ''],
+          ['  HTTP Gatehouse / bare', fmt(httpRatio, 2), '', ''],
         ],
       ),
     );
