@@ -30,6 +30,22 @@ const keyOf = (tenantId: string, r: Relationship) => ({
   subject_relation: r.subjectRelation ?? DIRECT,
 });
 
+/**
+ * The column conditions of a filter, the same for reads and deletes: a subject id without a
+ * subject relation means the direct subject (`user:ann`), not also its sets (`group:x#member`).
+ */
+function conditions(filter: RelationshipFilter): [FilterColumn, string][] {
+  const out: [FilterColumn, string][] = [['resource_type', filter.resourceType]];
+  if (filter.resourceId !== undefined) out.push(['resource_id', filter.resourceId]);
+  if (filter.relation !== undefined) out.push(['relation', filter.relation]);
+  if (filter.subjectType !== undefined) out.push(['subject_type', filter.subjectType]);
+  if (filter.subjectId !== undefined) out.push(['subject_id', filter.subjectId]);
+  if (filter.subjectRelation !== undefined) out.push(['subject_relation', filter.subjectRelation]);
+  else if (filter.subjectId !== undefined) out.push(['subject_relation', DIRECT]);
+  return out;
+}
+type FilterColumn = 'resource_type' | 'resource_id' | 'relation' | 'subject_type' | 'subject_id' | 'subject_relation';
+
 /** Thrown inside a transaction to roll it back with an outcome for the caller. */
 class Abort {
   constructor(readonly outcome: WriteOutcome) {}
@@ -38,13 +54,8 @@ class Abort {
 /** Kysely implementation of the permission service's store (both dialects). */
 export function createAuthzRepository({ db, dialect }: Pick<DatabaseHandle, 'db' | 'dialect'>): AuthzStore {
   function matching(q: Db, tenantId: string, filter: RelationshipFilter) {
-    let query = q.selectFrom('relationships').where('tenant_id', '=', tenantId).where('resource_type', '=', filter.resourceType);
-    if (filter.resourceId !== undefined) query = query.where('resource_id', '=', filter.resourceId);
-    if (filter.relation !== undefined) query = query.where('relation', '=', filter.relation);
-    if (filter.subjectType !== undefined) query = query.where('subject_type', '=', filter.subjectType);
-    if (filter.subjectId !== undefined) query = query.where('subject_id', '=', filter.subjectId);
-    if (filter.subjectRelation !== undefined) query = query.where('subject_relation', '=', filter.subjectRelation);
-    else if (filter.subjectId !== undefined) query = query.where('subject_relation', '=', DIRECT);
+    let query = q.selectFrom('relationships').where('tenant_id', '=', tenantId);
+    for (const [column, value] of conditions(filter)) query = query.where(column, '=', value);
     return query;
   }
 
@@ -134,12 +145,8 @@ export function createAuthzRepository({ db, dialect }: Pick<DatabaseHandle, 'db'
         const revision = await bumpRevision(trx, tenantId, 'relationships', dialect);
         let deleted = 0;
         for (const filter of filters) {
-          let query = trx.deleteFrom('relationships').where('tenant_id', '=', tenantId).where('resource_type', '=', filter.resourceType);
-          if (filter.resourceId !== undefined) query = query.where('resource_id', '=', filter.resourceId);
-          if (filter.relation !== undefined) query = query.where('relation', '=', filter.relation);
-          if (filter.subjectType !== undefined) query = query.where('subject_type', '=', filter.subjectType);
-          if (filter.subjectId !== undefined) query = query.where('subject_id', '=', filter.subjectId);
-          if (filter.subjectRelation !== undefined) query = query.where('subject_relation', '=', filter.subjectRelation);
+          let query = trx.deleteFrom('relationships').where('tenant_id', '=', tenantId);
+          for (const [column, value] of conditions(filter)) query = query.where(column, '=', value);
           deleted += Number((await query.executeTakeFirst()).numDeletedRows);
         }
         return { ok: true as const, revision, deleted };

@@ -107,6 +107,12 @@ for (const dialect of dialects) {
       const { deleted, token: after } = await core.authz.deleteRelationships('acme', { resourceType: 'document', relation: 'owner', subjectType: 'user', subjectId: 'f' });
       assert.equal(deleted, 2);
       assert.equal((await check('acme', 'document:f1#view@user:f', { mode: 'at_least_as_fresh', token: after })).permissionship, 'denied');
+      // A filter means the same to read and to delete: a subject id alone is the direct subject, not its sets.
+      await core.authz.writeRelationships('acme', [touch('document:f3#viewer@group:gx#member')]);
+      const direct = { resourceType: 'document', resourceId: 'f3', subjectType: 'group', subjectId: 'gx' };
+      assert.deepEqual(await core.authz.readRelationships('acme', direct), []);
+      assert.equal((await core.authz.deleteRelationships('acme', direct)).deleted, 0);
+      assert.equal((await core.authz.deleteRelationships('acme', { ...direct, subjectRelation: 'member' })).deleted, 1);
     });
 
     it('refuses a schema change that would orphan stored relationships, with the count', async () => {
