@@ -7,10 +7,10 @@ import { relationshipErrors } from './authz/relationships/index.js';
 import { schemaErrors } from './authz/schema/index.js';
 import { validationFileErrors } from './authz/validation-file.js';
 import type { ErrorSpec } from './errors.js';
+import { passwordErrors } from './identity/password-errors.js';
 import { keyErrors } from './keys/errors.js';
 import { oauthErrors } from './oauth/errors.js';
 import { tenantErrors } from './tenants/service.js';
-import { userErrors } from './users/errors.js';
 
 /** Errors raised outside a catalogue module: HTTP plumbing and the admin guard. */
 export const httpErrors = {
@@ -30,7 +30,7 @@ export const errorCatalogues: Record<string, Record<string, ErrorSpec>> = {
   tenants: tenantErrors.catalogue,
   keys: keyErrors.catalogue,
   oauth: oauthErrors.catalogue,
-  users: userErrors.catalogue,
+  passwords: passwordErrors.catalogue,
   'authz schema': schemaErrors.catalogue,
   'authz caveats': caveatErrors.catalogue,
   'authz relationships': relationshipErrors.catalogue,

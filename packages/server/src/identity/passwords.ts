@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Algorithm, Version, hash as argon2Hash, parseOptions, verify as argon2Verify } from '@node-rs/argon2';
 import { commonPasswords } from './common-passwords.js';
-import { userErrors } from './errors.js';
+import { passwordErrors } from './password-errors.js';
 
 /** Argon2id cost: memory in KiB, passes, lanes. Every hash carries them in its PHC string. */
 export interface PasswordHashParams {
@@ -63,9 +63,9 @@ function commonList(): ReadonlySet<string> {
 export function checkPasswordPolicy(password: string): void {
   const normalized = normalize(password);
   const length = codePoints(normalized);
-  if (length < PASSWORD_MIN_LENGTH) throw userErrors.create('USERS_PASSWORD_TOO_SHORT', { minimum: PASSWORD_MIN_LENGTH });
-  if (length > PASSWORD_MAX_LENGTH) throw userErrors.create('USERS_PASSWORD_TOO_LONG', { maximum: PASSWORD_MAX_LENGTH });
-  if (commonList().has(normalized.toLowerCase())) throw userErrors.create('USERS_PASSWORD_COMMON');
+  if (length < PASSWORD_MIN_LENGTH) throw passwordErrors.create('USERS_PASSWORD_TOO_SHORT', { minimum: PASSWORD_MIN_LENGTH });
+  if (length > PASSWORD_MAX_LENGTH) throw passwordErrors.create('USERS_PASSWORD_TOO_LONG', { maximum: PASSWORD_MAX_LENGTH });
+  if (commonList().has(normalized.toLowerCase())) throw passwordErrors.create('USERS_PASSWORD_COMMON');
 }
 
 function checkParams({ memoryCost, timeCost, parallelism }: PasswordHashParams): void {

@@ -4,8 +4,8 @@ import { describe, it } from 'node:test';
 import { Algorithm, hash as argon2Hash, parseOptions } from '@node-rs/argon2';
 import { ConfigError, loadConfig } from '../../src/config/defaults.js';
 import { GatehouseError } from '../../src/errors.js';
-import { commonPasswords } from '../../src/users/common-passwords.js';
-import { checkPasswordPolicy, createPasswordHasher, defaultPasswordHashParams } from '../../src/users/passwords.js';
+import { commonPasswords } from '../../src/identity/common-passwords.js';
+import { checkPasswordPolicy, createPasswordHasher, defaultPasswordHashParams } from '../../src/identity/passwords.js';
 
 // Argon2's smallest settings keep the suite fast; one test below runs the real defaults.
 const fast = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
