@@ -27,11 +27,27 @@ const Client = Type.Object({
   type: Type.Union([Type.Literal('confidential'), Type.Literal('public')]),
   grant_types: Type.Array(Type.String()),
   redirect_uris: Type.Array(Type.String()),
+  post_logout_redirect_uris: Type.Array(Type.String()),
+  first_party: Type.Boolean(),
+  // Null first, as in ClientSignIn.
+  backchannel_logout_uri: Type.Union([Type.Null(), Type.String()]),
+  refresh_token_idle_ttl: Type.Union([Type.Null(), Type.Integer()]),
+  refresh_token_absolute_ttl: Type.Union([Type.Null(), Type.Integer()]),
   token_endpoint_auth_method: Type.String(),
   apis: Type.Record(Type.String(), Type.Array(Type.String())),
   builtin: Type.Boolean(),
   created_at: Type.String({ format: 'date-time' }),
 });
+/** What people-facing clients add: where users return to, consent, logout, refresh lifetimes. */
+const ClientSignIn = {
+  redirect_uris: Type.Optional(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 50 })),
+  post_logout_redirect_uris: Type.Optional(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 50 })),
+  first_party: Type.Optional(Type.Boolean({ description: 'First-party applications skip the consent screen' })),
+  // Null first: Ajv coerces types, and would read null as "" or 0 under a string or integer tried first.
+  backchannel_logout_uri: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 2048 })])),
+  refresh_token_idle_ttl: Type.Optional(Type.Union([Type.Null(), Type.Integer({ minimum: 60, maximum: 31536000 })], { description: 'Seconds a refresh token may go unused (null: server default)' })),
+  refresh_token_absolute_ttl: Type.Optional(Type.Union([Type.Null(), Type.Integer({ minimum: 60, maximum: 31536000 })], { description: 'Seconds from sign-in after which refreshing stops (null: server default)' })),
+};
 const CreateTenant = Type.Object({ id: Type.String({ minLength: 1, maxLength: 63 }), display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }, { additionalProperties: false });
 const CreateApi = Type.Object(
   {
@@ -47,7 +63,7 @@ const CreateClient = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 200 }),
     type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
     grant_types: Type.Array(Type.String({ maxLength: 100 }), { minItems: 1, maxItems: 10 }),
-    redirect_uris: Type.Optional(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 50 })),
+    ...ClientSignIn,
     token_endpoint_auth_method: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post'), Type.Literal('none')])),
     apis: Type.Optional(Type.Record(Type.String({ maxLength: 2048 }), Type.Array(Scope, { maxItems: 200 }))),
   },
@@ -65,6 +81,8 @@ const UpdateClient = Type.Object(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     apis: Type.Optional(Type.Record(Type.String({ maxLength: 2048 }), Type.Array(Scope, { maxItems: 200 }))),
+    grant_types: Type.Optional(Type.Array(Type.String({ maxLength: 100 }), { minItems: 1, maxItems: 10 })),
+    ...ClientSignIn,
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -101,10 +119,25 @@ const clientView = (c: ClientRecord) => ({
   type: c.type,
   grant_types: c.grantTypes,
   redirect_uris: c.redirectUris,
+  post_logout_redirect_uris: c.postLogoutRedirectUris,
+  first_party: c.firstParty,
+  backchannel_logout_uri: c.backchannelLogoutUri,
+  refresh_token_idle_ttl: c.refreshTokenIdleTtl,
+  refresh_token_absolute_ttl: c.refreshTokenAbsoluteTtl,
   token_endpoint_auth_method: c.authMethod,
   apis: c.apiScopes,
   builtin: c.builtin,
   created_at: iso(c.createdAt),
+});
+
+type SignInBody = { [K in keyof typeof ClientSignIn]?: Static<(typeof ClientSignIn)[K]> };
+const signInFields = (b: SignInBody) => ({
+  redirectUris: b.redirect_uris,
+  postLogoutRedirectUris: b.post_logout_redirect_uris,
+  firstParty: b.first_party,
+  backchannelLogoutUri: b.backchannel_logout_uri,
+  refreshTokenIdleTtl: b.refresh_token_idle_ttl,
+  refreshTokenAbsoluteTtl: b.refresh_token_absolute_ttl,
 });
 
 /** The admin REST API under /api/v1, described by /api/v1/openapi.json. */
@@ -260,7 +293,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
         name: b.name,
         type: b.type,
         grantTypes: b.grant_types,
-        redirectUris: b.redirect_uris,
+        ...signInFields(b),
         authMethod: b.token_endpoint_auth_method,
         apis: b.apis,
       });
@@ -281,12 +314,13 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.patch<{ Params: Static<typeof ClientParams>; Body: Static<typeof UpdateClient> }>(
     '/tenants/:tenant/clients/:client',
-    { preHandler: write, schema: { tags: ['clients'], description: 'Renames a client or replaces the APIs and scopes it may request.', params: ClientParams, body: UpdateClient, response: { 200: Client, ...errors } } },
+    { preHandler: write, schema: { tags: ['clients'], description: 'Changes a client: name, APIs and scopes, grant types, redirect and logout URIs, consent, refresh token lifetimes (its type and auth method stay).', params: ClientParams, body: UpdateClient, response: { 200: Client, ...errors } } },
     async (request) => {
       const { tenant, client } = request.params;
       await core.tenants.get(tenant);
-      const updated = await core.catalog.updateClient(tenant, client, request.body);
-      audit(request, tenant, 'client.updated', client, { apis: updated.apiScopes });
+      const b = request.body;
+      const updated = await core.catalog.updateClient(tenant, client, { name: b.name, apis: b.apis, grantTypes: b.grant_types, ...signInFields(b) });
+      audit(request, tenant, 'client.updated', client, { changed: Object.keys(b) });
       return clientView(updated);
     },
   );

@@ -15,7 +15,19 @@ export type Command =
   | { kind: 'tenant.list' }
   | { kind: 'api.create'; tenant: string; identifier: string; scopes: string[]; name?: string; ttl?: number }
   | { kind: 'api.list'; tenant: string }
-  | { kind: 'client.create'; tenant: string; name: string; grantTypes: string[]; api?: string; scopes: string[]; authMethod?: 'client_secret_basic' | 'client_secret_post' }
+  | {
+      kind: 'client.create';
+      tenant: string;
+      name: string;
+      grantTypes: string[];
+      api?: string;
+      scopes: string[];
+      redirectUris: string[];
+      postLogoutRedirectUris: string[];
+      public: boolean;
+      firstParty: boolean;
+      authMethod?: 'client_secret_basic' | 'client_secret_post';
+    }
   | { kind: 'client.list'; tenant: string }
   | { kind: 'client.rotate'; tenant: string; clientId: string; grace?: number }
   | { kind: 'key.rotate'; tenant: string; alg?: SigningAlg }
@@ -95,18 +107,32 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
     case 'client.create': {
       await core.tenants.get(command.tenant);
       if (command.scopes.length > 0 && !command.api) throw new GatehouseError('CLI_USAGE', 2, '--scopes needs --api');
+      if (command.public && command.authMethod) throw new GatehouseError('CLI_USAGE', 2, '--auth-method is for confidential clients; a --public client has none');
       const { client, clientSecret } = await core.catalog.createClient(command.tenant, {
         name: command.name,
+        type: command.public ? 'public' : 'confidential',
         grantTypes: command.grantTypes,
+        redirectUris: command.redirectUris,
+        postLogoutRedirectUris: command.postLogoutRedirectUris,
+        firstParty: command.firstParty,
         apis: command.api ? { [command.api]: command.scopes } : {},
         authMethod: command.authMethod,
       });
       audit(core, command.tenant, 'client.created', client.clientId, { grant_types: client.grantTypes });
-      return print(
-        output,
-        { client_id: client.clientId, client_secret: clientSecret, token_endpoint_auth_method: client.authMethod },
-        `client_id:     ${client.clientId}\nclient_secret: ${clientSecret}\n(the secret is shown once; store it now)`,
-      );
+      const facts = {
+        client_id: client.clientId,
+        ...(clientSecret ? { client_secret: clientSecret } : {}),
+        type: client.type,
+        token_endpoint_auth_method: client.authMethod,
+        grant_types: client.grantTypes,
+        redirect_uris: client.redirectUris,
+        post_logout_redirect_uris: client.postLogoutRedirectUris,
+        first_party: client.firstParty,
+      };
+      const human = clientSecret
+        ? `client_id:     ${client.clientId}\nclient_secret: ${clientSecret}\n(the secret is shown once; store it now)`
+        : `client_id:     ${client.clientId}\n(public client: no secret; it must use PKCE)`;
+      return print(output, facts, human);
     }
     case 'client.list': {
       await core.tenants.get(command.tenant);

@@ -40,12 +40,40 @@ clients
   .command('create')
   .requiredOption('--tenant <tenant>')
   .requiredOption('--name <name>')
-  .requiredOption('--grant-types <list>', 'comma-separated grant types', list)
+  .requiredOption('--grant-types <list>', 'comma-separated grant types: client_credentials, authorization_code, refresh_token', list)
   .option('--api <uri>', 'API the client may call')
   .option('--scopes <list>', 'comma-separated scopes it may request for --api', list)
+  .option('--redirect-uris <list>', 'comma-separated redirect URIs (authorization_code; matched exactly)', list)
+  .option('--post-logout-redirect-uris <list>', 'comma-separated URIs logout may return to (matched exactly)', list)
+  .option('--public', 'a public client (browser or native app): no secret, PKCE only')
+  .option('--first-party', 'your own application: users are not asked for consent')
   .addOption(new Option('--auth-method <method>', 'token endpoint auth method').choices(['client_secret_basic', 'client_secret_post']))
-  .action((o: { tenant: string; name: string; grantTypes: string[]; api?: string; scopes?: string[]; authMethod?: 'client_secret_basic' | 'client_secret_post' }) =>
-    runCommand(out(), { kind: 'client.create', tenant: o.tenant, name: o.name, grantTypes: o.grantTypes, api: o.api, scopes: o.scopes ?? [], authMethod: o.authMethod }),
+  .action(
+    (o: {
+      tenant: string;
+      name: string;
+      grantTypes: string[];
+      api?: string;
+      scopes?: string[];
+      redirectUris?: string[];
+      postLogoutRedirectUris?: string[];
+      public?: boolean;
+      firstParty?: boolean;
+      authMethod?: 'client_secret_basic' | 'client_secret_post';
+    }) =>
+      runCommand(out(), {
+        kind: 'client.create',
+        tenant: o.tenant,
+        name: o.name,
+        grantTypes: o.grantTypes,
+        api: o.api,
+        scopes: o.scopes ?? [],
+        redirectUris: o.redirectUris ?? [],
+        postLogoutRedirectUris: o.postLogoutRedirectUris ?? [],
+        public: o.public ?? false,
+        firstParty: o.firstParty ?? false,
+        authMethod: o.authMethod,
+      }),
   );
 clients.command('list').requiredOption('--tenant <tenant>').action((o: { tenant: string }) => runCommand(out(), { kind: 'client.list', tenant: o.tenant }));
 clients

@@ -20,6 +20,7 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
           grantId: payload.grantId ?? null,
           userCode: payload.userCode ?? null,
           uid: payload.uid ?? null,
+          accountId: payload.accountId ?? null,
           expiresAt: expiresIn ? clock() + expiresIn * 1000 : null,
           consumedAt: null,
         });
@@ -62,8 +63,10 @@ function clientAdapter(tenantId: string, catalog: OAuthCatalog): Adapter {
         client_name: client.name,
         grant_types: client.grantTypes,
         redirect_uris: client.redirectUris,
+        post_logout_redirect_uris: client.postLogoutRedirectUris,
         response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
         token_endpoint_auth_method: client.authMethod,
+        ...(client.backchannelLogoutUri ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
       };
       if (client.type === 'confidential') {
         // oidc-provider insists on a client_secret for secret-based methods. We hand it the

@@ -1,9 +1,8 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { checkClientShape, type ClientShapeChanges } from './client-rules.js';
 import { oauthErrors } from './errors.js';
 import type { ApiRecord, ClientRecord, ClientSecretRecord, ClientType, OAuthStore } from './types.js';
 
-/** Grant types a client can be registered with today. */
-export const supportedGrantTypes = ['client_credentials'] as const;
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
@@ -26,6 +25,12 @@ export interface CreateClientInput {
   type?: ClientType;
   grantTypes: string[];
   redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  /** First-party applications skip the consent screen. */
+  firstParty?: boolean;
+  backchannelLogoutUri?: string | null;
+  refreshTokenIdleTtl?: number | null;
+  refreshTokenAbsoluteTtl?: number | null;
   /** API identifier → allowed scopes. */
   apis?: Record<string, string[]>;
   authMethod?: ClientRecord['authMethod'];
@@ -175,12 +180,16 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
     async createClient(tenantId: string, input: CreateClientInput): Promise<{ client: ClientRecord; clientSecret?: string }> {
       const type = input.type ?? 'confidential';
       checkClientName(input.name);
-      for (const grantType of input.grantTypes) {
-        if (!(supportedGrantTypes as readonly string[]).includes(grantType)) {
-          throw oauthErrors.create('OAUTH_GRANT_TYPE_UNSUPPORTED', { grantType, supported: supportedGrantTypes.join(', ') });
-        }
-      }
-      if (type === 'public' && input.grantTypes.includes('client_credentials')) throw oauthErrors.create('OAUTH_PUBLIC_CLIENT_CREDENTIALS');
+      const shape = {
+        type,
+        grantTypes: [...new Set(input.grantTypes)],
+        redirectUris: [...new Set(input.redirectUris ?? [])],
+        postLogoutRedirectUris: [...new Set(input.postLogoutRedirectUris ?? [])],
+        backchannelLogoutUri: input.backchannelLogoutUri ?? null,
+        refreshTokenIdleTtl: input.refreshTokenIdleTtl ?? null,
+        refreshTokenAbsoluteTtl: input.refreshTokenAbsoluteTtl ?? null,
+      };
+      checkClientShape(shape);
       const authMethod = input.authMethod ?? (type === 'public' ? 'none' : 'client_secret_basic');
       if ((type === 'public') !== (authMethod === 'none')) throw oauthErrors.create('OAUTH_AUTH_METHOD_INVALID', { method: authMethod, type });
       const apiScopes = await resolveApiScopes(tenantId, input.apis ?? {});
@@ -189,9 +198,8 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         tenantId,
         clientId: input.clientId ?? `cl_${randomBytes(12).toString('base64url')}`,
         name: input.name,
-        type,
-        grantTypes: [...new Set(input.grantTypes)],
-        redirectUris: input.redirectUris ?? [],
+        ...shape,
+        firstParty: input.firstParty ?? false,
         apiScopes,
         authMethod,
         builtin: input.builtin ?? false,
@@ -204,18 +212,23 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
       return secret ? { client, clientSecret: secret.secret } : { client };
     },
 
-    /** Renames a client or replaces the APIs and scopes it may request. */
-    async updateClient(tenantId: string, clientId: string, changes: { name?: string; apis?: Record<string, string[]> }): Promise<ClientRecord> {
+    /** Changes what a client may do: name, APIs and scopes, grant types, URIs, consent, refresh lifetimes. Its type and auth method stay. */
+    async updateClient(tenantId: string, clientId: string, changes: { name?: string; apis?: Record<string, string[]> } & ClientShapeChanges): Promise<ClientRecord> {
       const found = await loadClient(tenantId, clientId);
       if (!found) throw oauthErrors.create('OAUTH_CLIENT_NOT_FOUND', { client: clientId });
       if (found.client.builtin) throw oauthErrors.create('OAUTH_CLIENT_BUILTIN', { client: clientId });
       if (changes.name !== undefined) checkClientName(changes.name);
+      const { name, apis, ...shapeChanges } = changes;
+      const defined = Object.fromEntries(Object.entries(shapeChanges).filter(([, value]) => value !== undefined)) as ClientShapeChanges;
       const updated: ClientRecord = {
         ...found.client,
-        name: changes.name ?? found.client.name,
-        apiScopes: changes.apis ? await resolveApiScopes(tenantId, changes.apis) : found.client.apiScopes,
+        ...defined,
+        name: name ?? found.client.name,
+        apiScopes: apis ? await resolveApiScopes(tenantId, apis) : found.client.apiScopes,
         updatedAt: clock(),
       };
+      for (const list of ['grantTypes', 'redirectUris', 'postLogoutRedirectUris'] as const) updated[list] = [...new Set(updated[list])];
+      checkClientShape(updated);
       if (!(await store.updateClient(updated))) throw oauthErrors.create('OAUTH_CLIENT_NOT_FOUND', { client: clientId });
       cacheOf(tenantId).clients.delete(clientId);
       return updated;

@@ -23,6 +23,15 @@ export interface ClientRecord {
   apiScopes: Record<string, string[]>;
   /** RFC 7591 token_endpoint_auth_method; `none` for public clients. */
   authMethod: 'client_secret_basic' | 'client_secret_post' | 'none';
+  /** Where RP-initiated logout may send the user back (exact match). */
+  postLogoutRedirectUris: string[];
+  /** First-party applications skip the consent screen. */
+  firstParty: boolean;
+  /** OpenID Connect Back-Channel Logout 1.0: where logout tokens are posted, if anywhere. */
+  backchannelLogoutUri: string | null;
+  /** Refresh token lifetimes in seconds (null: the server defaults): since last use, and since sign-in. */
+  refreshTokenIdleTtl: number | null;
+  refreshTokenAbsoluteTtl: number | null;
   builtin: boolean;
   createdAt: number;
   updatedAt: number;
@@ -45,6 +54,8 @@ export interface OidcPayloadRecord {
   grantId: string | null;
   userCode: string | null;
   uid: string | null;
+  /** The user (`sub`) the payload belongs to: sessions, grants, codes and tokens of people. */
+  accountId: string | null;
   expiresAt: number | null;
   consumedAt: number | null;
 }
@@ -71,6 +82,8 @@ export interface OAuthStore {
   consumePayload(tenantId: string, model: string, id: string, at: number): Promise<void>;
   destroyPayload(tenantId: string, model: string, id: string): Promise<void>;
   revokeGrant(tenantId: string, grantId: string): Promise<void>;
+  /** Deletes every session, grant, code and token of a user; the number of rows removed. */
+  revokeAccount(tenantId: string, accountId: string): Promise<number>;
   /** JWT access tokens cannot be recalled; their jti is kept until expiry so introspection reports them inactive. */
   revokeToken(tenantId: string, jti: string, expiresAt: number): Promise<void>;
   isTokenRevoked(tenantId: string, jti: string): Promise<boolean>;

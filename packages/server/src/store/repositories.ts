@@ -131,7 +131,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
       return tx(async (trx) => {
         const result = await trx
           .updateTable('clients')
-          .set({ name: client.name, api_scopes: JSON.stringify(client.apiScopes), updated_at: client.updatedAt })
+          .set((({ tenant_id: _t, client_id: _c, type: _type, auth_method: _m, builtin: _b, created_at: _at, ...changeable }) => changeable)(fromClient(client)))
           .where('tenant_id', '=', client.tenantId)
           .where('client_id', '=', client.clientId)
           .executeTakeFirst();
@@ -204,6 +204,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
         grant_id: record.grantId,
         user_code: record.userCode,
         uid: record.uid,
+        account_id: record.accountId,
         expires_at: record.expiresAt,
         consumed_at: null,
       };
@@ -216,6 +217,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
             grant_id: values.grant_id,
             user_code: values.user_code,
             uid: values.uid,
+            account_id: values.account_id,
             expires_at: values.expires_at,
           }),
         )
@@ -246,6 +248,10 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     },
     async revokeGrant(tenantId, grantId) {
       await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).execute();
+    },
+    async revokeAccount(tenantId, accountId) {
+      const result = await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('account_id', '=', accountId).executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
     async revokeToken(tenantId, jti, expiresAt) {
       await tx(async (trx) => {
@@ -372,6 +378,11 @@ const fromClient = (c: ClientRecord) => ({
   redirect_uris: JSON.stringify(c.redirectUris),
   api_scopes: JSON.stringify(c.apiScopes),
   auth_method: c.authMethod,
+  post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
+  first_party: c.firstParty ? 1 : 0,
+  backchannel_logout_uri: c.backchannelLogoutUri,
+  refresh_idle_ttl: c.refreshTokenIdleTtl,
+  refresh_absolute_ttl: c.refreshTokenAbsoluteTtl,
   builtin: c.builtin ? 1 : 0,
   created_at: c.createdAt,
   updated_at: c.updatedAt,
@@ -386,6 +397,11 @@ const toClient = (row: Row<'clients'>): ClientRecord => ({
   redirectUris: JSON.parse(row.redirect_uris),
   apiScopes: JSON.parse(row.api_scopes),
   authMethod: row.auth_method as ClientRecord['authMethod'],
+  postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris),
+  firstParty: Number(row.first_party) === 1,
+  backchannelLogoutUri: row.backchannel_logout_uri,
+  refreshTokenIdleTtl: row.refresh_idle_ttl === null ? null : Number(row.refresh_idle_ttl),
+  refreshTokenAbsoluteTtl: row.refresh_absolute_ttl === null ? null : Number(row.refresh_absolute_ttl),
   builtin: Number(row.builtin) === 1,
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),
@@ -415,6 +431,7 @@ const toPayload = (row: Row<'oidc_payloads'>): OidcPayloadRecord => ({
   grantId: row.grant_id,
   userCode: row.user_code,
   uid: row.uid,
+  accountId: row.account_id,
   expiresAt: row.expires_at === null ? null : Number(row.expires_at),
   consumedAt: row.consumed_at === null ? null : Number(row.consumed_at),
 });

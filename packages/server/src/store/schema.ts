@@ -35,6 +35,11 @@ export interface Database {
     redirect_uris: string;
     api_scopes: string;
     auth_method: string;
+    post_logout_redirect_uris: string;
+    first_party: number;
+    backchannel_logout_uri: string | null;
+    refresh_idle_ttl: number | null;
+    refresh_absolute_ttl: number | null;
     builtin: number;
     created_at: number;
     updated_at: number;
@@ -55,6 +60,7 @@ export interface Database {
     grant_id: string | null;
     user_code: string | null;
     uid: string | null;
+    account_id: string | null;
     expires_at: number | null;
     consumed_at: number | null;
   };

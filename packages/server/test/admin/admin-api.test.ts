@@ -154,6 +154,19 @@ for (const dialect of dialects) {
           [{ name: 'a', grant_types: ['client_credentials'], apis: { 'https://inventory.acme.test': ['items:delete'] } }, 'OAUTH_SCOPE_NOT_IN_API'],
           [{ name: 'a', grant_types: ['password'] }, 'OAUTH_GRANT_TYPE_UNSUPPORTED'],
           [{ name: 'a', type: 'public', grant_types: ['client_credentials'] }, 'OAUTH_PUBLIC_CLIENT_CREDENTIALS'],
+          [{ name: 'a', grant_types: ['authorization_code'] }, 'OAUTH_REDIRECT_URIS_REQUIRED'],
+          [{ name: 'a', grant_types: ['refresh_token', 'client_credentials'] }, 'OAUTH_REFRESH_WITHOUT_CODE'],
+          [{ name: 'a', grant_types: ['client_credentials'], redirect_uris: ['https://app.test/cb'] }, 'OAUTH_REDIRECT_URIS_UNUSED'],
+          [{ name: 'a', grant_types: ['authorization_code'], redirect_uris: ['http://app.test/cb'] }, 'OAUTH_REDIRECT_URI_INVALID'],
+          [{ name: 'a', grant_types: ['authorization_code'], redirect_uris: ['https://app.test/cb#frag'] }, 'OAUTH_REDIRECT_URI_INVALID'],
+          [{ name: 'a', grant_types: ['authorization_code'], redirect_uris: ['/cb'] }, 'OAUTH_REDIRECT_URI_INVALID'],
+          [{ name: 'a', grant_types: ['authorization_code'], redirect_uris: ['javascript:alert(1)'] }, 'OAUTH_REDIRECT_URI_INVALID'],
+          [{ name: 'a', grant_types: ['authorization_code'], redirect_uris: ['https://user:pw@app.test/cb'] }, 'OAUTH_REDIRECT_URI_INVALID'],
+          // A private-use scheme is for native (public) apps only.
+          [{ name: 'a', grant_types: ['authorization_code'], redirect_uris: ['com.example.app:/cb'] }, 'OAUTH_REDIRECT_URI_INVALID'],
+          [{ name: 'a', grant_types: ['authorization_code'], redirect_uris: ['https://app.test/cb'], post_logout_redirect_uris: ['http://app.test/'] }, 'OAUTH_REDIRECT_URI_INVALID'],
+          [{ name: 'a', grant_types: ['authorization_code'], redirect_uris: ['https://app.test/cb'], backchannel_logout_uri: 'com.example.app:/logout' }, 'OAUTH_REDIRECT_URI_INVALID'],
+          [{ name: 'a', grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['https://app.test/cb'], refresh_token_idle_ttl: 7200, refresh_token_absolute_ttl: 3600 }, 'OAUTH_REFRESH_TTL_ORDER'],
         ];
         const count = (await call('GET', '/tenants/acme/clients')).json().clients.length;
         for (const [body, code] of cases) {
@@ -162,6 +175,61 @@ for (const dialect of dialects) {
           assert.equal(response.json().code, code);
         }
         assert.equal((await call('GET', '/tenants/acme/clients')).json().clients.length, count);
+      });
+
+      it('registers applications people sign in to: confidential and public, first-party or not, with exact URIs', async () => {
+        const web = await call('POST', '/tenants/acme/clients', {
+          name: 'web',
+          grant_types: ['authorization_code', 'refresh_token'],
+          redirect_uris: ['https://app.acme.test/callback', 'http://localhost:3000/callback'],
+          post_logout_redirect_uris: ['https://app.acme.test/'],
+          backchannel_logout_uri: 'https://app.acme.test/backchannel',
+          first_party: true,
+          refresh_token_idle_ttl: 86400,
+          refresh_token_absolute_ttl: 2592000,
+        });
+        assert.equal(web.statusCode, 201, web.body);
+        assert.ok(web.json().client_secret);
+        assert.deepEqual(
+          (({ type, first_party, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, refresh_token_idle_ttl, refresh_token_absolute_ttl, token_endpoint_auth_method }) => ({
+            type,
+            first_party,
+            redirect_uris,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            refresh_token_idle_ttl,
+            refresh_token_absolute_ttl,
+            token_endpoint_auth_method,
+          }))(web.json()),
+          {
+            type: 'confidential',
+            first_party: true,
+            redirect_uris: ['https://app.acme.test/callback', 'http://localhost:3000/callback'],
+            post_logout_redirect_uris: ['https://app.acme.test/'],
+            backchannel_logout_uri: 'https://app.acme.test/backchannel',
+            refresh_token_idle_ttl: 86400,
+            refresh_token_absolute_ttl: 2592000,
+            token_endpoint_auth_method: 'client_secret_basic',
+          },
+        );
+        const native = await call('POST', '/tenants/acme/clients', { name: 'native', type: 'public', grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['com.acme.app:/callback', 'http://127.0.0.1/callback'] });
+        assert.equal(native.statusCode, 201, native.body);
+        assert.equal(native.json().client_secret, undefined);
+        assert.deepEqual([native.json().token_endpoint_auth_method, native.json().first_party, native.json().refresh_token_idle_ttl], ['none', false, null]);
+
+        // The engine sees the same client: exact redirect URIs, code flow only.
+        const discovery = await server.inject({ method: 'GET', url: '/t/acme/.well-known/openid-configuration' });
+        assert.deepEqual(discovery.json().code_challenge_methods_supported, ['S256']);
+
+        // A change is checked like a new client, and a refused change changes nothing.
+        const id = web.json().client_id;
+        const refused = await call('PATCH', `/tenants/acme/clients/${id}`, { redirect_uris: ['http://evil.test/cb'] });
+        assert.equal(refused.json().code, 'OAUTH_REDIRECT_URI_INVALID');
+        const moved = await call('PATCH', `/tenants/acme/clients/${id}`, { redirect_uris: ['https://app.acme.test/v2/callback'], first_party: false, backchannel_logout_uri: null });
+        assert.equal(moved.statusCode, 200, moved.body);
+        assert.deepEqual([moved.json().redirect_uris, moved.json().first_party, moved.json().backchannel_logout_uri], [['https://app.acme.test/v2/callback'], false, null]);
+        assert.equal((await call('PATCH', `/tenants/acme/clients/${id}`, { grant_types: ['refresh_token'] })).json().code, 'OAUTH_REFRESH_WITHOUT_CODE');
+        assert.deepEqual((await call('GET', `/tenants/acme/clients/${id}`)).json().grant_types, ['authorization_code', 'refresh_token']);
       });
 
       it('changes an API and a client; the next token reflects it, and the admin API stays untouchable', async () => {

@@ -67,6 +67,43 @@ describe('gatehouse CLI', () => {
     assert.equal(plain.stdout.trim().split('.').length, 3);
   });
 
+  it('registers applications people sign in to: --public, --first-party, exact redirect and logout URIs', async () => {
+    const spa = await gatehouse(
+      [
+        '--json',
+        'clients',
+        'create',
+        '--tenant',
+        'default',
+        '--name',
+        'dashboard',
+        '--grant-types',
+        'authorization_code,refresh_token',
+        '--redirect-uris',
+        'https://dash.test/callback,http://localhost:5173/callback',
+        '--post-logout-redirect-uris',
+        'https://dash.test/',
+        '--public',
+        '--first-party',
+      ],
+      env,
+    );
+    assert.equal(spa.code, 0, spa.stderr);
+    const created = JSON.parse(spa.stdout);
+    assert.equal(created.client_secret, undefined);
+    const stored = await server.core.catalog.getClient('default', created.client_id);
+    assert.deepEqual(
+      [stored.type, stored.authMethod, stored.firstParty, stored.grantTypes, stored.redirectUris, stored.postLogoutRedirectUris],
+      ['public', 'none', true, ['authorization_code', 'refresh_token'], ['https://dash.test/callback', 'http://localhost:5173/callback'], ['https://dash.test/']],
+    );
+    const human = await gatehouse(['clients', 'create', '--tenant', 'default', '--name', 'app', '--grant-types', 'authorization_code', '--redirect-uris', 'com.example.app:/cb', '--public'], env);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /public client: no secret/);
+    const refused = await gatehouse(['--json', 'clients', 'create', '--tenant', 'default', '--name', 'web', '--grant-types', 'authorization_code', '--redirect-uris', 'http://web.test/cb'], env);
+    assert.equal(refused.code, 1);
+    assert.equal(JSON.parse(refused.stderr).code, 'OAUTH_REDIRECT_URI_INVALID');
+  });
+
   it('rotates a key; the running server signs with it once the change reaches it', async () => {
     const rotated = await gatehouse(['--json', 'keys', 'rotate', '--tenant', 'default', '--alg', 'EdDSA'], env);
     assert.equal(rotated.code, 0, rotated.stderr);

@@ -74,6 +74,11 @@ const client = (tenantId: string, clientId: string, extra: Partial<ClientRecord>
   redirectUris: ['https://app.example.com/callback'],
   apiScopes: { 'https://api.example.com': ['read'] },
   authMethod: 'client_secret_basic',
+  postLogoutRedirectUris: ['https://app.example.com/'],
+  firstParty: true,
+  backchannelLogoutUri: 'https://app.example.com/backchannel',
+  refreshTokenIdleTtl: 3600,
+  refreshTokenAbsoluteTtl: null,
   builtin: false,
   createdAt: T0,
   updatedAt: T0,
@@ -94,6 +99,7 @@ const payload = (tenantId: string, model: string, id: string, extra: Partial<Oid
   grantId: null,
   userCode: null,
   uid: null,
+  accountId: null,
   expiresAt: T0 + DAY,
   consumedAt: null,
   ...extra,
@@ -408,10 +414,25 @@ for (const dialect of dialects) {
         assert.equal(await repos.oauth.deleteClient('clients-a', 'svc-delete'), false, 'already gone');
       });
 
-      it('updates a client\'s name and API scopes in its own tenant only', async () => {
+      it('updates what a client may do in its own tenant only, but never its type, auth method or origin', async () => {
         const original = client('clients-a', 'svc-update');
         await repos.oauth.createClient(original, secret('s1', 'update', T0));
-        const changed = { ...original, name: 'renamed', apiScopes: { 'https://orders.example.com': ['orders:write'] }, updatedAt: T0 + HOUR };
+        const changed: ClientRecord = {
+          ...original,
+          name: 'renamed',
+          apiScopes: { 'https://orders.example.com': ['orders:write'] },
+          grantTypes: ['authorization_code', 'refresh_token'],
+          redirectUris: ['https://app.example.com/v2/callback'],
+          postLogoutRedirectUris: [],
+          firstParty: false,
+          backchannelLogoutUri: null,
+          refreshTokenIdleTtl: null,
+          refreshTokenAbsoluteTtl: 86400,
+          updatedAt: T0 + HOUR,
+        };
+        // Fields an update cannot change are ignored if a caller passes them.
+        assert.equal(await repos.oauth.updateClient({ ...changed, type: 'public', authMethod: 'none', builtin: true, createdAt: T0 + DAY }), true);
+        assert.deepEqual((await repos.oauth.getClient('clients-a', 'svc-update'))?.client, changed);
         assert.equal(await repos.oauth.updateClient({ ...changed, tenantId: 'clients-b' }), false, 'another tenant cannot change it');
         assert.equal(await repos.oauth.updateClient(changed), true);
         assert.deepEqual((await repos.oauth.getClient('clients-a', 'svc-update'))?.client, changed);
@@ -501,6 +522,26 @@ for (const dialect of dialects) {
         for (const record of granted) assert.equal(await repos.oauth.findPayload(record.tenantId, record.model, 'id', record.id), undefined, record.model);
         assert.deepEqual(await repos.oauth.findPayload('oidc-grant', 'AccessToken', 'id', 'at-2'), otherGrant);
         assert.deepEqual(await repos.oauth.findPayload('oidc-grant-other', 'RefreshToken', 'id', 'rt-1'), otherTenant);
+      });
+
+      it('ends everything of one person in one tenant: sessions, grants, codes and refresh tokens', async () => {
+        const hers = [
+          payload('oidc-account', 'Session', 'sess-ann', { accountId: 'usr_ann', uid: 'uid-ann' }),
+          payload('oidc-account', 'Grant', 'grant-ann', { accountId: 'usr_ann', grantId: 'g-ann' }),
+          payload('oidc-account', 'RefreshToken', 'rt-ann', { accountId: 'usr_ann', grantId: 'g-ann' }),
+          payload('oidc-account', 'AuthorizationCode', 'code-ann', { accountId: 'usr_ann', grantId: 'g-ann' }),
+        ];
+        const his = payload('oidc-account', 'Session', 'sess-bob', { accountId: 'usr_bob' });
+        const sameIdElsewhere = payload('oidc-account-other', 'Session', 'sess-ann', { accountId: 'usr_ann' });
+        const nobodys = payload('oidc-account', 'Interaction', 'int-1');
+        for (const record of [...hers, his, sameIdElsewhere, nobodys]) await repos.oauth.upsertPayload(record);
+        assert.deepEqual(await repos.oauth.findPayload('oidc-account', 'Session', 'id', 'sess-ann'), hers[0]);
+
+        assert.equal(await repos.oauth.revokeAccount('oidc-account', 'usr_ann'), hers.length);
+
+        for (const record of hers) assert.equal(await repos.oauth.findPayload(record.tenantId, record.model, 'id', record.id), undefined, record.model);
+        for (const record of [his, sameIdElsewhere, nobodys]) assert.deepEqual(await repos.oauth.findPayload(record.tenantId, record.model, 'id', record.id), record);
+        assert.equal(await repos.oauth.revokeAccount('oidc-account', 'usr_ann'), 0);
       });
 
       it('purges expired payloads and expired revoked tokens and keeps everything else', async () => {
