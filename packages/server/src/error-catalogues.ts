@@ -7,6 +7,7 @@ import { relationshipErrors } from './authz/relationships/index.js';
 import { schemaErrors } from './authz/schema/index.js';
 import { validationFileErrors } from './authz/validation-file.js';
 import type { ErrorSpec } from './errors.js';
+import { bruteForceErrors } from './identity/brute-force-errors.js';
 import { passwordErrors } from './identity/password-errors.js';
 import { keyErrors } from './keys/errors.js';
 import { oauthErrors } from './oauth/errors.js';
@@ -31,6 +32,7 @@ export const errorCatalogues: Record<string, Record<string, ErrorSpec>> = {
   keys: keyErrors.catalogue,
   oauth: oauthErrors.catalogue,
   passwords: passwordErrors.catalogue,
+  'login throttling': bruteForceErrors.catalogue,
   'authz schema': schemaErrors.catalogue,
   'authz caveats': caveatErrors.catalogue,
   'authz relationships': relationshipErrors.catalogue,
