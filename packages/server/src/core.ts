@@ -2,8 +2,10 @@ import pino, { type Logger } from 'pino';
 import { createAuditWriter } from './audit/index.js';
 import { createAuthzService } from './authz/service.js';
 import { createAuthzRepository } from './store/authz-repository.js';
+import { createIdentityRepository } from './store/identity-repository.js';
 import type { Config } from './config/defaults.js';
 import { createMetrics } from './http/metrics.js';
+import { createPasswordHasher, createUserService } from './identity/index.js';
 import { createKeyService, resolveMasterKey } from './keys/index.js';
 import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool } from './oauth/index.js';
 import { openDatabase } from './store/database.js';
@@ -86,6 +88,14 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     clock,
   });
 
+  const passwords = createPasswordHasher({ memoryCost: config.passwordMemoryKib, timeCost: config.passwordTimeCost, parallelism: config.passwordParallelism });
+  /** Ends every session of a user and revokes their grants and refresh tokens (disable, delete, password reset). */
+  const endSessionsOf = async (tenantId: string, userId: string) => {
+    const ended = await repos.oauth.revokeAccount(tenantId, userId);
+    logger.info({ tenantId, userId, ended }, 'ended the sessions and grants of a user');
+  };
+  const users = createUserService({ store: createIdentityRepository(handle), hasher: passwords, clock, onDeactivated: endSessionsOf });
+
   // Writes from this process, other processes and the CLI all arrive here.
   const unsubscribe = feed.on((change) => {
     catalog.invalidate(change.tenantId, change.kind);
@@ -117,6 +127,8 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     pool,
     verifyAccessToken,
     authz,
+    passwords,
+    users,
 
     /** The default tenant and its admin API; both idempotent and safe to race between nodes. */
     async ensureDefaults(): Promise<void> {

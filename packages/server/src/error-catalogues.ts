@@ -8,6 +8,7 @@ import { schemaErrors } from './authz/schema/index.js';
 import { validationFileErrors } from './authz/validation-file.js';
 import type { ErrorSpec } from './errors.js';
 import { bruteForceErrors } from './identity/brute-force-errors.js';
+import { userErrors } from './identity/errors.js';
 import { passwordErrors } from './identity/password-errors.js';
 import { keyErrors } from './keys/errors.js';
 import { oauthErrors } from './oauth/errors.js';
@@ -31,6 +32,7 @@ export const errorCatalogues: Record<string, Record<string, ErrorSpec>> = {
   tenants: tenantErrors.catalogue,
   keys: keyErrors.catalogue,
   oauth: oauthErrors.catalogue,
+  users: userErrors.catalogue,
   passwords: passwordErrors.catalogue,
   'login throttling': bruteForceErrors.catalogue,
   'authz schema': schemaErrors.catalogue,

@@ -5,6 +5,7 @@ import type { Relationship } from '../authz/types.js';
 import { loadConfig, type Config, type SigningAlg } from '../config/defaults.js';
 import { createCore, type Core } from '../core.js';
 import { GatehouseError } from '../errors.js';
+import { userView, type User } from '../identity/index.js';
 
 export interface Output {
   json: boolean;
@@ -33,7 +34,14 @@ export type Command =
   | { kind: 'key.rotate'; tenant: string; alg?: SigningAlg }
   | { kind: 'key.list'; tenant: string }
   | { kind: 'token'; tenant: string; clientId: string; clientSecret: string; resource?: string; scope?: string }
-  | AuthzCommand;
+  | AuthzCommand
+  | UserCommand;
+
+/** The user commands; `user` is an id (`usr_…`) or an email address. */
+export type UserCommand =
+  | { kind: 'user.create'; tenant: string; email: string; name?: string; emailVerified: boolean; passwordStdin: boolean }
+  | { kind: 'user.list'; tenant: string; emailPrefix?: string }
+  | { kind: 'user.disable' | 'user.enable' | 'user.delete' | 'user.reset-password'; tenant: string; user: string };
 
 /** The permission service commands; `file` is a path, or `-` for stdin. */
 export type AuthzCommand =
@@ -162,9 +170,71 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
       const keys = await core.keys.list(command.tenant);
       return print(output, { keys: keys.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status })) }, keys.map((k) => `${k.kid}\t${k.alg}\t${k.status}`).join('\n'));
     }
+    case 'user.create':
+    case 'user.list':
+    case 'user.disable':
+    case 'user.enable':
+    case 'user.delete':
+    case 'user.reset-password':
+      return executeUsers(core, output, command);
     default:
       return executeAuthz(core, output, command);
   }
+}
+
+/** The users of a tenant, through the same service and audit actions as the API (identity/routes.ts). */
+async function executeUsers(core: Core, output: Output, command: UserCommand): Promise<void> {
+  await core.tenants.get(command.tenant);
+  switch (command.kind) {
+    case 'user.create': {
+      const password = command.passwordStdin ? await readPassword() : undefined;
+      const user = await core.users.create(command.tenant, { email: command.email, name: command.name, emailVerified: command.emailVerified, password });
+      audit(core, command.tenant, 'user.created', user.id, { email_verified: user.emailVerified, has_password: user.hasPassword });
+      return print(output, userView(user), `created user ${user.id} (${user.email}${user.hasPassword ? ', with a password' : ', no password yet'})`);
+    }
+    case 'user.list': {
+      const found: User[] = [];
+      for (let after: string | undefined; ; ) {
+        const page = await core.users.list(command.tenant, { emailPrefix: command.emailPrefix, limit: 1000, after });
+        found.push(...page.users);
+        if (!page.next) break;
+        after = page.next;
+      }
+      const flags = (u: User) => [u.disabled ? 'disabled' : 'active', u.emailVerified ? 'verified' : 'unverified', u.hasPassword ? 'password' : 'no-password'].join(',');
+      return print(output, { users: found.map(userView) }, found.map((u) => `${u.id}\t${u.email}\t${flags(u)}`).join('\n'));
+    }
+    case 'user.disable': {
+      const user = await core.users.disable(command.tenant, (await core.users.resolve(command.tenant, command.user)).id);
+      audit(core, command.tenant, 'user.disabled', user.id);
+      return print(output, userView(user), `disabled user ${user.id}; their sessions and refresh tokens are revoked`);
+    }
+    case 'user.enable': {
+      const user = await core.users.enable(command.tenant, (await core.users.resolve(command.tenant, command.user)).id);
+      audit(core, command.tenant, 'user.enabled', user.id);
+      return print(output, userView(user), `enabled user ${user.id}`);
+    }
+    case 'user.delete': {
+      const { id } = await core.users.resolve(command.tenant, command.user);
+      await core.users.delete(command.tenant, id);
+      audit(core, command.tenant, 'user.deleted', id);
+      return print(output, { id, deleted: true }, `deleted user ${id}; their sessions and refresh tokens are revoked`);
+    }
+    case 'user.reset-password': {
+      const password = await readPassword();
+      const user = await core.users.setPassword(command.tenant, (await core.users.resolve(command.tenant, command.user)).id, password);
+      audit(core, command.tenant, 'user.password_reset', user.id);
+      return print(output, userView(user), `new password set for user ${user.id}; their sessions and refresh tokens are revoked`);
+    }
+  }
+}
+
+/**
+ * The password piped to stdin, without the one newline `echo` or a here-string adds. A
+ * terminal is refused rather than echoing what is typed.
+ */
+async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) throw new GatehouseError('CLI_USAGE', 2, "--password-stdin reads a piped password, e.g. printf '%s' \"$PASSWORD\" | gatehouse users …");
+  return (await readInput('-')).replace(/\r?\n$/, '');
 }
 
 /**

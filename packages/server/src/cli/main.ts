@@ -172,6 +172,55 @@ policies
   .requiredOption('--tenant <tenant>')
   .action((o: { tenant: string }) => runCommand(out(), { kind: 'authz.policies.read', tenant: o.tenant }));
 
+// People who sign in, on the database directly, audited as `cli`. Passwords come from stdin
+// only: an argument lands in shell history and in `ps` for everyone on the host.
+const users = program.command('users').description('manage the users of a tenant (people who sign in)');
+const refusedPassword = () => new Option('--password <password>', 'refused: use --password-stdin').hideHelp();
+const noPasswordArgument = (o: { password?: string }) => {
+  // The value is never echoed: the message names the flag only.
+  if (o.password !== undefined) throw new GatehouseError('CLI_USAGE', 2, '--password is refused (shell history, ps); pipe the password in with --password-stdin');
+};
+users
+  .command('create')
+  .description('create a user; with --password-stdin, its password is read from stdin')
+  .requiredOption('--tenant <tenant>')
+  .requiredOption('--email <email>', 'unique in the tenant, compared case-insensitively')
+  .option('--name <name>', 'full name (the `name` claim)')
+  .option('--email-verified', 'the address is known to be the user\'s')
+  .option('--password-stdin', 'read the password from stdin (one trailing newline is dropped)')
+  .addOption(refusedPassword())
+  .action((o: { tenant: string; email: string; name?: string; emailVerified?: boolean; passwordStdin?: boolean; password?: string }) => {
+    noPasswordArgument(o);
+    return runCommand(out(), { kind: 'user.create', tenant: o.tenant, email: o.email, name: o.name, emailVerified: o.emailVerified ?? false, passwordStdin: o.passwordStdin ?? false });
+  });
+users
+  .command('list')
+  .description('print the users of a tenant, ordered by email')
+  .requiredOption('--tenant <tenant>')
+  .option('--email-prefix <prefix>', 'only emails starting with this (case-insensitive)')
+  .action((o: { tenant: string; emailPrefix?: string }) => runCommand(out(), { kind: 'user.list', tenant: o.tenant, emailPrefix: o.emailPrefix }));
+for (const [name, description] of [
+  ['disable', 'stop a user signing in; ends their sessions and revokes their refresh tokens'],
+  ['enable', 'let a disabled user sign in again'],
+  ['delete', 'delete a user; ends their sessions and revokes their refresh tokens'],
+] as const) {
+  users
+    .command(`${name} <user>`)
+    .description(`${description} (USER: an id or an email address)`)
+    .requiredOption('--tenant <tenant>')
+    .action((user: string, o: { tenant: string }) => runCommand(out(), { kind: `user.${name}`, tenant: o.tenant, user }));
+}
+users
+  .command('reset-password <user>')
+  .description('set a new password read from stdin; ends the user\'s sessions (USER: an id or an email address)')
+  .requiredOption('--tenant <tenant>')
+  .requiredOption('--password-stdin', 'read the password from stdin (one trailing newline is dropped)')
+  .addOption(refusedPassword())
+  .action((user: string, o: { tenant: string; password?: string }) => {
+    noPasswordArgument(o);
+    return runCommand(out(), { kind: 'user.reset-password', tenant: o.tenant, user });
+  });
+
 program
   .command('token')
   .description('get a client-credentials access token from the running server')

@@ -171,6 +171,33 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0004_users': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('email', 'text', (c) => c.notNull())
+        // Byte-wise comparison on PostgreSQL too (SQLite's default): the key is normalised
+        // already, and a locale collation would order and match prefixes differently per server.
+        .addColumn('email_key', 'text', (c) => (dialect === 'postgres' ? c.notNull().modifyEnd(sql`collate "C"`) : c.notNull()))
+        .addColumn('email_verified', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('name', 'text')
+        .addColumn('given_name', 'text')
+        .addColumn('family_name', 'text')
+        .addColumn('picture', 'text')
+        .addColumn('locale', 'text')
+        .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('password_hash', 'text')
+        .addColumn('password_changed_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('users_pk', ['tenant_id', 'id'])
+        .execute();
+      // One account per address and tenant, whatever its case or Unicode form.
+      await db.schema.createIndex('users_email_key_uq').on('users').columns(['tenant_id', 'email_key']).unique().execute();
+    },
+  },
   '0005_sign_in': {
     async up(db: Kysely<unknown>) {
       // Applications people sign in to: logout URIs, consent, refresh token lifetimes.

@@ -79,6 +79,23 @@ export interface Database {
     expires_at: number | null;
     revision: number;
   };
+  users: {
+    tenant_id: string;
+    id: string;
+    email: string;
+    email_key: string;
+    email_verified: number;
+    name: string | null;
+    given_name: string | null;
+    family_name: string | null;
+    picture: string | null;
+    locale: string | null;
+    disabled: number;
+    password_hash: string | null;
+    password_changed_at: number | null;
+    created_at: number;
+    updated_at: number;
+  };
   revoked_tokens: { tenant_id: string; jti: string; expires_at: number };
   audit_events: {
     id: Generated<number>;
