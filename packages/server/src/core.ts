@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { createAuditWriter } from './audit/index.js';
 import { createAuthzService } from './authz/service.js';
@@ -5,7 +6,7 @@ import { createAuthzRepository } from './store/authz-repository.js';
 import { createIdentityRepository } from './store/identity-repository.js';
 import type { Config } from './config/defaults.js';
 import { createMetrics } from './http/metrics.js';
-import { createPasswordHasher, createUserService } from './identity/index.js';
+import { createLoginThrottle, createPasswordHasher, createSignInAccounts, createUserService } from './identity/index.js';
 import { createKeyService, resolveMasterKey } from './keys/index.js';
 import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool } from './oauth/index.js';
 import { openDatabase } from './store/database.js';
@@ -66,6 +67,22 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
   });
   const tenants = createTenantService({ store: repos.tenants, publicUrl: config.publicUrl, onCreated: (id) => keys.ensureKey(id), clock });
   const metrics = createMetrics();
+  const passwords = createPasswordHasher({ memoryCost: config.passwordMemoryKib, timeCost: config.passwordTimeCost, parallelism: config.passwordParallelism });
+  /** Ends every session of a user and revokes their grants and refresh tokens (disable, delete, password reset). */
+  const endSessionsOf = async (tenantId: string, userId: string) => {
+    const ended = await repos.oauth.revokeAccount(tenantId, userId);
+    logger.info({ tenantId, userId, ended }, 'ended the sessions and grants of a user');
+  };
+  const users = createUserService({ store: createIdentityRepository(handle), hasher: passwords, clock, onDeactivated: endSessionsOf });
+
+  const throttle = createLoginThrottle({
+    redisUrl: config.redisUrl,
+    maxFailuresPerAccount: config.loginMaxFailuresPerAccount,
+    maxFailuresPerIp: config.loginMaxFailuresPerIp,
+    windowSeconds: config.loginFailureWindowSeconds,
+    onStoreError: (err) => logger.warn({ err }, 'rate-limit store unreachable; counting sign-in failures in this process meanwhile'),
+  });
+  const accounts = createSignInAccounts({ users, hasher: passwords, throttle, onRehashError: (err) => logger.warn({ err }, 'could not store a rehashed password') });
   const pool = createProviderPool({
     catalog,
     store: repos.oauth,
@@ -77,6 +94,10 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     issuerFor: tenants.issuerFor,
     maxSize: config.providerPoolSize,
     defaultAccessTokenTtl: config.accessTokenTtl,
+    accounts,
+    session: { idleSeconds: config.sessionIdleSeconds, absoluteSeconds: config.sessionAbsoluteSeconds },
+    refreshToken: { idleSeconds: config.refreshTokenIdleSeconds, absoluteSeconds: config.refreshTokenAbsoluteSeconds },
+    tenantName: async (tenantId) => (await tenants.find(tenantId))?.displayName,
     clock,
   });
   const verifyAccessToken = createAccessTokenVerifier({ keys, store: repos.oauth, issuerFor: tenants.issuerFor, clock });
@@ -87,14 +108,6 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     catchUp: () => feed.catchUp(),
     clock,
   });
-
-  const passwords = createPasswordHasher({ memoryCost: config.passwordMemoryKib, timeCost: config.passwordTimeCost, parallelism: config.passwordParallelism });
-  /** Ends every session of a user and revokes their grants and refresh tokens (disable, delete, password reset). */
-  const endSessionsOf = async (tenantId: string, userId: string) => {
-    const ended = await repos.oauth.revokeAccount(tenantId, userId);
-    logger.info({ tenantId, userId, ended }, 'ended the sessions and grants of a user');
-  };
-  const users = createUserService({ store: createIdentityRepository(handle), hasher: passwords, clock, onDeactivated: endSessionsOf });
 
   // Writes from this process, other processes and the CLI all arrive here.
   const unsubscribe = feed.on((change) => {
@@ -129,6 +142,9 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     authz,
     passwords,
     users,
+    accounts,
+    /** HMAC key of the sign-in forms' CSRF tokens. */
+    csrfKey: Buffer.from(hkdfSync('sha256', master.key, '', 'gatehouse sign-in csrf', 32)),
 
     /** The default tenant and its admin API; both idempotent and safe to race between nodes. */
     async ensureDefaults(): Promise<void> {
@@ -174,6 +190,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
       clearInterval(purgeTimer);
       unsubscribe();
       await audit.close();
+      await throttle.close();
       await feed.close();
       await handle.close();
     },

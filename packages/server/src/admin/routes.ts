@@ -6,6 +6,7 @@ import { signingAlgs, type SigningAlg } from '../config/defaults.js';
 import type { Core } from '../core.js';
 import type { ApiRecord, ClientRecord } from '../oauth/index.js';
 import { authzRoutes } from '../authz/routes.js';
+import { userRoutes } from '../identity/index.js';
 import { createAdminGuard } from './auth.js';
 
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Object({}, { additionalProperties: true }) });
@@ -161,6 +162,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   });
   const requireScope = createAdminGuard(core);
   await app.register(authzRoutes, { authz: core.authz, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
+  await app.register(userRoutes, { users: core.users, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
   const read = requireScope('admin:read');
   const write = requireScope('admin');
 

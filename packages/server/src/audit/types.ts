@@ -28,6 +28,16 @@ export const auditActions = [
   'authz.check',
   'authz.lookup',
   'authz.expand',
+  'login.succeeded',
+  'login.failed',
+  'login.rate_limited',
+  'consent.granted',
+  'consent.denied',
+  'logout',
+  'refresh_token.reused',
+  'authorization_code.reused',
+  'authorization.denied',
+  'token.refreshed',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

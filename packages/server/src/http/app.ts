@@ -1,11 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { adminRoutes, createAdminGuard } from '../admin/index.js';
+import { adminRoutes } from '../admin/index.js';
 import type { Core } from '../core.js';
 import { GatehouseError } from '../errors.js';
-import { userRoutes } from '../identity/index.js';
-import { createEngineHandler, oauthRoutes, requestIdOf } from '../oauth/index.js';
+import { createEngineHandler, interactionRoutes, oauthRoutes, requestIdOf } from '../oauth/index.js';
 
 type Dispatch = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -110,10 +109,19 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
     bodyLimit: config.bodyLimit,
     clock: core.clock,
   });
+  await app.register(interactionRoutes, {
+    tenants: core.tenants,
+    catalog: core.catalog,
+    pool: core.pool,
+    accounts: core.accounts,
+    audit: core.audit,
+    csrfKey: core.csrfKey,
+    clientIp: (request) => request.ip,
+    clock: core.clock,
+  });
   await app.register(async (api) => {
     await api.register(formbody);
     await api.register(adminRoutes, { core });
-    await api.register(userRoutes, { users: core.users, tenants: core.tenants, audit: core.audit, requireScope: createAdminGuard(core), clock: core.clock });
   }, { prefix: '/api/v1' });
   return app as unknown as FastifyInstance;
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
+import { emailKeyOf } from './users.js';
 
 /**
  * Brute-force protection for password sign-in (OWASP Authentication Cheat Sheet, "Account
@@ -31,7 +32,7 @@ import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type Rat
 /** One password sign-in attempt, as the login step sees it. */
 export interface LoginAttempt {
   tenantId: string;
-  /** As typed: trimmed and lower-cased here. Never stored or logged: keys carry its SHA-256. */
+  /** As typed: normalised here as users compare emails (NFKC, lower case). Never stored or logged: keys carry its SHA-256. */
   email: string;
   /** The client address (`request.ip`, which honours GATEHOUSE_TRUST_PROXY). */
   ip: string;
@@ -174,7 +175,8 @@ export function createLoginThrottle(options: LoginThrottleOptions) {
 
   // The tenant leads every key, so tenants never share a counter and one tenant's keys can be
   // found; the account part is a digest (no email in Redis), salted with the tenant as well.
-  const accountKey = ({ tenantId, email }: LoginAttempt) => `${tenantId}:${sha256(`${tenantId}\0${email.trim().toLowerCase()}`)}`;
+  // The email as users compare it (emailKeyOf): every way of writing one address shares a counter.
+  const accountKey = ({ tenantId, email }: LoginAttempt) => `${tenantId}:${sha256(`${tenantId}\0${emailKeyOf(email)}`)}`;
   const ipKey = ({ tenantId, ip }: LoginAttempt) => `${tenantId}:${ipBucket(ip)}`;
 
   // `penalty` is the same atomic increment as `consume` but always resolves with the count,

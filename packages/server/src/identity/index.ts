@@ -6,3 +6,4 @@ export { checkPasswordPolicy, createPasswordHasher, defaultPasswordHashParams, P
 export { passwordErrors } from './password-errors.js';
 export { createLoginThrottle, type LoginAdmission, type LoginAttempt, type LoginThrottle, type LoginThrottleOptions, type LockReason } from './brute-force.js';
 export { bruteForceErrors } from './brute-force-errors.js';
+export { claimsOf, createSignInAccounts, type SignInDeps, type SignInUser, type SignInUserStore } from './sign-in.js';

@@ -1,6 +1,16 @@
+import { createHash } from 'node:crypto';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { OAuthCatalog } from './catalog.js';
 import type { OAuthStore } from './types.js';
+
+/**
+ * Models whose id is itself the credential a client or browser presents: stored under the
+ * SHA-256 of the id, with the id left out of the stored payload, so a copy of the database
+ * holds no usable refresh token, code or opaque access token. (They are only ever looked up
+ * by id, which the caller presents.)
+ */
+const SECRET_IDS = new Set(['RefreshToken', 'AuthorizationCode', 'AccessToken', 'ClientCredentials']);
+const digest = (id: string) => createHash('sha256').update(id).digest('base64url');
 
 /**
  * oidc-provider's storage adapter for one tenant. Clients come from our catalog (cached,
@@ -10,13 +20,16 @@ import type { OAuthStore } from './types.js';
 export function createAdapterFactory(tenantId: string, store: OAuthStore, catalog: OAuthCatalog, clock: () => number = Date.now) {
   return (model: string): Adapter => {
     if (model === 'Client') return clientAdapter(tenantId, catalog);
+    const secret = SECRET_IDS.has(model);
+    const key = (id: string) => (secret ? digest(id) : id);
     return {
       async upsert(id, payload, expiresIn) {
+        const stored = secret ? { ...payload, jti: undefined } : payload;
         await store.upsertPayload({
           tenantId,
           model,
-          id,
-          payload: JSON.stringify(payload),
+          id: key(id),
+          payload: JSON.stringify(stored),
           grantId: payload.grantId ?? null,
           userCode: payload.userCode ?? null,
           uid: payload.uid ?? null,
@@ -25,14 +38,17 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
           consumedAt: null,
         });
       },
-      find: (id) => load(store, tenantId, model, 'id', id, clock),
+      async find(id) {
+        const found = await load(store, tenantId, model, 'id', key(id), clock);
+        return found && secret ? { ...found, jti: id } : found;
+      },
       findByUid: (uid) => load(store, tenantId, model, 'uid', uid, clock),
       findByUserCode: (userCode) => load(store, tenantId, model, 'userCode', userCode, clock),
       async consume(id) {
-        await store.consumePayload(tenantId, model, id, Math.floor(clock() / 1000));
+        await store.consumePayload(tenantId, model, key(id), Math.floor(clock() / 1000));
       },
       async destroy(id) {
-        await store.destroyPayload(tenantId, model, id);
+        await store.destroyPayload(tenantId, model, key(id));
       },
       async revokeByGrantId(grantId) {
         await store.revokeGrant(tenantId, grantId);
@@ -66,6 +82,9 @@ function clientAdapter(tenantId: string, catalog: OAuthCatalog): Adapter {
         post_logout_redirect_uris: client.postLogoutRedirectUris,
         response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
         token_endpoint_auth_method: client.authMethod,
+        first_party: client.firstParty,
+        refresh_token_idle_ttl: client.refreshTokenIdleTtl,
+        refresh_token_absolute_ttl: client.refreshTokenAbsoluteTtl,
         ...(client.backchannelLogoutUri ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
       };
       if (client.type === 'confidential') {

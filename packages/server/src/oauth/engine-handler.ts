@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Metrics } from '../http/metrics.js';
+import { pageCsp } from './pages.js';
 import type { TenantService } from '../tenants/index.js';
 import type { ForwardedRequest, ProviderPool } from './provider.js';
 
@@ -22,6 +23,9 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 const TENANT_PATH = /^\/t\/([^/?#]+)(\/[^?#]*)?/;
 // Endpoints whose POST body we read ourselves (JWT introspection and revocation): Fastify routes.
 const OWN_ENDPOINTS = /^\/t\/[^/?#]+\/token\/(?:introspection|revocation)(?:[?#]|$)/;
+// Our sign-in and consent pages (oauth/interactions.ts): Fastify routes.
+const OWN_PAGES = /^\/t\/[^/?#]+\/interaction\//;
+const ENGINE_CSP = pageCsp();
 
 export const requestIdOf = (req: IncomingMessage): string => {
   const given = req.headers['x-request-id'];
@@ -88,16 +92,18 @@ export function createEngineHandler(deps: EngineHandlerDeps) {
   }
 
   return {
-    /** True for requests this handler serves (anything under /t/ but our own two endpoints). */
+    /** True for requests this handler serves (anything under /t/ but our own two endpoints and our pages). */
     accepts(req: IncomingMessage): boolean {
       const url = req.url ?? '';
-      return url.startsWith('/t/') && !(req.method === 'POST' && OWN_ENDPOINTS.test(url));
+      return url.startsWith('/t/') && !(req.method === 'POST' && OWN_ENDPOINTS.test(url)) && !OWN_PAGES.test(url);
     },
 
     handle(req: IncomingMessage, res: ServerResponse): void {
       const requestId = requestIdOf(req);
       res.setHeader('x-request-id', requestId);
       res.setHeader('x-content-type-options', 'nosniff');
+      // The engine's own pages (logout, errors) load nothing and run nothing either.
+      res.setHeader('content-security-policy', ENGINE_CSP);
       if (logRequests()) {
         const started = performance.now();
         const path = req.url!.split('?')[0];

@@ -5,4 +5,5 @@ export { createAccessTokenVerifier, AccessTokenInvalid, type AccessTokenVerifier
 export { oauthRoutes } from './routes.js';
 export { createEngineHandler, requestIdOf, type EngineHandler } from './engine-handler.js';
 export { oauthErrors } from './errors.js';
-export type { ApiRecord, ClientRecord, ClientType, OAuthStore } from './types.js';
+export type { AccountClaims, ApiRecord, ClientRecord, ClientType, OAuthStore, SignInAccounts, SignInOutcome } from './types.js';
+export { interactionRoutes } from './interactions.js';

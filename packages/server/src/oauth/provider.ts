@@ -8,7 +8,8 @@ import type { Metrics } from '../http/metrics.js';
 import { createAdapterFactory } from './adapter.js';
 import { engineContext } from './engine-context.js';
 import type { OAuthCatalog } from './catalog.js';
-import type { OAuthStore } from './types.js';
+import { renderErrorPage, renderLogoutPage, renderLoggedOutPage } from './pages.js';
+import type { OAuthStore, SignInAccounts } from './types.js';
 
 /** Request facts our Fastify layer attaches before handing a request to oidc-provider. */
 export interface ForwardedRequest extends IncomingMessage {
@@ -27,6 +28,14 @@ export interface ProviderPoolDeps {
   issuerFor(tenantId: string): string;
   maxSize: number;
   defaultAccessTokenTtl: number;
+  /** People who sign in: their claims, and the password check behind the login page. */
+  accounts: SignInAccounts;
+  /** Sign-in sessions: seconds without use, and seconds since sign-in, after which they end. */
+  session: { idleSeconds: number; absoluteSeconds: number };
+  /** Refresh token lifetimes when the client sets none. */
+  refreshToken: { idleSeconds: number; absoluteSeconds: number };
+  /** The tenant's display name, for the pages people see. */
+  tenantName(tenantId: string): Promise<string | undefined>;
   clock?: () => number;
 }
 
@@ -38,6 +47,12 @@ export interface PoolEntry {
 
 // OpenID Connect standard scopes: not API scopes, so never checked against an API's list.
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+
+/** Seconds left: `idle` from now, but never past `absolute` counted from `since` (epoch seconds). */
+function remaining(idle: number, absolute: number, since: number | undefined, now = Math.floor(Date.now() / 1000)): number {
+  const untilAbsolute = since === undefined ? absolute : since + absolute - now;
+  return Math.max(1, Math.min(idle, untilAbsolute));
+}
 
 /**
  * One oidc-provider instance per tenant, built on first use and kept in a bounded LRU.
@@ -54,11 +69,14 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     // runtime warning of) the engine.
     const { default: Provider, errors } = await import('oidc-provider');
     const keySet = await keys.keySet(tenantId);
+    // Cookie signing keys derived from the master key, distinct per tenant.
+    const cookieKeys = [Buffer.from(hkdfSync('sha256', deps.masterKey, tenantId, 'gatehouse cookie keys', 32)).toString('base64url')];
+    const tenantPath = new URL(deps.issuerFor(tenantId)).pathname;
+    const tenantDisplay = (await deps.tenantName(tenantId)) ?? tenantId;
     const configuration: Configuration = {
       adapter: createAdapterFactory(tenantId, deps.store, catalog, clock),
       jwks: { keys: keySet.privateJwks as NonNullable<Configuration['jwks']>['keys'] },
       // Cookie signing keys derived from the master key, distinct per tenant.
-      cookies: { keys: [Buffer.from(hkdfSync('sha256', deps.masterKey, tenantId, 'gatehouse cookie keys', 32)).toString('base64url')] },
       clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
       // RFC 9700 §2.1.2: only the code flow; no implicit or hybrid response types.
       responseTypes: ['code'],
@@ -69,6 +87,18 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         introspection: { enabled: true },
         revocation: { enabled: true },
         userinfo: { enabled: true },
+        rpInitiatedLogout: {
+          enabled: true,
+          logoutSource: async (ctx, form) => {
+            ctx.type = 'html';
+            ctx.body = renderLogoutPage({ tenant: tenantDisplay, form });
+          },
+          postLogoutSuccessSource: async (ctx) => {
+            ctx.type = 'html';
+            ctx.body = renderLoggedOutPage({ tenant: tenantDisplay });
+          },
+        },
+        backchannelLogout: { enabled: true },
         resourceIndicators: {
           enabled: true,
           // The client's only API is the audience when `resource` is omitted; with several
@@ -77,6 +107,9 @@ export function createProviderPool(deps: ProviderPoolDeps) {
             const client = await catalog.findClient(tenantId, ctx.oidc.client!.clientId);
             const apis = Object.keys(client?.apiScopes ?? {});
             if (apis.length === 1) return apis[0]!;
+            // A person signing in to an application that calls no API gets an ID token and an
+            // access token for userinfo only; a machine client without an API has nothing to ask.
+            if (apis.length === 0 && ctx.oidc.params?.grant_type !== 'client_credentials') return undefined;
             throw new errors.InvalidTarget(
               apis.length === 0 ? 'this client is not allowed to request tokens for any API' : 'this client may call several APIs: the resource parameter is required',
             );
@@ -123,11 +156,71 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       ttl: {
         // The API's own lifetime (default 600 s), chosen in getResourceServerInfo.
         ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? deps.defaultAccessTokenTtl,
+        AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? deps.defaultAccessTokenTtl,
+        // Codes are exchanged at once by the application's back end (RFC 9700 §2.1.1: short-lived).
+        AuthorizationCode: 60,
+        IdToken: 3600,
+        Interaction: 3600,
+        // Idle since last use, and never past the absolute end counted from sign-in.
+        Session: (ctx, session) => remaining(deps.session.idleSeconds, deps.session.absoluteSeconds, session.loginTs),
+        Grant: () => Math.max(deps.session.absoluteSeconds, deps.refreshToken.absoluteSeconds),
+        RefreshToken(_ctx, token, client) {
+          const own = client.metadata() as { refresh_token_idle_ttl?: number | null; refresh_token_absolute_ttl?: number | null };
+          const idle = own.refresh_token_idle_ttl ?? deps.refreshToken.idleSeconds;
+          const absolute = own.refresh_token_absolute_ttl ?? deps.refreshToken.absoluteSeconds;
+          // iiat: when the first token of this chain of rotations was issued.
+          return remaining(idle, absolute, token.iiat ?? token.iat);
+        },
       },
+      // Our own client settings, carried to where oidc-provider decides synchronously (lifetimes).
+      extraClientMetadata: { properties: ['first_party', 'refresh_token_idle_ttl', 'refresh_token_absolute_ttl'] },
       clientDefaults: { id_token_signed_response_alg: keySet.active.alg, grant_types: ['client_credentials'], response_types: [] },
-      // No accounts exist yet; interactive sign-in arrives with the identity capability.
-      findAccount: async () => undefined,
+      // A disabled or deleted person has no account: sessions, codes and refresh tokens stop working.
+      async findAccount(_ctx, sub) {
+        const claims = await deps.accounts.find(tenantId, sub);
+        return claims && { accountId: sub, claims: () => ({ ...claims }) };
+      },
+      // The standard claims per scope (OIDC Core §5.4); API scopes are resource scopes.
+      scopes: ['openid', 'offline_access', 'profile', 'email'],
+      claims: {
+        sid: null,
+        iss: null,
+        // How and when the person signed in: in every ID token (OIDC Core §2), not only on request.
+        openid: ['sub', 'auth_time', 'acr', 'amr'],
+        profile: ['name', 'given_name', 'family_name', 'picture', 'locale', 'updated_at'],
+        email: ['email', 'email_verified'],
+      },
+      interactions: { url: (_ctx, interaction) => `${tenantPath}/interaction/${interaction.uid}` },
+      cookies: {
+        keys: cookieKeys,
+        // Secure whenever the public URL is https (the engine trusts only the proto we set).
+        long: { httpOnly: true, sameSite: 'lax' },
+        short: { httpOnly: true, sameSite: 'lax' },
+      },
+      // Refresh tokens only for offline_access, and a new one at every use: presenting a used
+      // one revokes the whole grant (oidc-provider's refresh_token grant does it).
+      issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+      rotateRefreshToken: true,
+      // First-party applications are the tenant's own: no consent screen, the grant is implied.
+      async loadExistingGrant(ctx) {
+        const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
+        if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+        const client = await catalog.findClient(tenantId, ctx.oidc.client!.clientId);
+        if (!client?.firstParty || !ctx.oidc.session?.accountId) return undefined;
+        const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: ctx.oidc.session.accountId });
+        const requested = String(ctx.oidc.params?.scope ?? '');
+        grant.addOIDCScope(requested.split(' ').filter((s) => OIDC_SCOPES.has(s)).join(' '));
+        for (const [indicator, resource] of Object.entries(ctx.oidc.resourceServers ?? {})) grant.addResourceScope(indicator, resource.scope);
+        await grant.save();
+        return grant;
+      },
       async renderError(ctx, out) {
+        // A person's browser gets a page; an application gets JSON.
+        if (ctx.accepts('json', 'html') === 'html') {
+          ctx.type = 'html';
+          ctx.body = renderErrorPage({ tenant: tenantDisplay, error: out.error, description: out.error_description });
+          return;
+        }
         ctx.type = 'application/json; charset=utf-8';
         ctx.body = out;
       },
@@ -167,7 +260,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         tenantId,
         time: clock(),
         actor: ctx.oidc.client?.clientId ?? null,
-        action: 'token.issued',
+        action: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued',
         target: Array.isArray(token?.aud) ? token.aud.join(' ') : ((token?.aud as string | undefined) ?? null),
         result: 'success',
         ...requestFacts(ctx),
@@ -179,23 +272,31 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       if (ctx.oidc?.route === 'token') metrics.tokenErrors.inc({ error: code });
       const clientId = ctx.oidc?.client?.clientId ?? (ctx.oidc?.params?.client_id as string | undefined) ?? null;
       const failedAuth = code === 'invalid_client';
+      const reason = error.error_detail ?? error.error_description ?? null;
+      // A used refresh token or code presented again: the grant is revoked (oidc-provider does it).
+      const reuse = reason === 'refresh token already used' ? 'refresh_token.reused' : reason === 'authorization code already consumed' ? 'authorization_code.reused' : undefined;
+      const route = ctx.oidc?.route;
       audit.record({
         tenantId,
         time: clock(),
         actor: clientId,
-        action: failedAuth ? 'client.authentication_failed' : 'token.denied',
+        action: failedAuth ? 'client.authentication_failed' : (reuse ?? (route === 'token' || route === undefined ? 'token.denied' : 'authorization.denied')),
         target: ctx.oidc?.route ?? null,
         result: 'failure',
         ...requestFacts(ctx),
         // error_detail is oidc-provider's internal reason ("invalid secret provided"): kept in
         // the audit trail, never sent to the client.
-        details: { error: code, reason: error.error_detail ?? error.error_description ?? null, grant_type: ctx.oidc?.params?.grant_type ?? null },
+        details: { error: code, reason, grant_type: ctx.oidc?.params?.grant_type ?? null },
       });
       if (code === 'server_error') logger.error({ err: error, tenant: tenantId }, 'oidc-provider server error');
     };
     provider.on('grant.error', onError);
     provider.on('introspection.error', onError);
     provider.on('revocation.error', onError);
+    provider.on('authorization.error', onError);
+    provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+      audit.record({ tenantId, time: clock(), actor: ctx.oidc.session?.accountId ?? null, action: 'logout', target: ctx.oidc.client?.clientId ?? null, result: 'success', ...requestFacts(ctx) });
+    });
     provider.on('server_error', (_ctx: KoaContextWithOIDC, error: Error) => logger.error({ err: error, tenant: tenantId }, 'oidc-provider server error'));
   }
 

@@ -60,6 +60,34 @@ export interface OidcPayloadRecord {
   consumedAt: number | null;
 }
 
+/** The OpenID Connect standard claims Gatehouse keeps about a person (`sub` is the account id). */
+export type AccountClaims = {
+  sub: string;
+  email?: string;
+  email_verified?: boolean;
+  name?: string;
+  given_name?: string;
+  family_name?: string;
+  picture?: string;
+  locale?: string;
+  /** Seconds since the epoch. */
+  updated_at?: number;
+};
+
+export type SignInOutcome =
+  | { ok: true; accountId: string }
+  /** Why, for the audit trail only: the person always reads "Invalid email or password". */
+  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'disabled' | 'no_password'; locked?: ('account' | 'ip')[] }
+  | { ok: false; reason: 'rate_limited'; retryAfterSeconds: number };
+
+/** What the OAuth capability needs from the identity capability: who signs in, and their claims. */
+export interface SignInAccounts {
+  /** The claims of an account that may use its sessions and grants (not disabled, not deleted). */
+  find(tenantId: string, accountId: string): Promise<AccountClaims | undefined>;
+  /** Email and password, rate-limited per account and per address; unknown emails cost what wrong passwords cost. */
+  authenticate(attempt: { tenantId: string; email: string; password: string; ip: string }): Promise<SignInOutcome>;
+}
+
 /** What the OAuth capability needs from storage. */
 export interface OAuthStore {
   /** False when the identifier is taken in the tenant. */

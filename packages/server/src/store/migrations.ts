@@ -171,7 +171,20 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
-  '0004_users': {
+  '0004_sign_in': {
+    async up(db: Kysely<unknown>) {
+      // Applications people sign in to: logout URIs, consent, refresh token lifetimes.
+      await db.schema.alterTable('clients').addColumn('post_logout_redirect_uris', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+      await db.schema.alterTable('clients').addColumn('first_party', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('clients').addColumn('backchannel_logout_uri', 'text').execute();
+      await db.schema.alterTable('clients').addColumn('refresh_idle_ttl', 'integer').execute();
+      await db.schema.alterTable('clients').addColumn('refresh_absolute_ttl', 'integer').execute();
+      // Sessions, grants, codes and refresh tokens of a user, found by user to end them all.
+      await db.schema.alterTable('oidc_payloads').addColumn('account_id', 'text').execute();
+      await db.schema.createIndex('oidc_payloads_account_idx').on('oidc_payloads').columns(['tenant_id', 'account_id']).execute();
+    },
+  },
+  '0005_users': {
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('users')
@@ -196,19 +209,6 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
       // One account per address and tenant, whatever its case or Unicode form.
       await db.schema.createIndex('users_email_key_uq').on('users').columns(['tenant_id', 'email_key']).unique().execute();
-    },
-  },
-  '0005_sign_in': {
-    async up(db: Kysely<unknown>) {
-      // Applications people sign in to: logout URIs, consent, refresh token lifetimes.
-      await db.schema.alterTable('clients').addColumn('post_logout_redirect_uris', 'text', (c) => c.notNull().defaultTo('[]')).execute();
-      await db.schema.alterTable('clients').addColumn('first_party', 'integer', (c) => c.notNull().defaultTo(0)).execute();
-      await db.schema.alterTable('clients').addColumn('backchannel_logout_uri', 'text').execute();
-      await db.schema.alterTable('clients').addColumn('refresh_idle_ttl', 'integer').execute();
-      await db.schema.alterTable('clients').addColumn('refresh_absolute_ttl', 'integer').execute();
-      // Sessions, grants, codes and refresh tokens of a user, found by user to end them all.
-      await db.schema.alterTable('oidc_payloads').addColumn('account_id', 'text').execute();
-      await db.schema.createIndex('oidc_payloads_account_idx').on('oidc_payloads').columns(['tenant_id', 'account_id']).execute();
     },
   },
 });

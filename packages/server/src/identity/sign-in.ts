@@ -1,0 +1,92 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AccountClaims, SignInAccounts, SignInOutcome } from '../oauth/index.js';
+import type { LoginThrottle } from './brute-force.js';
+import type { PasswordHasher } from './passwords.js';
+
+/** A person as the sign-in sees them. */
+export interface SignInUser {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  name?: string | null;
+  givenName?: string | null;
+  familyName?: string | null;
+  picture?: string | null;
+  locale?: string | null;
+  disabled: boolean;
+  passwordHash: string | null;
+  /** Epoch milliseconds. */
+  updatedAt: number;
+}
+
+/** What the sign-in reads and writes of the user store. */
+export interface SignInUserStore {
+  findByEmail(tenantId: string, email: string): Promise<SignInUser | undefined>;
+  findById(tenantId: string, id: string): Promise<SignInUser | undefined>;
+  /** Stores a new hash of the same password (its parameters changed); not a password change. */
+  rehashPassword(tenantId: string, id: string, hash: string): Promise<void>;
+}
+
+export interface SignInDeps {
+  users: SignInUserStore;
+  hasher: PasswordHasher;
+  throttle: LoginThrottle;
+  /** Receives rehash failures (the sign-in itself succeeds). */
+  onRehashError?: (error: unknown) => void;
+  /** The wait of the progressive delay (tests make it instant). */
+  wait?: (ms: number) => Promise<unknown>;
+}
+
+/** The standard claims of a user (OIDC Core §5.1), absent ones left out. */
+export function claimsOf(user: SignInUser): AccountClaims {
+  const claims: AccountClaims = { sub: user.id, email: user.email, email_verified: user.emailVerified, updated_at: Math.floor(user.updatedAt / 1000) };
+  if (user.name) claims.name = user.name;
+  if (user.givenName) claims.given_name = user.givenName;
+  if (user.familyName) claims.family_name = user.familyName;
+  if (user.picture) claims.picture = user.picture;
+  if (user.locale) claims.locale = user.locale;
+  return claims;
+}
+
+/**
+ * Password sign-in for the login page, and the accounts behind sessions and tokens. Every
+ * attempt passes the brute-force throttle first; an unknown email, a user without a password
+ * and a wrong password all cost one Argon2id verification and count as a failure, so timing
+ * and counters tell an attacker nothing about which emails exist.
+ */
+export function createSignInAccounts({ users, hasher, throttle, onRehashError, wait = sleep }: SignInDeps): SignInAccounts {
+  return {
+    async find(tenantId, accountId) {
+      const user = await users.findById(tenantId, accountId);
+      return user && !user.disabled ? claimsOf(user) : undefined;
+    },
+
+    async authenticate({ tenantId, email, password, ip }): Promise<SignInOutcome> {
+      const admission = await throttle.before({ tenantId, email, ip });
+      if (!admission.allowed) return { ok: false, reason: 'rate_limited', retryAfterSeconds: admission.retryAfterSeconds };
+      if (admission.delayMs > 0) await wait(admission.delayMs);
+      const refuse = async (reason: 'unknown_email' | 'wrong_password' | 'disabled' | 'no_password'): Promise<SignInOutcome> => {
+        const { locked } = await admission.failed();
+        return { ok: false, reason, ...(locked.length > 0 ? { locked } : {}) };
+      };
+      const user = await users.findByEmail(tenantId, email);
+      if (!user?.passwordHash) {
+        await hasher.verifyDummy(password);
+        return refuse(user ? 'no_password' : 'unknown_email');
+      }
+      const verified = await hasher.verify(user.passwordHash, password);
+      if (!verified.ok) return refuse('wrong_password');
+      // The right password of a disabled account signs nobody in, and reads the same.
+      if (user.disabled) return refuse('disabled');
+      if (verified.needsRehash) {
+        try {
+          await users.rehashPassword(tenantId, user.id, await hasher.hash(password));
+        } catch (error) {
+          onRehashError?.(error);
+        }
+      }
+      await admission.succeeded();
+      return { ok: true, accountId: user.id };
+    },
+  };
+}

@@ -1,0 +1,196 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { default as Provider, InteractionResults } from 'oidc-provider';
+import type { AuditAction, AuditWriter } from '../audit/index.js';
+import type { TenantService } from '../tenants/index.js';
+import type { OAuthCatalog } from './catalog.js';
+import { pageCsp, renderConsentPage, renderErrorPage, renderLoginPage, STYLESHEET } from './pages.js';
+import type { ProviderPool } from './provider.js';
+import type { SignInAccounts } from './types.js';
+
+export interface InteractionRoutesDeps {
+  tenants: TenantService;
+  catalog: OAuthCatalog;
+  pool: ProviderPool;
+  accounts: SignInAccounts;
+  audit: AuditWriter;
+  /** HMAC key of the forms' CSRF tokens (derived from the master key). */
+  csrfKey: Buffer;
+  clientIp(request: FastifyRequest): string;
+  clock?: () => number;
+}
+
+type Params = { tenant: string; uid: string };
+type Form = { csrf?: string; email?: string; password?: string };
+type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** Said for every refused password sign-in, whatever the reason (no account enumeration). */
+const INVALID = 'Invalid email or password.';
+
+/**
+ * The sign-in and consent pages oidc-provider sends people to (`/t/{t}/interaction/{uid}`).
+ * Each form carries a CSRF token bound to the interaction, and the interaction itself is
+ * bound to the browser by oidc-provider's interaction cookie (SameSite=Lax, HttpOnly), which
+ * `interactionDetails` checks on every request.
+ */
+export async function interactionRoutes(app: FastifyInstance, deps: InteractionRoutesDeps) {
+  const clock = deps.clock ?? Date.now;
+  await app.register(formbody, { bodyLimit: 16 * 1024 });
+
+  app.get('/assets/gatehouse.css', async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=3600');
+    return reply.type('text/css; charset=utf-8').send(STYLESHEET);
+  });
+
+  const csrfFor = (tenantId: string, uid: string) => createHmac('sha256', deps.csrfKey).update(`${tenantId}\u0000${uid}`).digest('base64url');
+  function csrfValid(tenantId: string, uid: string, given: unknown): boolean {
+    const expected = Buffer.from(csrfFor(tenantId, uid));
+    const actual = Buffer.from(typeof given === 'string' ? given : '');
+    return actual.length === expected.length && timingSafeEqual(actual, expected);
+  }
+
+  function audit(request: FastifyRequest, tenantId: string, action: AuditAction, actor: string | null, target: string | null, result: 'success' | 'failure', details?: Record<string, unknown>) {
+    deps.audit.record({ tenantId, time: clock(), actor, action, target, result, requestId: String(request.id), ip: deps.clientIp(request), details: details ?? null });
+  }
+
+  /** The interaction of this browser, or an error page when there is none (expired, another browser, forged uid). */
+  async function load(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<{ provider: Provider; interaction: Interaction; tenantName: string } | undefined> {
+    const { tenant, uid } = request.params;
+    const record = await deps.tenants.find(tenant);
+    if (!record) {
+      await sendPage(reply, 404, renderErrorPage({ tenant, error: 'not_found', description: 'There is no such sign-in page.' }));
+      return undefined;
+    }
+    const { provider } = await deps.pool.get(tenant);
+    try {
+      const interaction = await provider.interactionDetails(request.raw, reply.raw);
+      if (interaction.uid !== uid) throw new Error('interaction of another page');
+      return { provider, interaction, tenantName: record.displayName };
+    } catch {
+      await sendPage(reply, 400, renderErrorPage({ tenant: record.displayName, error: 'invalid_request', description: 'This sign-in has expired or belongs to another browser. Go back to the application and start again.' }));
+      return undefined;
+    }
+  }
+
+  async function sendPage(reply: FastifyReply, status: number, html: string, formTargets?: string[]) {
+    reply.header('content-security-policy', pageCsp(formTargets ?? []));
+    reply.header('x-frame-options', 'DENY');
+    reply.header('cache-control', 'no-store');
+    return reply.code(status).type('text/html; charset=utf-8').send(html);
+  }
+
+  /** Where the sign-in may end: the origins of the application's redirect URIs. */
+  async function clientFacts(tenantId: string, clientId: string) {
+    const client = await deps.catalog.findClient(tenantId, clientId);
+    const origins = (client?.redirectUris ?? []).flatMap((uri) => {
+      const url = new URL(uri);
+      return url.protocol === 'http:' || url.protocol === 'https:' ? [url.origin] : [url.protocol];
+    });
+    return { name: client?.name ?? clientId, origins, firstParty: client?.firstParty ?? false };
+  }
+
+  const paths = (tenant: string, uid: string) => {
+    const base = `/t/${encodeURIComponent(tenant)}/interaction/${encodeURIComponent(uid)}`;
+    return { login: `${base}/login`, consent: `${base}/consent`, abort: `${base}/abort` };
+  };
+
+  async function show(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, loaded: NonNullable<Awaited<ReturnType<typeof load>>>, extra: { email?: string; error?: string; status?: number } = {}) {
+    const { tenant, uid } = request.params;
+    const { interaction, tenantName } = loaded;
+    const client = await clientFacts(tenant, String(interaction.params.client_id));
+    const csrf = csrfFor(tenant, uid);
+    const to = paths(tenant, uid);
+    if (interaction.prompt.name === 'login') {
+      const email = extra.email ?? (typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined);
+      return sendPage(reply, extra.status ?? 200, renderLoginPage({ tenant: tenantName, client: client.name, action: to.login, csrf, email, error: extra.error }), client.origins);
+    }
+    if (client.firstParty) {
+      // The tenant's own application, even when it asks with prompt=consent: no screen, the grant is implied.
+      return grantAndFinish(request, reply, loaded, 'first_party');
+    }
+    const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const scopes = [...(details.missingOIDCScope ?? []), ...Object.values(details.missingResourceScopes ?? {}).flat()];
+    return sendPage(reply, 200, renderConsentPage({ tenant: tenantName, client: client.name, action: to.consent, abort: to.abort, csrf, scopes }), client.origins);
+  }
+
+  /** Hands the outcome back to oidc-provider and sends the browser on (303: the next request is a GET). */
+  async function finish(reply: FastifyReply, request: FastifyRequest, provider: Provider, result: InteractionResults, merge: boolean) {
+    const returnTo = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: merge });
+    return reply.code(303).header('location', returnTo).send();
+  }
+
+  app.get<{ Params: Params }>('/t/:tenant/interaction/:uid', async (request, reply) => {
+    const loaded = await load(request, reply);
+    if (loaded) return show(request, reply, loaded);
+    return reply;
+  });
+
+  app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/login', async (request, reply) => {
+    const loaded = await load(request, reply);
+    if (!loaded) return reply;
+    const { tenant, uid } = request.params;
+    const { provider, interaction } = loaded;
+    const clientId = String(interaction.params.client_id);
+    if (!csrfValid(tenant, uid, request.body?.csrf)) {
+      audit(request, tenant, 'login.failed', clientId, null, 'failure', { reason: 'csrf' });
+      return sendPage(reply, 403, renderErrorPage({ tenant: loaded.tenantName, error: 'invalid_request', description: 'This form has expired. Go back to the application and sign in again.' }));
+    }
+    if (interaction.prompt.name !== 'login') return show(request, reply, loaded);
+    const email = String(request.body?.email ?? '').trim();
+    const password = String(request.body?.password ?? '');
+    if (!email || !password) return show(request, reply, loaded, { email, error: 'Enter your email and password.', status: 400 });
+    const outcome = await deps.accounts.authenticate({ tenantId: tenant, email, password, ip: deps.clientIp(request) });
+    if (!outcome.ok) {
+      if (outcome.reason === 'rate_limited') {
+        audit(request, tenant, 'login.rate_limited', clientId, null, 'failure', { retry_after: outcome.retryAfterSeconds });
+        reply.header('retry-after', String(outcome.retryAfterSeconds));
+        return show(request, reply, loaded, { email, status: 429, error: `Too many attempts. Try again in ${Math.ceil(outcome.retryAfterSeconds / 60)} minute(s).` });
+      }
+      // The reason stays in the audit trail; the person reads the same sentence whatever it is.
+      audit(request, tenant, 'login.failed', clientId, null, 'failure', { reason: outcome.reason });
+      if (outcome.locked) audit(request, tenant, 'login.rate_limited', clientId, null, 'failure', { locked: outcome.locked });
+      return show(request, reply, loaded, { email, error: INVALID, status: 401 });
+    }
+    audit(request, tenant, 'login.succeeded', outcome.accountId, clientId, 'success', { amr: ['pwd'] });
+    return finish(reply, request, provider, { login: { accountId: outcome.accountId, amr: ['pwd'], acr: 'urn:gatehouse:loa:1', ts: Math.floor(clock() / 1000) } }, false);
+  });
+
+  app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/consent', async (request, reply) => {
+    const loaded = await load(request, reply);
+    if (!loaded) return reply;
+    const { tenant, uid } = request.params;
+    const { interaction } = loaded;
+    if (!csrfValid(tenant, uid, request.body?.csrf) || interaction.prompt.name !== 'consent' || !interaction.session?.accountId) {
+      return sendPage(reply, 403, renderErrorPage({ tenant: loaded.tenantName, error: 'invalid_request', description: 'This form has expired. Go back to the application and try again.' }));
+    }
+    return grantAndFinish(request, reply, loaded, 'consent');
+  });
+
+  /** Records the consent (what the application asked for and did not have yet) and resumes the sign-in. */
+  async function grantAndFinish(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, loaded: NonNullable<Awaited<ReturnType<typeof load>>>, how: 'consent' | 'first_party') {
+    const { provider, interaction } = loaded;
+    const clientId = String(interaction.params.client_id);
+    const accountId = interaction.session!.accountId;
+    const grant = (interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined) ?? new provider.Grant({ accountId, clientId });
+    const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
+    if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    const grantId = await grant.save();
+    audit(request, request.params.tenant, 'consent.granted', accountId, clientId, 'success', { how, scopes: details.missingOIDCScope ?? [], resources: details.missingResourceScopes ?? {} });
+    return finish(reply, request, provider, { consent: { grantId } }, true);
+  }
+
+  app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/abort', async (request, reply) => {
+    const loaded = await load(request, reply);
+    if (!loaded) return reply;
+    const { tenant, uid } = request.params;
+    if (!csrfValid(tenant, uid, request.body?.csrf)) {
+      return sendPage(reply, 403, renderErrorPage({ tenant: loaded.tenantName, error: 'invalid_request', description: 'This form has expired. Go back to the application and try again.' }));
+    }
+    const clientId = String(loaded.interaction.params.client_id);
+    audit(request, tenant, 'consent.denied', loaded.interaction.session?.accountId ?? null, clientId, 'failure');
+    return finish(reply, request, loaded.provider, { error: 'access_denied', error_description: 'The person did not allow access' }, false);
+  });
+}
