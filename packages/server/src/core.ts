@@ -8,7 +8,7 @@ import type { Config } from './config/defaults.js';
 import { createMetrics } from './http/metrics.js';
 import { createLoginThrottle, createPasswordHasher, createSignInAccounts, createUserService } from './identity/index.js';
 import { createKeyService, resolveMasterKey } from './keys/index.js';
-import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool } from './oauth/index.js';
+import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool, createSessionService } from './oauth/index.js';
 import { openDatabase } from './store/database.js';
 import { createRepositories } from './store/repositories.js';
 import { createChangeFeed, currentRevision } from './store/revisions.js';
@@ -68,9 +68,10 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
   const tenants = createTenantService({ store: repos.tenants, publicUrl: config.publicUrl, onCreated: (id) => keys.ensureKey(id), clock });
   const metrics = createMetrics();
   const passwords = createPasswordHasher({ memoryCost: config.passwordMemoryKib, timeCost: config.passwordTimeCost, parallelism: config.passwordParallelism });
+  const sessions = createSessionService({ store: repos.oauth, clock });
   /** Ends every session of a user and revokes their grants and refresh tokens (disable, delete, password reset). */
   const endSessionsOf = async (tenantId: string, userId: string) => {
-    const ended = await repos.oauth.revokeAccount(tenantId, userId);
+    const ended = await sessions.endAll(tenantId, userId);
     logger.info({ tenantId, userId, ended }, 'ended the sessions and grants of a user');
   };
   const users = createUserService({ store: createIdentityRepository(handle), hasher: passwords, clock, onDeactivated: endSessionsOf });
@@ -142,6 +143,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     authz,
     passwords,
     users,
+    sessions,
     accounts,
     /** HMAC key of the sign-in forms' CSRF tokens. */
     csrfKey: Buffer.from(hkdfSync('sha256', master.key, '', 'gatehouse sign-in csrf', 32)),

@@ -162,7 +162,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   });
   const requireScope = createAdminGuard(core);
   await app.register(authzRoutes, { authz: core.authz, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
-  await app.register(userRoutes, { users: core.users, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
+  await app.register(userRoutes, { users: core.users, sessions: core.sessions, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
   const read = requireScope('admin:read');
   const write = requireScope('admin');
 

@@ -34,6 +34,8 @@ export const auditActions = [
   'consent.granted',
   'consent.denied',
   'logout',
+  'user.signed_out_everywhere',
+  'user.session_ended',
   'refresh_token.reused',
   'authorization_code.reused',
   'authorization.denied',

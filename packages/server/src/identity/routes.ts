@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AuditAction, AuditWriter } from '../audit/index.js';
+import type { SessionService } from '../oauth/index.js';
 import type { TenantService } from '../tenants/index.js';
 import type { User, UserService } from './users.js';
 
@@ -8,6 +9,7 @@ type Guard = (...scopes: ('admin' | 'admin:read')[]) => preHandlerAsyncHookHandl
 
 export interface UserRoutesDeps {
   users: UserService;
+  sessions: SessionService;
   tenants: TenantService;
   audit: AuditWriter;
   requireScope: Guard;
@@ -93,7 +95,7 @@ const profileOf = (b: Static<typeof UpdateUser>) => ({ name: b.name, givenName: 
  * Every write is audited with the user id as target; emails, profile values and passwords
  * stay out of the audit trail (only the names of changed fields go in).
  */
-export async function userRoutes(app: FastifyInstance, { users, tenants, audit, requireScope, clock }: UserRoutesDeps) {
+export async function userRoutes(app: FastifyInstance, { users, sessions, tenants, audit, requireScope, clock }: UserRoutesDeps) {
   const read = requireScope('admin:read');
   const write = requireScope('admin');
 
@@ -227,6 +229,56 @@ export async function userRoutes(app: FastifyInstance, { users, tenants, audit, 
       await tenants.get(tenant);
       await users.delete(tenant, user);
       record(request, tenant, 'user.deleted', user);
+      return reply.code(204).send();
+    },
+  );
+
+  const SessionBody = Type.Object({
+    id: Type.String(),
+    signed_in_at: Type.Union([Type.Null(), Type.String({ format: 'date-time' })]),
+    expires_at: Type.Union([Type.Null(), Type.String({ format: 'date-time' })]),
+    clients: Type.Array(Type.String()),
+  });
+  const SessionParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), user: Type.String({ maxLength: 64 }), session: Type.String({ maxLength: 200 }) });
+
+  app.get<{ Params: Static<typeof UserParams> }>(
+    '/tenants/:tenant/users/:user/sessions',
+    { preHandler: read, schema: { tags: ['users'], description: "The user's sign-in sessions, newest first.", params: UserParams, response: { 200: Type.Object({ sessions: Type.Array(SessionBody) }), ...errors } } },
+    async (request) => {
+      const { tenant, user } = request.params;
+      await tenants.get(tenant);
+      await users.get(tenant, user);
+      const list = await sessions.list(tenant, user);
+      return {
+        sessions: list.map((s) => ({ id: s.id, signed_in_at: s.signedInAt === null ? null : iso(s.signedInAt), expires_at: s.expiresAt === null ? null : iso(s.expiresAt), clients: s.clients })),
+      };
+    },
+  );
+
+  app.delete<{ Params: Static<typeof UserParams> }>(
+    '/tenants/:tenant/users/:user/sessions',
+    {
+      preHandler: write,
+      schema: { tags: ['users'], description: 'Sign out everywhere: ends every session of the user and revokes their grants and refresh tokens.', params: UserParams, response: { 204: Type.Null(), ...errors } },
+    },
+    async (request, reply) => {
+      const { tenant, user } = request.params;
+      await tenants.get(tenant);
+      await users.get(tenant, user);
+      const ended = await sessions.endAll(tenant, user);
+      record(request, tenant, 'user.signed_out_everywhere', user, { rows: ended });
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete<{ Params: Static<typeof SessionParams> }>(
+    '/tenants/:tenant/users/:user/sessions/:session',
+    { preHandler: write, schema: { tags: ['users'], description: 'Ends one session of the user and revokes the grants made in it.', params: SessionParams, response: { 204: Type.Null(), ...errors } } },
+    async (request, reply) => {
+      const { tenant, user, session } = request.params;
+      await tenants.get(tenant);
+      await sessions.end(tenant, user, session);
+      record(request, tenant, 'user.session_ended', user, { session });
       return reply.code(204).send();
     },
   );

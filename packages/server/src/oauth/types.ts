@@ -112,6 +112,8 @@ export interface OAuthStore {
   revokeGrant(tenantId: string, grantId: string): Promise<void>;
   /** Deletes every session, grant, code and token of a user; the number of rows removed. */
   revokeAccount(tenantId: string, accountId: string): Promise<number>;
+  /** The payloads of one model that belong to a user (their sessions, say). */
+  listAccountPayloads(tenantId: string, model: string, accountId: string): Promise<OidcPayloadRecord[]>;
   /** JWT access tokens cannot be recalled; their jti is kept until expiry so introspection reports them inactive. */
   revokeToken(tenantId: string, jti: string, expiresAt: number): Promise<void>;
   isTokenRevoked(tenantId: string, jti: string): Promise<boolean>;

@@ -249,6 +249,10 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     async revokeGrant(tenantId, grantId) {
       await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).execute();
     },
+    async listAccountPayloads(tenantId, model, accountId) {
+      const rows = await db.selectFrom('oidc_payloads').selectAll().where('tenant_id', '=', tenantId).where('model', '=', model).where('account_id', '=', accountId).execute();
+      return rows.map(toPayload);
+    },
     async revokeAccount(tenantId, accountId) {
       const result = await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('account_id', '=', accountId).executeTakeFirst();
       return Number(result.numDeletedRows);

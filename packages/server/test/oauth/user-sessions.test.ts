@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { adminToken, startServer, type TestServer } from '../helpers.js';
+import { Agent, signInDriver, verifierPair } from './browserless.js';
+
+const PASSWORD = 'a long and unusual passphrase';
+const REDIRECT = 'https://portal.test/callback';
+
+// An admin sees a person's sessions and ends one, or all of them ("sign out everywhere");
+// disabling the person does the same. Ending a session really signs the browser out, and
+// ending all of them kills the refresh tokens too.
+describe('users’ sessions through the admin API', () => {
+  let server: TestServer;
+  let admin: string;
+  let userId: string;
+  let driver: ReturnType<typeof signInDriver>;
+
+  const api = (method: 'GET' | 'DELETE' | 'POST', path: string) =>
+    server.inject({ method, url: `/api/v1/tenants/acme/users/${userId}${path}`, headers: { authorization: `Bearer ${admin}` } });
+  const signedIn = async (agent: Agent) => {
+    const { challenge } = verifierPair();
+    return (await agent.follow(driver.authorizeUrl({ prompt: 'none', scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' }))).callback?.searchParams.has('code') ?? false;
+  };
+  /** Signs a new browser in with offline_access; returns it and its refresh token. */
+  const newSession = async () => {
+    const agent = new Agent(server.url);
+    const { verifier, challenge } = verifierPair();
+    const callback = await driver.signIn(agent, { code_challenge: challenge, code_challenge_method: 'S256', scope: 'openid offline_access', prompt: 'consent' });
+    const tokens = await driver.token({ grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: REDIRECT, code_verifier: verifier });
+    assert.ok(tokens.json.refresh_token, JSON.stringify(tokens.json));
+    return { agent, refresh: tokens.json.refresh_token! };
+  };
+  const refreshes = async (refresh: string) => (await driver.token({ grant_type: 'refresh_token', refresh_token: refresh })).status === 200;
+
+  before(async () => {
+    server = await startServer({ listen: true });
+    admin = await adminToken(server);
+    await server.core.tenants.create('acme');
+    userId = (await server.core.users.create('acme', { email: 'ann@acme.test', password: PASSWORD })).id;
+    const { client, clientSecret } = await server.core.catalog.createClient('acme', { name: 'Portal', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty: true });
+    driver = signInDriver({ origin: server.url, tenant: 'acme', clientId: client.clientId, clientSecret: clientSecret!, redirectUri: REDIRECT, email: 'ann@acme.test', password: PASSWORD });
+  });
+  after(() => server.close());
+
+  it('lists the sessions and ends one: that browser is signed out, the other is not', async () => {
+    const laptop = await newSession();
+    const phone = await newSession();
+    assert.deepEqual([await signedIn(laptop.agent), await signedIn(phone.agent)], [true, true]);
+    const listed = (await api('GET', '/sessions')).json().sessions as { id: string; clients: string[] }[];
+    assert.equal(listed.length, 2);
+    assert.ok(listed.every((s) => s.clients.length === 1));
+    // No cookie value is ever shown: the ids are oidc-provider's public session uids.
+    assert.ok(listed.every((s) => ![...laptop.agent.cookies.values(), ...phone.agent.cookies.values()].includes(s.id)));
+
+    const ended = await api('DELETE', `/sessions/${listed[0]!.id}`);
+    assert.equal(ended.statusCode, 204);
+    assert.deepEqual([await signedIn(laptop.agent), await signedIn(phone.agent)].sort(), [false, true]);
+    assert.equal((await api('GET', '/sessions')).json().sessions.length, 1);
+    assert.equal((await api('DELETE', `/sessions/${listed[0]!.id}`)).json().code, 'OAUTH_SESSION_NOT_FOUND');
+  });
+
+  it('signs out everywhere: every session ends and every refresh token dies', async () => {
+    const a = await newSession();
+    const b = await newSession();
+    assert.equal((await api('DELETE', '/sessions')).statusCode, 204);
+    assert.deepEqual((await api('GET', '/sessions')).json().sessions, []);
+    assert.equal(await signedIn(a.agent), false);
+    assert.equal(await signedIn(b.agent), false);
+    assert.equal(await refreshes(a.refresh), false);
+    assert.equal(await refreshes(b.refresh), false);
+  });
+
+  it('ends the sessions and refresh tokens of a disabled user, who then cannot sign in', async () => {
+    const session = await newSession();
+    assert.equal((await api('POST', '/disable')).statusCode, 200);
+    assert.equal(await signedIn(session.agent), false);
+    assert.equal(await refreshes(session.refresh), false);
+    const { challenge } = verifierPair();
+    await assert.rejects(driver.signIn(new Agent(server.url), { code_challenge: challenge, code_challenge_method: 'S256' }), /expected a redirect to the application, got 401/);
+    await server.core.audit.flush();
+    const failures = await server.core.repos.audit.query({ tenantId: 'acme', action: 'login.failed', limit: 10 });
+    assert.equal((failures[0]?.details as { reason?: string } | null)?.reason, 'disabled');
+  });
+});
