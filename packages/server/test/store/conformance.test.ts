@@ -524,7 +524,7 @@ for (const dialect of dialects) {
         assert.deepEqual(await repos.oauth.findPayload('oidc-grant-other', 'RefreshToken', 'id', 'rt-1'), otherTenant);
       });
 
-      it('ends everything of one person in one tenant: sessions, grants, codes and refresh tokens', async () => {
+      it('finds and ends everything of one person in one tenant: sessions, grants, codes and refresh tokens', async () => {
         const hers = [
           payload('oidc-account', 'Session', 'sess-ann', { accountId: 'usr_ann', uid: 'uid-ann' }),
           payload('oidc-account', 'Grant', 'grant-ann', { accountId: 'usr_ann', grantId: 'g-ann' }),
@@ -536,6 +536,8 @@ for (const dialect of dialects) {
         const nobodys = payload('oidc-account', 'Interaction', 'int-1');
         for (const record of [...hers, his, sameIdElsewhere, nobodys]) await repos.oauth.upsertPayload(record);
         assert.deepEqual(await repos.oauth.findPayload('oidc-account', 'Session', 'id', 'sess-ann'), hers[0]);
+        assert.deepEqual(await repos.oauth.listAccountPayloads('oidc-account', 'Session', 'usr_ann'), [hers[0]]);
+        assert.deepEqual(await repos.oauth.listAccountPayloads('oidc-account', 'Grant', 'usr_bob'), []);
 
         assert.equal(await repos.oauth.revokeAccount('oidc-account', 'usr_ann'), hers.length);
 
