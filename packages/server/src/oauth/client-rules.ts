@@ -2,7 +2,8 @@ import { oauthErrors } from './errors.js';
 import type { ClientRecord, ClientType } from './types.js';
 
 /** Grant types a client can be registered with. */
-export const supportedGrantTypes = ['client_credentials', 'authorization_code', 'refresh_token'] as const;
+export const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
+export const supportedGrantTypes = ['client_credentials', 'authorization_code', 'refresh_token', DEVICE_CODE] as const;
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 /** RFC 8252 §7.1: a private-use scheme is a reversed domain name (`com.example.app`). */
@@ -57,7 +58,8 @@ export function checkClientShape(c: ClientShape): void {
   }
   if (c.type === 'public' && c.grantTypes.includes('client_credentials')) throw oauthErrors.create('OAUTH_PUBLIC_CLIENT_CREDENTIALS');
   const interactive = c.grantTypes.includes('authorization_code');
-  if (c.grantTypes.includes('refresh_token') && !interactive) throw oauthErrors.create('OAUTH_REFRESH_WITHOUT_CODE');
+  // Refresh tokens are for people signed in, in a browser or through a device code.
+  if (c.grantTypes.includes('refresh_token') && !interactive && !c.grantTypes.includes(DEVICE_CODE)) throw oauthErrors.create('OAUTH_REFRESH_WITHOUT_CODE');
   if (interactive && c.redirectUris.length === 0) throw oauthErrors.create('OAUTH_REDIRECT_URIS_REQUIRED');
   if (!interactive && (c.redirectUris.length > 0 || c.postLogoutRedirectUris.length > 0 || c.backchannelLogoutUri)) {
     throw oauthErrors.create('OAUTH_REDIRECT_URIS_UNUSED');

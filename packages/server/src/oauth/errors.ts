@@ -18,7 +18,7 @@ export const oauthErrors = defineErrors({
   OAUTH_PUBLIC_CLIENT_NO_SECRET: { status: 400, message: 'Client "{client}" is public and has no secret to rotate' },
   OAUTH_GRACE_INVALID: { status: 400, message: 'Grace period must be between 0 and 2592000 seconds' },
   OAUTH_GRANT_TYPES_EMPTY: { status: 400, message: 'A client needs at least one grant type' },
-  OAUTH_REFRESH_WITHOUT_CODE: { status: 400, message: 'The refresh_token grant needs authorization_code: refresh tokens are issued to people signing in' },
+  OAUTH_REFRESH_WITHOUT_CODE: { status: 400, message: 'The refresh_token grant needs authorization_code or the device code grant: refresh tokens are issued to people signing in' },
   OAUTH_REDIRECT_URIS_REQUIRED: { status: 400, message: 'The authorization_code grant needs at least one redirect URI' },
   OAUTH_REDIRECT_URIS_UNUSED: { status: 400, message: 'Redirect and logout URIs are only for clients with the authorization_code grant' },
   OAUTH_REDIRECT_URI_INVALID: { status: 400, message: '{kind} "{uri}" is not allowed: {reason}' },

@@ -131,3 +131,48 @@ export function renderErrorPage(o: { tenant: string; error: string; description?
     body: `<p class="error" role="alert">${esc(o.description ?? o.error)}</p><p>Error code: <code>${esc(o.error)}</code>. Go back to the application and try again.</p>`,
   });
 }
+
+/** The hidden field and the action of a form oidc-provider hands over (its own CSRF token inside). */
+function formParts(form: string): { action: string; xsrf: string } {
+  return { action: /action="([^"]*)"/.exec(form)?.[1] ?? '', xsrf: /name="xsrf" value="([^"]*)"/.exec(form)?.[1] ?? '' };
+}
+
+/** RFC 8628 §3.3: where a person types the code their TV or command line shows. */
+export function renderDeviceCodePage(o: { tenant: string; form: string; error?: string }): string {
+  // oidc-provider's form carries inline script (onfocus): ours is rebuilt from its action and token.
+  const { action, xsrf } = formParts(o.form);
+  const error = o.error ? `<p class="error" id="code-error" role="alert">${esc(o.error)}</p>` : '';
+  const described = o.error ? ' aria-describedby="code-error" aria-invalid="true"' : '';
+  return page({
+    tenant: o.tenant,
+    title: 'Connect a device',
+    body: `<p>Enter the code your device shows.</p>
+${error}<form method="post" action="${esc(action)}">
+<input type="hidden" name="xsrf" value="${esc(xsrf)}">
+<label for="user_code">Code</label>
+<input id="user_code" name="user_code" type="text" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" required autofocus${described}>
+<div class="actions"><button type="submit">Continue</button></div>
+</form>`,
+  });
+}
+
+/** The device's code again, to compare with the screen before signing in (RFC 8628 §5.4). */
+export function renderDeviceConfirmPage(o: { tenant: string; client: string; userCode: string; form: string }): string {
+  const { action, xsrf } = formParts(o.form);
+  const hidden = `<input type="hidden" name="xsrf" value="${esc(xsrf)}"><input type="hidden" name="user_code" value="${esc(o.userCode)}">`;
+  return page({
+    tenant: o.tenant,
+    title: 'Is this your device?',
+    body: `<p><strong>${esc(o.client)}</strong> shows this code:</p>
+<p><code>${esc(o.userCode)}</code></p>
+<p>Continue only if your device shows exactly this code and you started the sign-in yourself.</p>
+<div class="actions">
+<form method="post" action="${esc(action)}">${hidden}<input type="hidden" name="confirm" value="yes"><button type="submit">Continue</button></form>
+<form method="post" action="${esc(action)}">${hidden}<input type="hidden" name="abort" value="yes"><button type="submit" class="secondary">Cancel</button></form>
+</div>`,
+  });
+}
+
+export function renderDeviceDonePage(o: { tenant: string; client: string }): string {
+  return page({ tenant: o.tenant, title: 'Device connected', body: `<p><strong>${esc(o.client)}</strong> is signed in. You can close this window and go back to your device.</p>` });
+}

@@ -8,7 +8,7 @@ import type { Metrics } from '../http/metrics.js';
 import { createAdapterFactory } from './adapter.js';
 import { engineContext } from './engine-context.js';
 import type { OAuthCatalog } from './catalog.js';
-import { renderErrorPage, renderLogoutPage, renderLoggedOutPage } from './pages.js';
+import { renderDeviceCodePage, renderDeviceConfirmPage, renderDeviceDonePage, renderErrorPage, renderLoggedOutPage, renderLogoutPage } from './pages.js';
 import type { OAuthStore, SignInAccounts } from './types.js';
 
 /** Request facts our Fastify layer attaches before handing a request to oidc-provider. */
@@ -99,6 +99,25 @@ export function createProviderPool(deps: ProviderPoolDeps) {
           },
         },
         backchannelLogout: { enabled: true },
+        // RFC 8628: TVs and command lines show a code; the person signs in on another screen.
+        deviceFlow: {
+          enabled: true,
+          charset: 'base-20',
+          mask: '****-****',
+          async userCodeInputSource(ctx, form, _out, err) {
+            ctx.type = 'html';
+            const error = !err ? undefined : err.name === 'NoCodeError' || (err as { userCode?: string }).userCode ? 'That code is not right, or it has expired. Check your device and try again.' : 'The sign-in was interrupted. Start again on your device.';
+            ctx.body = renderDeviceCodePage({ tenant: tenantDisplay, form, error });
+          },
+          async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
+            ctx.type = 'html';
+            ctx.body = renderDeviceConfirmPage({ tenant: tenantDisplay, client: client.clientName ?? client.clientId, userCode, form });
+          },
+          async successSource(ctx) {
+            ctx.type = 'html';
+            ctx.body = renderDeviceDonePage({ tenant: tenantDisplay, client: ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId ?? 'The device' });
+          },
+        },
         resourceIndicators: {
           enabled: true,
           // The client's only API is the audience when `resource` is omitted; with several
@@ -159,6 +178,8 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? deps.defaultAccessTokenTtl,
         // Codes are exchanged at once by the application's back end (RFC 9700 §2.1.1: short-lived).
         AuthorizationCode: 60,
+        // RFC 8628 §3.2: long enough to find a browser and type the code.
+        DeviceCode: 600,
         IdToken: 3600,
         Interaction: 3600,
         // Idle since last use, and never past the absolute end counted from sign-in.
