@@ -99,6 +99,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     session: { idleSeconds: config.sessionIdleSeconds, absoluteSeconds: config.sessionAbsoluteSeconds },
     refreshToken: { idleSeconds: config.refreshTokenIdleSeconds, absoluteSeconds: config.refreshTokenAbsoluteSeconds },
     tenantName: async (tenantId) => (await tenants.find(tenantId))?.displayName,
+    allowPrivateOutbound: config.allowPrivateOutbound,
     clock,
   });
   const verifyAccessToken = createAccessTokenVerifier({ keys, store: repos.oauth, issuerFor: tenants.issuerFor, clock });

@@ -34,6 +34,8 @@ export const auditActions = [
   'consent.granted',
   'consent.denied',
   'logout',
+  'logout.backchannel_sent',
+  'logout.backchannel_failed',
   'user.signed_out_everywhere',
   'user.session_ended',
   'refresh_token.reused',

@@ -298,6 +298,14 @@ export const options = {
     recommendation: 'true only behind a proxy that overwrites those headers.',
     parse: bool('GATEHOUSE_TRUST_PROXY'),
   },
+  allowPrivateOutbound: {
+    env: 'GATEHOUSE_ALLOW_PRIVATE_OUTBOUND',
+    description: 'Let requests Gatehouse makes on its own (back-channel logout) reach private, loopback and other special-use addresses. Off, such targets are refused (SSRF protection).',
+    default: false,
+    example: 'true',
+    recommendation: 'Keep false unless applications on a private network must receive back-channel logout; an admin who registers a client could otherwise make Gatehouse call internal services.',
+    parse: bool('GATEHOUSE_ALLOW_PRIVATE_OUTBOUND'),
+  },
 } satisfies Record<string, OptionSpec<unknown>>;
 
 type Options = typeof options;

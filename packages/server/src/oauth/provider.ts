@@ -36,6 +36,8 @@ export interface ProviderPoolDeps {
   refreshToken: { idleSeconds: number; absoluteSeconds: number };
   /** The tenant's display name, for the pages people see. */
   tenantName(tenantId: string): Promise<string | undefined>;
+  /** Back-channel requests may reach private and loopback addresses (oidc-provider refuses them by default). */
+  allowPrivateOutbound?: boolean;
   clock?: () => number;
 }
 
@@ -193,6 +195,16 @@ export function createProviderPool(deps: ProviderPoolDeps) {
           return remaining(idle, absolute, token.iiat ?? token.iat);
         },
       },
+      // oidc-provider guards its outgoing requests against special-use addresses with its own
+      // dispatcher; an operator may lift that for applications on a private network.
+      ...(deps.allowPrivateOutbound
+        ? {
+            fetch: (url: string | URL | Request, options?: RequestInit) => {
+              const { dispatcher: _guard, ...rest } = (options ?? {}) as RequestInit & { dispatcher?: unknown };
+              return fetch(url, rest);
+            },
+          }
+        : {}),
       // Our own client settings, carried to where oidc-provider decides synchronously (lifetimes).
       extraClientMetadata: { properties: ['first_party', 'refresh_token_idle_ttl', 'refresh_token_absolute_ttl'] },
       clientDefaults: { id_token_signed_response_alg: keySet.active.alg, grant_types: ['client_credentials'], response_types: [] },
@@ -315,6 +327,14 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     provider.on('introspection.error', onError);
     provider.on('revocation.error', onError);
     provider.on('authorization.error', onError);
+    // Back-channel logout: whether each application was told (OpenID Connect Back-Channel Logout 1.0).
+    provider.on('backchannel.success', (ctx: KoaContextWithOIDC, client: { clientId: string }, accountId: string) => {
+      audit.record({ tenantId, time: clock(), actor: accountId, action: 'logout.backchannel_sent', target: client.clientId, result: 'success', ...requestFacts(ctx) });
+    });
+    provider.on('backchannel.error', (ctx: KoaContextWithOIDC, error: Error, client: { clientId: string }, accountId: string) => {
+      audit.record({ tenantId, time: clock(), actor: accountId, action: 'logout.backchannel_failed', target: client.clientId, result: 'failure', ...requestFacts(ctx), details: { reason: error.message } });
+      logger.warn({ err: error, tenant: tenantId, client: client.clientId }, 'back-channel logout failed');
+    });
     provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
       audit.record({ tenantId, time: clock(), actor: ctx.oidc.session?.accountId ?? null, action: 'logout', target: ctx.oidc.client?.clientId ?? null, result: 'success', ...requestFacts(ctx) });
     });
