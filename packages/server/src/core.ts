@@ -8,7 +8,7 @@ import type { Config } from './config/defaults.js';
 import { createMetrics } from './http/metrics.js';
 import { createLoginThrottle, createPasswordHasher, createSignInAccounts, createUserService } from './identity/index.js';
 import { createKeyService, resolveMasterKey } from './keys/index.js';
-import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool, createSessionService } from './oauth/index.js';
+import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool, createSessionService, pageTenant } from './oauth/index.js';
 import { openDatabase } from './store/database.js';
 import { createRepositories } from './store/repositories.js';
 import { createChangeFeed, currentRevision } from './store/revisions.js';
@@ -98,7 +98,10 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     accounts,
     session: { idleSeconds: config.sessionIdleSeconds, absoluteSeconds: config.sessionAbsoluteSeconds },
     refreshToken: { idleSeconds: config.refreshTokenIdleSeconds, absoluteSeconds: config.refreshTokenAbsoluteSeconds },
-    tenantName: async (tenantId) => (await tenants.find(tenantId))?.displayName,
+    tenantPage: async (tenantId) => {
+      const tenant = await tenants.find(tenantId);
+      return tenant ? pageTenant(tenant) : { name: tenantId };
+    },
     allowPrivateOutbound: config.allowPrivateOutbound,
     clock,
   });
@@ -114,6 +117,11 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
   // Writes from this process, other processes and the CLI all arrive here.
   const unsubscribe = feed.on((change) => {
     catalog.invalidate(change.tenantId, change.kind);
+    if (change.kind === 'tenants') {
+      // A new name or logo: the engine's own pages (logout, device, errors) show them too.
+      tenants.forget(change.tenantId);
+      pool.invalidate(change.tenantId);
+    }
     if (change.kind === 'tokens_revoked') void verifyAccessToken.forget(change.tenantId).catch(() => undefined);
     if (change.kind === 'relationships' || change.kind === 'authz_schema' || change.kind === 'authz_policies') authz.invalidate(change.tenantId, change.revision);
     if (change.kind === 'keys') {

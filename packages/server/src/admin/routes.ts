@@ -6,12 +6,19 @@ import { signingAlgs, type SigningAlg } from '../config/defaults.js';
 import type { Core } from '../core.js';
 import type { ApiRecord, ClientRecord } from '../oauth/index.js';
 import { authzRoutes } from '../authz/routes.js';
+import { LOGO_TYPES, MAX_LOGO_BYTES } from '../tenants/index.js';
 import { userRoutes } from '../identity/index.js';
 import { createAdminGuard } from './auth.js';
 
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Object({}, { additionalProperties: true }) });
 const TenantParams = Type.Object({ tenant: Type.String({ maxLength: 63 }) });
-const Tenant = Type.Object({ id: Type.String(), display_name: Type.String(), issuer: Type.String(), created_at: Type.String({ format: 'date-time' }) });
+const Tenant = Type.Object({
+  id: Type.String(),
+  display_name: Type.String(),
+  logo: Type.Union([Type.Null(), Type.String({ description: 'Where the sign-in pages load the logo from (our own origin)' })]),
+  issuer: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+});
 const Scope = Type.String({ minLength: 1, maxLength: 128 });
 const Api = Type.Object({
   id: Type.String(),
@@ -179,9 +186,10 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       details: details ?? null,
     });
   }
-  const tenantView = (t: { id: string; displayName: string; createdAt: number }) => ({
+  const tenantView = (t: { id: string; displayName: string; logoType?: string | null; createdAt: number }) => ({
     id: t.id,
     display_name: t.displayName,
+    logo: t.logoType ? `${core.tenants.issuerFor(t.id)}/logo` : null,
     issuer: core.tenants.issuerFor(t.id),
     created_at: iso(t.createdAt),
   });
@@ -207,6 +215,59 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     '/tenants/:tenant',
     { preHandler: read, schema: { tags: ['tenants'], params: TenantParams, response: { 200: Tenant, ...errors } } },
     async (request) => tenantView(await core.tenants.get(request.params.tenant)),
+  );
+
+  app.patch<{ Params: Static<typeof TenantParams>; Body: { display_name: string } }>(
+    '/tenants/:tenant',
+    {
+      preHandler: write,
+      schema: {
+        tags: ['tenants'],
+        description: 'Renames the tenant: the name its sign-in pages show.',
+        params: TenantParams,
+        body: Type.Object({ display_name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+        response: { 200: Tenant, ...errors },
+      },
+    },
+    async (request) => {
+      const updated = await core.tenants.update(request.params.tenant, { displayName: request.body.display_name });
+      audit(request, updated.id, 'tenant.updated', updated.id, { changed: ['display_name'] });
+      return tenantView(updated);
+    },
+  );
+
+  // A logo is uploaded, not linked: the sign-in pages load nothing from other origins.
+  await app.register(async (logos) => {
+    logos.addContentTypeParser(LOGO_TYPES, { parseAs: 'buffer', bodyLimit: MAX_LOGO_BYTES }, (_request, body, done) => done(null, body));
+    logos.put<{ Params: Static<typeof TenantParams> }>(
+      '/tenants/:tenant/logo',
+      {
+        preHandler: write,
+        schema: {
+          tags: ['tenants'],
+          description: `Sets the logo of the sign-in pages: the image itself as the body (${LOGO_TYPES.join(', ')}; at most ${MAX_LOGO_BYTES} bytes). Served at /t/{tenant}/logo.`,
+          params: TenantParams,
+          response: { 204: Type.Null(), ...errors },
+        },
+      },
+      async (request, reply) => {
+        const { tenant } = request.params;
+        const type = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+        await core.tenants.setLogo(tenant, { type, data: request.body as Buffer });
+        audit(request, tenant, 'tenant.updated', tenant, { changed: ['logo'] });
+        return reply.code(204).send();
+      },
+    );
+  });
+
+  app.delete<{ Params: Static<typeof TenantParams> }>(
+    '/tenants/:tenant/logo',
+    { preHandler: write, schema: { tags: ['tenants'], params: TenantParams, response: { 204: Type.Null(), ...errors } } },
+    async (request, reply) => {
+      await core.tenants.setLogo(request.params.tenant, null);
+      audit(request, request.params.tenant, 'tenant.updated', request.params.tenant, { changed: ['logo'] });
+      return reply.code(204).send();
+    },
   );
 
   app.get<{ Params: Static<typeof TenantParams> }>(

@@ -6,6 +6,7 @@ export const auditActions = [
   'client.authentication_failed',
   'admin.authentication_failed',
   'tenant.created',
+  'tenant.updated',
   'api.created',
   'api.updated',
   'api.deleted',

@@ -13,6 +13,7 @@ export interface Output {
 
 export type Command =
   | { kind: 'tenant.create'; id: string; displayName?: string }
+  | { kind: 'tenant.update'; id: string; displayName?: string; logo?: string; removeLogo: boolean }
   | { kind: 'tenant.list' }
   | { kind: 'api.create'; tenant: string; identifier: string; scopes: string[]; name?: string; ttl?: number }
   | { kind: 'api.list'; tenant: string }
@@ -55,6 +56,12 @@ export type AuthzCommand =
   | { kind: 'authz.policies.write'; tenant: string; file: string }
   | { kind: 'authz.policies.read'; tenant: string };
 
+/** The image type by file name; the content is checked against it when stored. */
+function logoTypeOf(file: string): string {
+  const ext = file.toLowerCase().split('.').pop();
+  return ext === 'jpg' || ext === 'jpeg' ? 'image/jpeg' : `image/${ext}`;
+}
+
 function print(output: Output, value: Record<string, unknown>, human: string): void {
   console.log(output.json ? JSON.stringify(value, null, 2) : human);
 }
@@ -92,6 +99,19 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
       audit(core, tenant.id, 'tenant.created', tenant.id);
       const issuer = core.tenants.issuerFor(tenant.id);
       return print(output, { id: tenant.id, display_name: tenant.displayName, issuer }, `created tenant ${tenant.id}\nissuer: ${issuer}`);
+    }
+    case 'tenant.update': {
+      if (command.logo && command.removeLogo) throw new GatehouseError('CLI_USAGE', 2, '--logo and --remove-logo exclude each other');
+      if (!command.displayName && !command.logo && !command.removeLogo) throw new GatehouseError('CLI_USAGE', 2, 'nothing to change: give --display-name, --logo or --remove-logo');
+      let tenant = await core.tenants.get(command.id);
+      if (command.displayName !== undefined) tenant = await core.tenants.update(command.id, { displayName: command.displayName });
+      if (command.logo || command.removeLogo) {
+        const logo = command.logo ? { type: logoTypeOf(command.logo), data: await readFile(command.logo) } : null;
+        await core.tenants.setLogo(command.id, logo);
+        tenant = await core.tenants.get(command.id);
+      }
+      audit(core, tenant.id, 'tenant.updated', tenant.id, { changed: [...(command.displayName ? ['display_name'] : []), ...(command.logo || command.removeLogo ? ['logo'] : [])] });
+      return print(output, { id: tenant.id, display_name: tenant.displayName, logo: tenant.logoType ? `${core.tenants.issuerFor(tenant.id)}/logo` : null }, `updated tenant ${tenant.id}`);
     }
     case 'tenant.list': {
       const tenants = await core.tenants.list();

@@ -21,6 +21,15 @@ tenants
   .option('--display-name <name>', 'human-readable name')
   .action((name: string, o: { displayName?: string }) => runCommand(out(), { kind: 'tenant.create', id: name, displayName: o.displayName }));
 tenants.command('list').action(() => runCommand(out(), { kind: 'tenant.list' }));
+tenants
+  .command('update <name>')
+  .description("change what the tenant's sign-in pages show")
+  .option('--display-name <name>', 'human-readable name')
+  .option('--logo <file>', 'a PNG, JPEG, GIF or WebP image (at most 256 KiB)')
+  .option('--remove-logo', 'show no logo')
+  .action((name: string, o: { displayName?: string; logo?: string; removeLogo?: boolean }) =>
+    runCommand(out(), { kind: 'tenant.update', id: name, displayName: o.displayName, logo: o.logo, removeLogo: o.removeLogo ?? false }),
+  );
 
 const apis = program.command('apis').description('manage APIs (resource servers)');
 apis

@@ -23,8 +23,8 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 const TENANT_PATH = /^\/t\/([^/?#]+)(\/[^?#]*)?/;
 // Endpoints whose POST body we read ourselves (JWT introspection and revocation): Fastify routes.
 const OWN_ENDPOINTS = /^\/t\/[^/?#]+\/token\/(?:introspection|revocation)(?:[?#]|$)/;
-// Our sign-in and consent pages (oauth/interactions.ts): Fastify routes.
-const OWN_PAGES = /^\/t\/[^/?#]+\/interaction\//;
+// Our sign-in and consent pages and the tenant's logo (oauth/interactions.ts): Fastify routes.
+const OWN_PAGES = /^\/t\/[^/?#]+\/(?:interaction\/|logo(?:[?#]|$))/;
 const ENGINE_CSP = pageCsp();
 
 export const requestIdOf = (req: IncomingMessage): string => {

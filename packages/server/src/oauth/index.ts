@@ -7,4 +7,5 @@ export { createEngineHandler, requestIdOf, type EngineHandler } from './engine-h
 export { oauthErrors } from './errors.js';
 export type { AccountClaims, ApiRecord, ClientRecord, ClientType, OAuthStore, SignInAccounts, SignInOutcome } from './types.js';
 export { interactionRoutes } from './interactions.js';
+export { pageTenant, type PageTenant } from './pages.js';
 export { createSessionService, type SessionService, type SessionView } from './sessions.js';

@@ -5,7 +5,7 @@ import type { default as Provider, InteractionResults } from 'oidc-provider';
 import type { AuditAction, AuditWriter } from '../audit/index.js';
 import type { TenantService } from '../tenants/index.js';
 import type { OAuthCatalog } from './catalog.js';
-import { pageCsp, renderConsentPage, renderErrorPage, renderLoginPage, STYLESHEET } from './pages.js';
+import { pageCsp, pageTenant, renderConsentPage, renderErrorPage, renderLoginPage, STYLESHEET, type PageTenant } from './pages.js';
 import type { ProviderPool } from './provider.js';
 import type { SignInAccounts } from './types.js';
 
@@ -38,6 +38,15 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
   const clock = deps.clock ?? Date.now;
   await app.register(formbody, { bodyLimit: 16 * 1024 });
 
+  // The tenant's logo, from our own origin: the pages load nothing from anywhere else.
+  app.get<{ Params: { tenant: string } }>('/t/:tenant/logo', async (request, reply) => {
+    const logo = (await deps.tenants.find(request.params.tenant)) ? await deps.tenants.getLogo(request.params.tenant) : undefined;
+    if (!logo) return reply.code(404).send({ code: 'NOT_FOUND', message: 'This tenant has no logo', details: {} });
+    reply.header('cache-control', 'public, max-age=300');
+    reply.header('content-security-policy', "default-src 'none'");
+    return reply.type(logo.type).send(logo.data);
+  });
+
   app.get('/assets/gatehouse.css', async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=3600');
     return reply.type('text/css; charset=utf-8').send(STYLESHEET);
@@ -55,20 +64,20 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
   }
 
   /** The interaction of this browser, or an error page when there is none (expired, another browser, forged uid). */
-  async function load(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<{ provider: Provider; interaction: Interaction; tenantName: string } | undefined> {
+  async function load(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<{ provider: Provider; interaction: Interaction; branding: PageTenant } | undefined> {
     const { tenant, uid } = request.params;
     const record = await deps.tenants.find(tenant);
     if (!record) {
-      await sendPage(reply, 404, renderErrorPage({ tenant, error: 'not_found', description: 'There is no such sign-in page.' }));
+      await sendPage(reply, 404, renderErrorPage({ tenant: { name: tenant }, error: 'not_found', description: 'There is no such sign-in page.' }));
       return undefined;
     }
     const { provider } = await deps.pool.get(tenant);
     try {
       const interaction = await provider.interactionDetails(request.raw, reply.raw);
       if (interaction.uid !== uid) throw new Error('interaction of another page');
-      return { provider, interaction, tenantName: record.displayName };
+      return { provider, interaction, branding: pageTenant(record) };
     } catch {
-      await sendPage(reply, 400, renderErrorPage({ tenant: record.displayName, error: 'invalid_request', description: 'This sign-in has expired or belongs to another browser. Go back to the application and start again.' }));
+      await sendPage(reply, 400, renderErrorPage({ tenant: pageTenant(record), error: 'invalid_request', description: 'This sign-in has expired or belongs to another browser. Go back to the application and start again.' }));
       return undefined;
     }
   }
@@ -97,13 +106,13 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
 
   async function show(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, loaded: NonNullable<Awaited<ReturnType<typeof load>>>, extra: { email?: string; error?: string; status?: number } = {}) {
     const { tenant, uid } = request.params;
-    const { interaction, tenantName } = loaded;
+    const { interaction, branding } = loaded;
     const client = await clientFacts(tenant, String(interaction.params.client_id));
     const csrf = csrfFor(tenant, uid);
     const to = paths(tenant, uid);
     if (interaction.prompt.name === 'login') {
       const email = extra.email ?? (typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined);
-      return sendPage(reply, extra.status ?? 200, renderLoginPage({ tenant: tenantName, client: client.name, action: to.login, csrf, email, error: extra.error }), client.origins);
+      return sendPage(reply, extra.status ?? 200, renderLoginPage({ tenant: branding, client: client.name, action: to.login, csrf, email, error: extra.error }), client.origins);
     }
     if (client.firstParty) {
       // The tenant's own application, even when it asks with prompt=consent: no screen, the grant is implied.
@@ -111,7 +120,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     }
     const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
     const scopes = [...(details.missingOIDCScope ?? []), ...Object.values(details.missingResourceScopes ?? {}).flat()];
-    return sendPage(reply, 200, renderConsentPage({ tenant: tenantName, client: client.name, action: to.consent, abort: to.abort, csrf, scopes }), client.origins);
+    return sendPage(reply, 200, renderConsentPage({ tenant: branding, client: client.name, action: to.consent, abort: to.abort, csrf, scopes }), client.origins);
   }
 
   /** Hands the outcome back to oidc-provider and sends the browser on (303: the next request is a GET). */
@@ -134,7 +143,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     const clientId = String(interaction.params.client_id);
     if (!csrfValid(tenant, uid, request.body?.csrf)) {
       audit(request, tenant, 'login.failed', clientId, null, 'failure', { reason: 'csrf' });
-      return sendPage(reply, 403, renderErrorPage({ tenant: loaded.tenantName, error: 'invalid_request', description: 'This form has expired. Go back to the application and sign in again.' }));
+      return sendPage(reply, 403, renderErrorPage({ tenant: loaded.branding, error: 'invalid_request', description: 'This form has expired. Go back to the application and sign in again.' }));
     }
     if (interaction.prompt.name !== 'login') return show(request, reply, loaded);
     const email = String(request.body?.email ?? '').trim();
@@ -162,7 +171,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     const { tenant, uid } = request.params;
     const { interaction } = loaded;
     if (!csrfValid(tenant, uid, request.body?.csrf) || interaction.prompt.name !== 'consent' || !interaction.session?.accountId) {
-      return sendPage(reply, 403, renderErrorPage({ tenant: loaded.tenantName, error: 'invalid_request', description: 'This form has expired. Go back to the application and try again.' }));
+      return sendPage(reply, 403, renderErrorPage({ tenant: loaded.branding, error: 'invalid_request', description: 'This form has expired. Go back to the application and try again.' }));
     }
     return grantAndFinish(request, reply, loaded, 'consent');
   });
@@ -187,7 +196,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     if (!loaded) return reply;
     const { tenant, uid } = request.params;
     if (!csrfValid(tenant, uid, request.body?.csrf)) {
-      return sendPage(reply, 403, renderErrorPage({ tenant: loaded.tenantName, error: 'invalid_request', description: 'This form has expired. Go back to the application and try again.' }));
+      return sendPage(reply, 403, renderErrorPage({ tenant: loaded.branding, error: 'invalid_request', description: 'This form has expired. Go back to the application and try again.' }));
     }
     const clientId = String(loaded.interaction.params.client_id);
     audit(request, tenant, 'consent.denied', loaded.interaction.session?.accountId ?? null, clientId, 'failure');

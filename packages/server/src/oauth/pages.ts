@@ -25,6 +25,7 @@ body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: var(--fg); backgr
 main { max-width: 26rem; margin: 4rem auto; padding: 0 1rem; }
 h1 { font-size: 1.5rem; margin: 0 0 1rem; }
 p.tenant { color: var(--muted); margin: 0 0 .25rem; }
+img.logo { display: block; max-width: 12rem; height: 3rem; object-fit: contain; margin-bottom: .75rem; }
 label { display: block; font-weight: 600; margin: 1rem 0 .25rem; }
 input[type=email], input[type=password], input[type=text] { width: 100%; padding: .6rem; font: inherit; color: inherit; background: transparent; border: 1px solid var(--line); border-radius: .25rem; }
 input:focus-visible, button:focus-visible, a:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
@@ -39,8 +40,20 @@ const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;'
 /** Text and attribute values, escaped for HTML. */
 export const esc = (value: unknown) => String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 
+/** Who the page speaks for: the tenant's display name and, if it has one, its logo's path on our origin. */
+export interface PageTenant {
+  name: string;
+  logo?: string;
+}
+
+/** A tenant as its pages show it. */
+export const pageTenant = (t: { id: string; displayName: string; logoType?: string | null }): PageTenant => ({
+  name: t.displayName,
+  ...(t.logoType ? { logo: `/t/${encodeURIComponent(t.id)}/logo` } : {}),
+});
+
 interface PageOptions {
-  tenant: string;
+  tenant: PageTenant;
   title: string;
   body: string;
 }
@@ -52,12 +65,12 @@ function page({ tenant, title, body }: PageOptions): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>${esc(title)} – ${esc(tenant)}</title>
+<title>${esc(title)} – ${esc(tenant.name)}</title>
 <link rel="stylesheet" href="/assets/gatehouse.css">
 </head>
 <body>
 <main>
-<p class="tenant">${esc(tenant)}</p>
+${tenant.logo ? `<img class="logo" src="${esc(tenant.logo)}" alt="" height="48">` : ''}<p class="tenant">${esc(tenant.name)}</p>
 <h1>${esc(title)}</h1>
 ${body}
 </main>
@@ -65,7 +78,7 @@ ${body}
 </html>`;
 }
 
-export function renderLoginPage(o: { tenant: string; client: string; action: string; csrf: string; email?: string; error?: string }): string {
+export function renderLoginPage(o: { tenant: PageTenant; client: string; action: string; csrf: string; email?: string; error?: string }): string {
   const error = o.error ? `<p class="error" id="login-error" role="alert">${esc(o.error)}</p>` : '';
   const described = o.error ? ' aria-describedby="login-error" aria-invalid="true"' : '';
   return page({
@@ -83,7 +96,7 @@ ${error}<form method="post" action="${esc(o.action)}" novalidate>
   });
 }
 
-export function renderConsentPage(o: { tenant: string; client: string; action: string; abort: string; csrf: string; scopes: string[] }): string {
+export function renderConsentPage(o: { tenant: PageTenant; client: string; action: string; abort: string; csrf: string; scopes: string[] }): string {
   const items = o.scopes.map((s) => `<li>${esc(SCOPE_TEXT[s] ?? s)}</li>`).join('');
   return page({
     tenant: o.tenant,
@@ -106,7 +119,7 @@ const SCOPE_TEXT: Record<string, string> = {
 };
 
 /** oidc-provider's logout confirmation: its own form (with its CSRF token), our page around it. */
-export function renderLogoutPage(o: { tenant: string; form: string }): string {
+export function renderLogoutPage(o: { tenant: PageTenant; form: string }): string {
   // The form oidc-provider hands over submits itself with script; ours is a visible button.
   const formHtml = o.form.replace(/<script[\s\S]*?<\/script>/gi, '');
   const id = /<form[^>]*id="([^"]+)"/.exec(formHtml)?.[1] ?? 'op.logoutForm';
@@ -114,17 +127,17 @@ export function renderLogoutPage(o: { tenant: string; form: string }): string {
     tenant: o.tenant,
     title: 'Sign out?',
     body: `${formHtml}
-<p>Sign out of every application of ${esc(o.tenant)} in this browser.</p>
+<p>Sign out of every application of ${esc(o.tenant.name)} in this browser.</p>
 <div class="actions"><button type="submit" form="${esc(id)}" name="logout" value="yes">Sign out</button>
 <button type="submit" form="${esc(id)}" class="secondary">Stay signed in</button></div>`,
   });
 }
 
-export function renderLoggedOutPage(o: { tenant: string }): string {
+export function renderLoggedOutPage(o: { tenant: PageTenant }): string {
   return page({ tenant: o.tenant, title: 'Signed out', body: '<p>You are signed out. You can close this window.</p>' });
 }
 
-export function renderErrorPage(o: { tenant: string; error: string; description?: string }): string {
+export function renderErrorPage(o: { tenant: PageTenant; error: string; description?: string }): string {
   return page({
     tenant: o.tenant,
     title: 'Something went wrong',
@@ -138,7 +151,7 @@ function formParts(form: string): { action: string; xsrf: string } {
 }
 
 /** RFC 8628 §3.3: where a person types the code their TV or command line shows. */
-export function renderDeviceCodePage(o: { tenant: string; form: string; error?: string }): string {
+export function renderDeviceCodePage(o: { tenant: PageTenant; form: string; error?: string }): string {
   // oidc-provider's form carries inline script (onfocus): ours is rebuilt from its action and token.
   const { action, xsrf } = formParts(o.form);
   const error = o.error ? `<p class="error" id="code-error" role="alert">${esc(o.error)}</p>` : '';
@@ -157,7 +170,7 @@ ${error}<form method="post" action="${esc(action)}">
 }
 
 /** The device's code again, to compare with the screen before signing in (RFC 8628 §5.4). */
-export function renderDeviceConfirmPage(o: { tenant: string; client: string; userCode: string; form: string }): string {
+export function renderDeviceConfirmPage(o: { tenant: PageTenant; client: string; userCode: string; form: string }): string {
   const { action, xsrf } = formParts(o.form);
   const hidden = `<input type="hidden" name="xsrf" value="${esc(xsrf)}"><input type="hidden" name="user_code" value="${esc(o.userCode)}">`;
   return page({
@@ -173,6 +186,6 @@ export function renderDeviceConfirmPage(o: { tenant: string; client: string; use
   });
 }
 
-export function renderDeviceDonePage(o: { tenant: string; client: string }): string {
+export function renderDeviceDonePage(o: { tenant: PageTenant; client: string }): string {
   return page({ tenant: o.tenant, title: 'Device connected', body: `<p><strong>${esc(o.client)}</strong> is signed in. You can close this window and go back to your device.</p>` });
 }

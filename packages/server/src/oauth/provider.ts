@@ -8,7 +8,7 @@ import type { Metrics } from '../http/metrics.js';
 import { createAdapterFactory } from './adapter.js';
 import { engineContext } from './engine-context.js';
 import type { OAuthCatalog } from './catalog.js';
-import { renderDeviceCodePage, renderDeviceConfirmPage, renderDeviceDonePage, renderErrorPage, renderLoggedOutPage, renderLogoutPage } from './pages.js';
+import { type PageTenant, renderDeviceCodePage, renderDeviceConfirmPage, renderDeviceDonePage, renderErrorPage, renderLoggedOutPage, renderLogoutPage } from './pages.js';
 import type { OAuthStore, SignInAccounts } from './types.js';
 
 /** Request facts our Fastify layer attaches before handing a request to oidc-provider. */
@@ -34,8 +34,8 @@ export interface ProviderPoolDeps {
   session: { idleSeconds: number; absoluteSeconds: number };
   /** Refresh token lifetimes when the client sets none. */
   refreshToken: { idleSeconds: number; absoluteSeconds: number };
-  /** The tenant's display name, for the pages people see. */
-  tenantName(tenantId: string): Promise<string | undefined>;
+  /** The tenant's name and logo, for the pages people see. */
+  tenantPage(tenantId: string): Promise<PageTenant>;
   /** Back-channel requests may reach private and loopback addresses (oidc-provider refuses them by default). */
   allowPrivateOutbound?: boolean;
   clock?: () => number;
@@ -74,7 +74,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     // Cookie signing keys derived from the master key, distinct per tenant.
     const cookieKeys = [Buffer.from(hkdfSync('sha256', deps.masterKey, tenantId, 'gatehouse cookie keys', 32)).toString('base64url')];
     const tenantPath = new URL(deps.issuerFor(tenantId)).pathname;
-    const tenantDisplay = (await deps.tenantName(tenantId)) ?? tenantId;
+    const tenantDisplay = await deps.tenantPage(tenantId);
     const configuration: Configuration = {
       adapter: createAdapterFactory(tenantId, deps.store, catalog, clock),
       jwks: { keys: keySet.privateJwks as NonNullable<Configuration['jwks']>['keys'] },

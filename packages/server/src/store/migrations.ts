@@ -211,6 +211,13 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('users_email_key_uq').on('users').columns(['tenant_id', 'email_key']).unique().execute();
     },
   },
+  '0006_tenant_logo': {
+    async up(db: Kysely<unknown>) {
+      // The logo pages show, kept here and served from our own origin (base64: one type on both dialects).
+      await db.schema.alterTable('tenants').addColumn('logo_type', 'text').execute();
+      await db.schema.alterTable('tenants').addColumn('logo_data', 'text').execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {

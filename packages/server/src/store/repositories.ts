@@ -45,6 +45,26 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
       const rows = await db.selectFrom('tenants').selectAll().orderBy('id').execute();
       return rows.map(toTenant);
     },
+    async update(id, changes) {
+      return tx(async (trx) => {
+        const result = await trx.updateTable('tenants').set({ ...(changes.displayName !== undefined ? { display_name: changes.displayName } : {}) }).where('id', '=', id).executeTakeFirst();
+        return bumpIfChanged(trx, id, 'tenants', result.numUpdatedRows);
+      });
+    },
+    async setLogo(id, logo) {
+      return tx(async (trx) => {
+        const result = await trx
+          .updateTable('tenants')
+          .set({ logo_type: logo?.type ?? null, logo_data: logo ? logo.data.toString('base64') : null })
+          .where('id', '=', id)
+          .executeTakeFirst();
+        return bumpIfChanged(trx, id, 'tenants', result.numUpdatedRows);
+      });
+    },
+    async getLogo(id) {
+      const row = await db.selectFrom('tenants').select(['logo_type', 'logo_data']).where('id', '=', id).executeTakeFirst();
+      return row?.logo_type && row.logo_data ? { type: row.logo_type, data: Buffer.from(row.logo_data, 'base64') } : undefined;
+    },
   };
 
   const keys: KeyStore = {
@@ -337,7 +357,7 @@ export type Repositories = ReturnType<typeof createRepositories>;
 
 type Row<T extends keyof import('./schema.js').Database> = import('kysely').Selectable<import('./schema.js').Database[T]>;
 
-const toTenant = (row: Row<'tenants'>): TenantRecord => ({ id: row.id, displayName: row.display_name, createdAt: Number(row.created_at) });
+const toTenant = (row: Row<'tenants'>): TenantRecord => ({ id: row.id, displayName: row.display_name, logoType: row.logo_type, createdAt: Number(row.created_at) });
 
 const toKey = (row: Row<'signing_keys'>): SigningKeyRecord => ({
   tenantId: row.tenant_id,

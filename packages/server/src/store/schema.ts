@@ -4,7 +4,7 @@ import type { Generated } from 'kysely';
 export interface Database {
   gh_revision: { id: number; value: number };
   gh_changes: { revision: number; tenant_id: string; kind: string; created_at: number };
-  tenants: { id: string; display_name: string; created_at: number };
+  tenants: { id: string; display_name: string; created_at: number; logo_type: string | null; logo_data: string | null };
   signing_keys: {
     tenant_id: string;
     kid: string;

@@ -1,2 +1,2 @@
-export { createTenantService, tenantErrors, DEFAULT_TENANT, type TenantService } from './service.js';
-export type { TenantRecord, TenantStore } from './types.js';
+export { createTenantService, tenantErrors, DEFAULT_TENANT, LOGO_TYPES, MAX_LOGO_BYTES, type TenantService } from './service.js';
+export type { TenantLogo, TenantRecord, TenantStore } from './types.js';
