@@ -39,7 +39,7 @@ async function throwawayDatabase(dialect: DialectName) {
   };
 }
 
-const tenant = (id: string, displayName = `Tenant ${id}`): TenantRecord => ({ id, displayName, createdAt: T0 });
+const tenant = (id: string, displayName = `Tenant ${id}`): TenantRecord => ({ id, displayName, logoType: null, createdAt: T0 });
 
 const signingKey = (tenantId: string, kid: string, createdAt: number): SigningKeyRecord => ({
   tenantId,
@@ -202,6 +202,22 @@ for (const dialect of dialects) {
         assert.deepEqual(await repos.tenants.get('acme'), tenant('acme', 'Acme Corp'));
         const listed = (await repos.tenants.list()).filter((t) => t.id === 'acme' || t.id === 'globex');
         assert.deepEqual(listed.sort((a, b) => a.id.localeCompare(b.id)), [tenant('acme', 'Acme Corp'), tenant('globex', 'Globex')]);
+      });
+
+      it('renames a tenant and keeps, replaces and removes its logo, bumping the revision only when something changed', async () => {
+        assert.equal(await repos.tenants.create(tenant('brand', 'Brand')), true);
+        const before = await currentRevision(handle.db);
+        assert.equal(await repos.tenants.update('brand', { displayName: 'Brand Inc' }), true);
+        assert.equal((await repos.tenants.get('brand'))?.displayName, 'Brand Inc');
+        const logo = { type: 'image/png', data: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 255]) };
+        assert.equal(await repos.tenants.setLogo('brand', logo), true);
+        assert.deepEqual(await repos.tenants.getLogo('brand'), logo);
+        assert.equal((await repos.tenants.get('brand'))?.logoType, 'image/png');
+        assert.ok((await currentRevision(handle.db)) > before);
+        assert.equal(await repos.tenants.setLogo('brand', null), true);
+        assert.equal(await repos.tenants.getLogo('brand'), undefined);
+        assert.equal(await repos.tenants.update('nobody', { displayName: 'x' }), false);
+        assert.equal(await repos.tenants.setLogo('nobody', logo), false);
       });
 
       it('refuses a duplicate tenant id and leaves the existing tenant and the revision unchanged', async () => {
