@@ -39,6 +39,7 @@ export const auditActions = [
   'logout.backchannel_failed',
   'user.signed_out_everywhere',
   'user.session_ended',
+  'user.grant_revoked',
   'refresh_token.reused',
   'authorization_code.reused',
   'authorization.denied',

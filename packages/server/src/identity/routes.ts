@@ -282,4 +282,40 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
       return reply.code(204).send();
     },
   );
+
+  const GrantBody = Type.Object({
+    id: Type.String(),
+    client_id: Type.String(),
+    scopes: Type.Array(Type.String()),
+    resources: Type.Record(Type.String(), Type.Array(Type.String())),
+    expires_at: Type.Union([Type.Null(), Type.String({ format: 'date-time' })]),
+  });
+  const GrantParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), user: Type.String({ maxLength: 64 }), grant: Type.String({ maxLength: 200 }) });
+
+  app.get<{ Params: Static<typeof UserParams> }>(
+    '/tenants/:tenant/users/:user/grants',
+    { preHandler: read, schema: { tags: ['users'], description: 'What the user allowed each application (remembered consents).', params: UserParams, response: { 200: Type.Object({ grants: Type.Array(GrantBody) }), ...errors } } },
+    async (request) => {
+      const { tenant, user } = request.params;
+      await tenants.get(tenant);
+      await users.get(tenant, user);
+      const grants = await sessions.grants(tenant, user);
+      return { grants: grants.map((g) => ({ id: g.id, client_id: g.clientId, scopes: g.scopes, resources: g.resources, expires_at: g.expiresAt === null ? null : iso(g.expiresAt) })) };
+    },
+  );
+
+  app.delete<{ Params: Static<typeof GrantParams> }>(
+    '/tenants/:tenant/users/:user/grants/:grant',
+    {
+      preHandler: write,
+      schema: { tags: ['users'], description: 'Takes a consent back: the grant, and every code and token issued under it. The application asks for consent again.', params: GrantParams, response: { 204: Type.Null(), ...errors } },
+    },
+    async (request, reply) => {
+      const { tenant, user, grant } = request.params;
+      await tenants.get(tenant);
+      await sessions.revokeGrant(tenant, user, grant);
+      record(request, tenant, 'user.grant_revoked', user, { grant });
+      return reply.code(204).send();
+    },
+  );
 }

@@ -23,6 +23,7 @@ export const oauthErrors = defineErrors({
   OAUTH_REDIRECT_URIS_UNUSED: { status: 400, message: 'Redirect and logout URIs are only for clients with the authorization_code grant' },
   OAUTH_REDIRECT_URI_INVALID: { status: 400, message: '{kind} "{uri}" is not allowed: {reason}' },
   OAUTH_REFRESH_TTL_INVALID: { status: 400, message: 'Refresh token lifetimes must be whole seconds between {minimum} and {maximum}' },
+  OAUTH_GRANT_NOT_FOUND: { status: 404, message: 'The user has not granted "{grant}" (it may have been revoked already)' },
   OAUTH_SESSION_NOT_FOUND: { status: 404, message: 'The user has no session "{session}" (it may have ended already)' },
   OAUTH_REFRESH_TTL_ORDER: { status: 400, message: 'The refresh token idle lifetime cannot be longer than its absolute lifetime' },
 });

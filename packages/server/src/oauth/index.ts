@@ -8,4 +8,4 @@ export { oauthErrors } from './errors.js';
 export type { AccountClaims, ApiRecord, ClientRecord, ClientType, OAuthStore, SignInAccounts, SignInOutcome } from './types.js';
 export { interactionRoutes } from './interactions.js';
 export { pageTenant, type PageTenant } from './pages.js';
-export { createSessionService, type SessionService, type SessionView } from './sessions.js';
+export { createSessionService, type GrantView, type SessionService, type SessionView } from './sessions.js';

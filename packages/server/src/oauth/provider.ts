@@ -237,7 +237,9 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       // First-party applications are the tenant's own: no consent screen, the grant is implied.
       async loadExistingGrant(ctx) {
         const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
-        if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+        // A grant an admin took back is gone: third parties ask again, first parties get a new one.
+        const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+        if (existing) return existing;
         const client = await catalog.findClient(tenantId, ctx.oidc.client!.clientId);
         if (!client?.firstParty || !ctx.oidc.session?.accountId) return undefined;
         const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: ctx.oidc.session.accountId });

@@ -11,6 +11,24 @@ export interface SessionView {
   clients: string[];
 }
 
+/** What a person allowed an application (a remembered consent), as an admin sees it. */
+export interface GrantView {
+  id: string;
+  clientId: string;
+  /** OpenID scopes (openid, profile, email, offline_access). */
+  scopes: string[];
+  /** API identifier → scopes. */
+  resources: Record<string, string[]>;
+  expiresAt: number | null;
+}
+
+interface GrantPayload {
+  jti?: string;
+  clientId?: string;
+  openid?: { scope?: string };
+  resources?: Record<string, string>;
+}
+
 interface SessionPayload {
   uid?: string;
   loginTs?: number;
@@ -42,6 +60,32 @@ export function createSessionService({ store, clock = Date.now }: { store: OAuth
       const payload = JSON.parse(row.payload) as SessionPayload;
       for (const { grantId } of Object.values(payload.authorizations ?? {})) if (grantId) await store.revokeGrant(tenantId, grantId);
       await store.destroyPayload(tenantId, 'Session', row.id);
+    },
+
+    /** The consents the person gave, per application (a first-party application's implied one too). */
+    async grants(tenantId: string, accountId: string): Promise<GrantView[]> {
+      const rows = (await store.listAccountPayloads(tenantId, 'Grant', accountId)).filter((row) => row.expiresAt === null || row.expiresAt > clock());
+      return rows
+        .map((row) => {
+          const payload = JSON.parse(row.payload) as GrantPayload;
+          const split = (scope: string | undefined) => (scope ?? '').split(' ').filter(Boolean);
+          return {
+            id: row.id,
+            clientId: payload.clientId ?? '',
+            scopes: split(payload.openid?.scope),
+            resources: Object.fromEntries(Object.entries(payload.resources ?? {}).map(([api, scope]) => [api, split(scope)])),
+            expiresAt: row.expiresAt,
+          };
+        })
+        .sort((a, b) => a.clientId.localeCompare(b.clientId));
+    },
+
+    /** Takes a consent back: the grant and every code and token issued under it; the application asks again. */
+    async revokeGrant(tenantId: string, accountId: string, grantId: string): Promise<void> {
+      const row = (await store.listAccountPayloads(tenantId, 'Grant', accountId)).find((r) => r.id === grantId);
+      if (!row) throw oauthErrors.create('OAUTH_GRANT_NOT_FOUND', { grant: grantId });
+      await store.revokeGrant(tenantId, grantId);
+      await store.destroyPayload(tenantId, 'Grant', grantId);
     },
 
     /** Sign out everywhere: every session, grant, code and refresh token of the person. */

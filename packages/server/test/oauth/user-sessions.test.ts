@@ -59,6 +59,21 @@ describe('users’ sessions through the admin API', () => {
     assert.equal((await api('DELETE', `/sessions/${listed[0]!.id}`)).json().code, 'OAUTH_SESSION_NOT_FOUND');
   });
 
+  it('lists what the user allowed each application, and takes a grant back: its refresh tokens die', async () => {
+    const session = await newSession();
+    const grants = (await api('GET', '/grants')).json().grants as { id: string; client_id: string; scopes: string[] }[];
+    const mine = grants.filter((g) => g.scopes.includes('offline_access'));
+    assert.ok(mine.length >= 1);
+    assert.ok(mine.every((g) => g.client_id.startsWith('cl_')));
+    for (const grant of mine) assert.equal((await api('DELETE', `/grants/${grant.id}`)).statusCode, 204);
+    assert.equal(await refreshes(session.refresh), false);
+    assert.equal((await api('DELETE', `/grants/${mine[0]!.id}`)).json().code, 'OAUTH_GRANT_NOT_FOUND');
+    // The session lives on; the first-party application gets a new implied grant at the next sign-in.
+    assert.equal(await signedIn(session.agent), true);
+    await server.core.audit.flush();
+    assert.ok((await server.core.repos.audit.query({ tenantId: 'acme', action: 'user.grant_revoked', limit: 10 })).length >= 1);
+  });
+
   it('signs out everywhere: every session ends and every refresh token dies', async () => {
     const a = await newSession();
     const b = await newSession();
