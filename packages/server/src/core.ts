@@ -81,6 +81,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     maxFailuresPerAccount: config.loginMaxFailuresPerAccount,
     maxFailuresPerIp: config.loginMaxFailuresPerIp,
     windowSeconds: config.loginFailureWindowSeconds,
+    keySecret: Buffer.from(hkdfSync('sha256', master.key, '', 'gatehouse login throttle', 32)),
     onStoreError: (err) => logger.warn({ err }, 'rate-limit store unreachable; counting sign-in failures in this process meanwhile'),
   });
   const accounts = createSignInAccounts({ users, hasher: passwords, throttle, onRehashError: (err) => logger.warn({ err }, 'could not store a rehashed password') });

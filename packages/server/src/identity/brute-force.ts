@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
@@ -64,6 +64,11 @@ export interface LoginThrottleOptions {
   windowSeconds: number;
   /** Prefix of every counter key; tests use a random one. */
   keyPrefix?: string;
+  /**
+   * Key of the HMAC that turns emails into counter keys. Without it a plain SHA-256 is used,
+   * which anyone holding a list of addresses can reverse by hashing them.
+   */
+  keySecret?: Buffer;
   /** Receives Redis connection errors (to log them); the throttle carries on in memory meanwhile. */
   onStoreError?: (error: Error) => void;
 }
@@ -87,7 +92,12 @@ const MAX_DELAY_MS = 2000;
 const REDIS_COMMAND_TIMEOUT_MS = 500;
 const REDIS_CONNECT_TIMEOUT_MS = 2000;
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('base64url');
+/** The counter key of an account: the tenant, then a digest of the email as users compare it (no email in any store). */
+export function accountKeyOf({ tenantId, email }: LoginAttempt, secret?: Buffer): string {
+  const text = `${tenantId}\0${emailKeyOf(email)}`;
+  const digest = secret ? createHmac('sha256', secret).update(text) : createHash('sha256').update(text);
+  return `${tenantId}:${digest.digest('base64url')}`;
+}
 
 /**
  * The counter key of an address. An IPv6 client usually holds a whole /64 (SLAAC, privacy
@@ -176,7 +186,7 @@ export function createLoginThrottle(options: LoginThrottleOptions) {
   // The tenant leads every key, so tenants never share a counter and one tenant's keys can be
   // found; the account part is a digest (no email in Redis), salted with the tenant as well.
   // The email as users compare it (emailKeyOf): every way of writing one address shares a counter.
-  const accountKey = ({ tenantId, email }: LoginAttempt) => `${tenantId}:${sha256(`${tenantId}\0${emailKeyOf(email)}`)}`;
+  const accountKey = (attempt: LoginAttempt) => accountKeyOf(attempt, options.keySecret);
   const ipKey = ({ tenantId, ip }: LoginAttempt) => `${tenantId}:${ipBucket(ip)}`;
 
   // `penalty` is the same atomic increment as `consume` but always resolves with the count,

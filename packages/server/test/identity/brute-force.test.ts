@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config/defaults.js';
 import { GatehouseError } from '../../src/errors.js';
 import { bruteForceErrors } from '../../src/identity/brute-force-errors.js';
-import { createLoginThrottle, ipBucket, progressiveDelayMs, type LoginAdmission, type LoginAttempt, type LoginThrottleOptions } from '../../src/identity/brute-force.js';
+import { accountKeyOf, createLoginThrottle, ipBucket, progressiveDelayMs, type LoginAdmission, type LoginAttempt, type LoginThrottleOptions } from '../../src/identity/brute-force.js';
 
 const redisUrl = process.env.REDIS_URL;
 const defaults = loadConfig({});
@@ -49,6 +49,21 @@ describe('login throttle settings', () => {
     assert.equal(error.status, 429);
     assert.equal(error.message, 'Too many failed sign-ins; try again in 42 seconds');
     assert.deepEqual(error.details, { retryAfterSeconds: 42 });
+  });
+});
+
+describe('account keys', () => {
+  it('digest the email as users compare it, keyed by a secret when one is given', () => {
+    const attempt = { tenantId: 'acme', email: ' Ann@Example.COM ', ip: '203.0.113.7' };
+    const plain = `acme:${createHash('sha256').update('acme\u0000ann@example.com').digest('base64url')}`;
+    assert.equal(accountKeyOf(attempt), plain);
+    assert.equal(accountKeyOf({ ...attempt, email: 'ａnn@example.com' }), plain, 'NFKC: a fullwidth letter is the same address');
+    const secret = randomBytes(32);
+    const keyed = accountKeyOf(attempt, secret);
+    assert.match(keyed, /^acme:[\w-]{43}$/);
+    assert.notEqual(keyed, plain, 'with a secret, hashing a list of known addresses finds nothing');
+    assert.notEqual(keyed, accountKeyOf(attempt, randomBytes(32)));
+    assert.equal(keyed, accountKeyOf({ ...attempt, email: 'ann@example.com' }, secret));
   });
 });
 
