@@ -138,6 +138,20 @@ export async function adminToken(server: TestServer): Promise<string> {
   return json.access_token;
 }
 
+/**
+ * Calls the admin API (`/api/v1…`) with the bearer token `token()` gives at call time, or
+ * with another one (`null`: none).
+ */
+export function adminCaller(server: () => TestServer, token: () => string) {
+  return (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown, bearer: string | null = token()) =>
+    server().inject({
+      method,
+      url: `/api/v1${url}`,
+      headers: bearer === null ? {} : { authorization: `Bearer ${bearer}` },
+      ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+    });
+}
+
 /** Creates an API and a client allowed `scopes` on it; returns the client credentials. */
 export async function seedClient(server: TestServer, opts: { tenant?: string; identifier?: string; scopes?: string[]; allowed?: string[]; authMethod?: 'client_secret_basic' | 'client_secret_post'; ttl?: number } = {}) {
   const tenant = opts.tenant ?? 'default';

@@ -2,19 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { createCore } from '../../src/core.js';
-import { adminToken, basic, dialects, seedClient, startServer, tokenRequest, type TestServer } from '../helpers.js';
+import { adminCaller, adminToken, basic, dialects, seedClient, startServer, type TestServer, tokenRequest } from '../helpers.js';
 
 for (const dialect of dialects) {
   describe(`admin API (${dialect})`, () => {
     let server: TestServer;
     let token: string;
-    const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown, bearer: string | null = token) =>
-      server.inject({
-        method,
-        url: `/api/v1${url}`,
-        headers: bearer === null ? {} : { authorization: `Bearer ${bearer}` },
-        ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
-      });
+    const call = adminCaller(() => server, () => token);
 
     before(async () => {
       server = await startServer({ dialect });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { adminToken, basic, dialects, startServer, tokenRequest, type TestServer } from '../helpers.js';
+import { adminCaller, adminToken, basic, dialects, startServer, type TestServer, tokenRequest } from '../helpers.js';
 
 const PASSWORD = 'plum tree under snow';
 
@@ -9,13 +9,7 @@ for (const dialect of dialects) {
     let server: TestServer;
     let token: string;
     let readOnly: string;
-    const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown, bearer: string | null = token) =>
-      server.inject({
-        method,
-        url: `/api/v1${url}`,
-        headers: bearer === null ? {} : { authorization: `Bearer ${bearer}` },
-        ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
-      });
+    const call = adminCaller(() => server, () => token);
     const auditOf = async (action: string) => {
       await server.core.audit.flush();
       return server.core.repos.audit.query({ tenantId: 'acme', action, limit: 50 });
