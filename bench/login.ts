@@ -18,9 +18,22 @@
  *      `openid offline_access`, prompt=consent, codes exchanged), each chain always presenting
  *      its newest token (rotation: a used one would revoke the grant).
  *
- * The server (SQLite, audit on) and the browsers share this process: CPU per operation is the
- * whole process (server, client and threadpool), and the main thread's event-loop utilisation
- * says whether JavaScript or the hashing was the limit.
+ * Where the work runs. The server (SQLite, audit on) is this process's main thread, with
+ * libuv's threadpool for the hashing. The browsers and the refresh client run in one worker
+ * thread (`bench/login-worker.ts`), so they cost no main-thread time; the raw verifies are
+ * started from the main thread (a few microseconds of JavaScript each, the hash on the
+ * threadpool), exactly as the server starts them. The machine's cores are still shared: the
+ * client's CPU competes with the server's, for logins and refreshes only.
+ *
+ * What the CPU figures are (Linux, from /proc/self/task/<tid>/schedstat and getrusage):
+ *   server CPU per op   the whole process minus the client thread: the main thread, the
+ *                       threadpool (Argon2) and V8's helper threads. The client's own
+ *                       background GC also runs on those shared helper threads; it is small
+ *                       but counted on the server's side;
+ *   main thread         the server's JavaScript and I/O (event loop), on its own;
+ *   client              the worker thread, reported apart and in no other figure.
+ * The main thread's event-loop utilisation says whether the server's JavaScript or the
+ * hashing was the limit. Where /proc is missing, the CPU figure is the whole process.
  *
  * It reports; it does not fail on a missed target. It exits 1 when a login or a refresh failed.
  * Knobs (environment):
@@ -32,15 +45,20 @@
  *   BENCH_LOGIN_USERS           users the logins go round, default 50
  *   BENCH_REFRESH_CONCURRENCY   concurrent refresh requests, default 8
  *   BENCH_REFRESH_CHAINS        refresh-token chains (sessions), default 32
+ *   BENCH_CPU_PROFILE           a file: after the measured logins, one more login run of
+ *                               BENCH_SECONDS under the V8 profiler of the main thread (the
+ *                               server alone), written there as a .cpuprofile; not counted
  * With the defaults the whole run takes under a minute.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createPasswordHasher, defaultPasswordHashParams } from '../packages/server/src/identity/index.js';
 import { startServer, type TestServer } from '../packages/server/test/helpers.js';
 import { percentile } from './authz-lib.js';
-import { basicAuth, createCleanup, envNumber, fmt, formatTable, median, runMain } from './lib.js';
+import { createCleanup, envNumber, fmt, formatTable, median, runMain } from './lib.js';
+import { closedLoop, emailOf, passwordOf, startLoginDriver, type LoginDriver, type LoopResult } from './login-worker.js';
 
 const SECONDS = envNumber('BENCH_SECONDS', 10);
 const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 2);
@@ -49,6 +67,7 @@ const CONCURRENCY = Math.round(envNumber('BENCH_CONCURRENCY', Math.min(4, Math.m
 const USERS = Math.round(envNumber('BENCH_LOGIN_USERS', 50));
 const REFRESH_CONCURRENCY = Math.round(envNumber('BENCH_REFRESH_CONCURRENCY', 8));
 const REFRESH_CHAINS = Math.max(REFRESH_CONCURRENCY, Math.round(envNumber('BENCH_REFRESH_CHAINS', 32)));
+const CPU_PROFILE = process.env.BENCH_CPU_PROFILE || undefined;
 
 const TARGETS = { loginRatio: 0.8 } as const;
 // For scale only (Keycloak's sizing guide, per vCPU): not a target of ours.
@@ -56,49 +75,6 @@ const KEYCLOAK_PER_VCPU = { logins: 15, refreshes: 120 } as const;
 
 const TENANT = 'bench';
 const REDIRECT = 'https://bench.test/callback';
-const passwordOf = (i: number) => `bench user ${i} keeps a long passphrase`;
-const emailOf = (i: number) => `user${i}@bench.test`;
-
-/** A browser without a screen: a cookie jar (names only) and redirects followed by hand. */
-class Agent {
-  readonly cookies = new Map<string, string>();
-  requests = 0;
-  constructor(private readonly origin: string) {}
-
-  async request(url: string, init: RequestInit = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
-    if (this.cookies.size > 0) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-    headers.set('accept', 'text/html');
-    this.requests++;
-    const response = await fetch(new URL(url, this.origin), { ...init, headers, redirect: 'manual' });
-    for (const line of response.headers.getSetCookie()) {
-      const pair = line.split(';')[0]!;
-      const at = pair.indexOf('=');
-      const value = pair.slice(at + 1);
-      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(line)) this.cookies.delete(pair.slice(0, at));
-      else this.cookies.set(pair.slice(0, at), value);
-    }
-    return response;
-  }
-
-  /** Follows redirects inside Gatehouse; stops at a page, or at the application's redirect URI. */
-  async follow(url: string, init?: RequestInit): Promise<{ status: number; page?: string; callback?: URL }> {
-    let response = await this.request(url, init);
-    for (let hops = 0; hops < 10 && response.status >= 300 && response.status < 400; hops++) {
-      const location = new URL(response.headers.get('location')!, this.origin);
-      if (location.origin !== this.origin) {
-        await response.body?.cancel();
-        return { status: response.status, callback: location };
-      }
-      await response.body?.cancel();
-      response = await this.request(location.href);
-    }
-    return { status: response.status, page: await response.text() };
-  }
-}
-
-const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1];
-const action = (html: string, path: string) => new RegExp(`action="([^"]*/${path})"`).exec(html)?.[1];
 
 interface Bench {
   server: TestServer;
@@ -106,44 +82,27 @@ interface Bench {
   clientSecret: string;
 }
 
-/** One person signing in through the pages; the authorization code and its PKCE verifier. */
-async function signIn(bench: Bench, user: number, params: Record<string, string> = {}): Promise<{ code: string; verifier: string; requests: number }> {
-  const agent = new Agent(bench.server.url);
-  const verifier = randomBytes(32).toString('base64url');
-  const state = randomBytes(12).toString('base64url');
-  const url = new URL(`${bench.server.url}/t/${TENANT}/auth`);
-  const query = {
-    client_id: bench.clientId,
-    response_type: 'code',
-    redirect_uri: REDIRECT,
-    scope: 'openid email',
-    state,
-    nonce: randomBytes(12).toString('base64url'),
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-    ...params,
-  };
-  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const start = await agent.follow(url.href);
-  const login = start.page === undefined ? undefined : action(start.page, 'login');
-  const csrf = start.page === undefined ? undefined : field(start.page, 'csrf');
-  if (!login || !csrf) throw new Error(`no login form: ${start.status} ${start.callback?.href ?? start.page?.slice(0, 200)}`);
-  const done = await agent.follow(login, { method: 'POST', body: new URLSearchParams({ csrf, email: emailOf(user), password: passwordOf(user) }) });
-  const code = done.callback?.searchParams.get('code');
-  if (!code || done.callback!.searchParams.get('state') !== state) throw new Error(`no code at the redirect URI: ${done.status} ${done.callback?.href ?? done.page?.slice(0, 200)}`);
-  return { code, verifier, requests: agent.requests };
+/** CPU time of one thread of this process, ms (schedstat: nanoseconds on CPU); undefined off Linux. */
+function threadCpuMs(tid: number | undefined): number | undefined {
+  if (tid === undefined) return undefined;
+  try {
+    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return undefined;
+  }
 }
 
-/** A form POST to the tenant's token endpoint with client_secret_basic. */
-async function token(bench: Bench, form: Record<string, string>): Promise<Record<string, string>> {
-  const response = await fetch(`${bench.server.url}/t/${TENANT}/token`, {
-    method: 'POST',
-    headers: { authorization: basicAuth(bench.clientId, bench.clientSecret), 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(form),
-  });
-  const json = (await response.json()) as Record<string, string>;
-  if (response.status !== 200) throw new Error(`${form.grant_type} grant answered ${response.status}: ${JSON.stringify(json)}`);
-  return json;
+interface CpuSnapshot {
+  processMs: number;
+  mainMs: number | undefined;
+  clientMs: number | undefined;
+  elu: ReturnType<typeof performance.eventLoopUtilization>;
+}
+
+function cpuSnapshot(clientTid: number | undefined): CpuSnapshot {
+  const { user, system } = process.cpuUsage();
+  // The main thread's id is the process id.
+  return { processMs: (user + system) / 1000, mainMs: threadCpuMs(process.pid), clientMs: threadCpuMs(clientTid), elu: performance.eventLoopUtilization() };
 }
 
 interface Run {
@@ -154,54 +113,43 @@ interface Run {
   latencies: Float64Array;
   failed: number;
   firstErrors: string[];
-  /** Process CPU (all threads) per operation, milliseconds. */
-  cpuMsPerOp: number;
+  /** Per operation, ms: the process without the client thread (all of it where threads cannot be told apart). */
+  serverCpuMs: number;
+  /** Per operation, ms: the main thread, i.e. the server's JavaScript; NaN where unknown. */
+  mainCpuMs: number;
+  /** Per operation, ms: the client's worker thread; NaN where unknown (and 0 for the verifies). */
+  clientCpuMs: number;
+  /** Main-thread event-loop utilisation, 0–1. */
   elu: number;
 }
 
-/**
- * `concurrency` workers each run `op` back to back until `seconds` have passed (a closed
- * loop: a new operation starts when the last one ended). Operations in flight at the end
- * finish and count, and the time counts until they do. A failure stops its worker.
- */
-async function closedLoop(concurrency: number, seconds: number, op: (worker: number) => Promise<void>): Promise<Run> {
-  const latencies: number[] = [];
-  const firstErrors: string[] = [];
-  let failed = 0;
-  const cpu0 = process.cpuUsage();
-  const elu0 = performance.eventLoopUtilization();
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, worker) => {
-      while (performance.now() < deadline) {
-        const t = performance.now();
-        try {
-          await op(worker);
-          latencies.push(performance.now() - t);
-        } catch (error) {
-          failed++;
-          if (firstErrors.length < 3) firstErrors.push(error instanceof Error ? error.message : String(error));
-          return;
-        }
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpu0);
+/** Runs one closed loop (here or in the client worker) and charges this process's CPU to it. */
+async function measured(clientTid: number | undefined, loop: () => Promise<LoopResult>): Promise<Run> {
+  const before = cpuSnapshot(clientTid);
+  const result = await loop();
+  const after = cpuSnapshot(clientTid);
+  const per = (ms: number) => ms / Math.max(1, result.ops);
+  const delta = (pick: (s: CpuSnapshot) => number | undefined) => {
+    const [a, b] = [pick(before), pick(after)];
+    return a === undefined || b === undefined ? NaN : b - a;
+  };
+  const clientMs = delta((s) => s.clientMs);
+  const processMs = after.processMs - before.processMs;
   return {
-    ops: latencies.length,
-    seconds: elapsed,
-    perSecond: latencies.length / elapsed,
-    latencies: Float64Array.from(latencies).sort(),
-    failed,
-    firstErrors,
-    cpuMsPerOp: (cpu.user + cpu.system) / 1000 / Math.max(1, latencies.length),
-    elu: performance.eventLoopUtilization(elu0).utilization,
+    ops: result.ops,
+    seconds: result.seconds,
+    perSecond: result.ops / result.seconds,
+    latencies: result.latencies.sort(),
+    failed: result.failed,
+    firstErrors: result.firstErrors,
+    serverCpuMs: per(processMs - (Number.isNaN(clientMs) ? 0 : clientMs)),
+    mainCpuMs: per(delta((s) => s.mainMs)),
+    clientCpuMs: per(clientMs),
+    elu: performance.eventLoopUtilization(after.elu, before.elu).utilization,
   };
 }
 
-/** Several runs of one kind as one: totals summed, latencies merged. */
+/** Several runs of one kind as one: totals summed, latencies merged, CPU weighted by operations. */
 function merge(runs: Run[]): Run {
   const ops = runs.reduce((sum, r) => sum + r.ops, 0);
   const seconds = runs.reduce((sum, r) => sum + r.seconds, 0);
@@ -211,6 +159,7 @@ function merge(runs: Run[]): Run {
     all.set(r.latencies, at);
     at += r.latencies.length;
   }
+  const weighted = (pick: (r: Run) => number) => runs.reduce((sum, r) => sum + pick(r) * r.ops, 0) / Math.max(1, ops);
   return {
     ops,
     seconds,
@@ -218,16 +167,19 @@ function merge(runs: Run[]): Run {
     latencies: all.sort(),
     failed: runs.reduce((sum, r) => sum + r.failed, 0),
     firstErrors: runs.flatMap((r) => r.firstErrors).slice(0, 3),
-    cpuMsPerOp: runs.reduce((sum, r) => sum + r.cpuMsPerOp * r.ops, 0) / Math.max(1, ops),
+    serverCpuMs: weighted((r) => r.serverCpuMs),
+    mainCpuMs: weighted((r) => r.mainCpuMs),
+    clientCpuMs: weighted((r) => r.clientCpuMs),
     elu: median(runs.map((r) => r.elu)),
   };
 }
 
-const ms = (value: number) => `${fmt(value, 1)} ms`;
+const ms = (value: number) => (Number.isNaN(value) ? 'n/a' : `${fmt(value, 1)} ms`);
 const p = (run: Run, q: number) => (run.latencies.length ? percentile(run.latencies, q) : NaN);
-const describe = (run: Run, unit: string) =>
+const describe = (run: Run, unit: string, client = true) =>
   `${fmt(run.perSecond, 1)} ${unit}/s (${fmt(run.ops)} in ${fmt(run.seconds, 2)} s), p50 ${ms(p(run, 50))}, p99 ${ms(p(run, 99))}; ` +
-  `CPU ${ms(run.cpuMsPerOp)} per op, main-thread event loop ${fmt(run.elu * 100)} % busy`;
+  `server CPU ${ms(run.serverCpuMs)} per op (main thread ${ms(run.mainCpuMs)}${client ? `; client thread ${ms(run.clientCpuMs)} apart` : ''}), ` +
+  `main-thread event loop ${fmt(run.elu * 100)} % busy`;
 
 function reportFailures(name: string, run: Run): void {
   if (run.failed > 0) console.log(`  !!! ${name}: ${run.failed} failed; first: ${run.firstErrors.join(' | ')}`);
@@ -255,6 +207,22 @@ async function setUp(cleanup: ReturnType<typeof createCleanup>): Promise<Bench> 
   return { server, clientId: client.clientId, clientSecret: clientSecret! };
 }
 
+/** Runs `work` under the main thread's V8 sampling profiler and writes the profile to `file`. */
+async function profiled<T>(file: string, work: () => Promise<T>): Promise<T> {
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    const result = await work();
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    return result;
+  } finally {
+    session.disconnect();
+  }
+}
+
 async function main(): Promise<number> {
   const cleanup = createCleanup();
   const onSignal = () => {
@@ -269,96 +237,91 @@ async function main(): Promise<number> {
     let t = performance.now();
     const bench = await setUp(cleanup);
     const serverParams = bench.server.core.passwords.params;
-    console.log(`server: SQLite, audit on; tenant "${TENANT}", ${USERS} users created in ${fmt((performance.now() - t) / 1000, 1)} s`);
+    console.log(`server: SQLite, audit on, main thread; tenant "${TENANT}", ${USERS} users created in ${fmt((performance.now() - t) / 1000, 1)} s`);
     console.log(`Argon2id server m=${serverParams.memoryCost} KiB t=${serverParams.timeCost} p=${serverParams.parallelism}; baseline hasher m=${defaultPasswordHashParams.memoryCost} t=${defaultPasswordHashParams.timeCost} p=${defaultPasswordHashParams.parallelism}`);
 
-    let next = 0;
+    const driver: LoginDriver = await startLoginDriver({ url: bench.server.url, tenant: TENANT, clientId: bench.clientId, clientSecret: bench.clientSecret, redirectUri: REDIRECT, users: USERS });
+    cleanup.add('stop the client worker', () => driver.stop());
+    console.log(`client: browsers in a worker thread${driver.tid === undefined ? ' (its CPU cannot be told apart here: CPU figures are the whole process)' : ''}`);
     let requestsPerLogin = 0;
-    const login = async () => {
-      const user = next++ % USERS;
-      requestsPerLogin = (await signIn(bench, user)).requests;
-    };
+    const logins = async (seconds: number) =>
+      measured(driver.tid, async () => {
+        const reply = await driver.send({ kind: 'logins', concurrency: CONCURRENCY, seconds });
+        requestsPerLogin = reply.requestsPerLogin;
+        return reply.loop!;
+      });
     const hasher = createPasswordHasher();
     const stored = await hasher.hash(passwordOf(0));
     const verify = async () => {
       if (!(await hasher.verify(stored, passwordOf(0))).ok) throw new Error('the baseline verify said no');
     };
+    const verifies = (seconds: number) => measured(driver.tid, () => closedLoop(CONCURRENCY, seconds, verify));
 
     console.log(`\n1–2. password logins through the form flow vs raw Argon2id verify, ${SEGMENTS} alternating segments of ${fmt(SECONDS / SEGMENTS, 1)} s each`);
-    const warmLogin = await closedLoop(CONCURRENCY, WARMUP_SECONDS, login);
-    const warmVerify = await closedLoop(CONCURRENCY, WARMUP_SECONDS, verify);
+    const warmLogin = await logins(WARMUP_SECONDS);
+    const warmVerify = await verifies(WARMUP_SECONDS);
     console.log(`  warm-up: ${fmt(warmLogin.perSecond, 1)} logins/s, ${fmt(warmVerify.perSecond, 1)} verifies/s; ${requestsPerLogin} HTTP requests per login`);
-    const logins: Run[] = [];
-    const verifies: Run[] = [];
+    const loginRuns: Run[] = [];
+    const verifyRuns: Run[] = [];
     for (let s = 0; s < SEGMENTS; s++) {
       const order = s % 2 === 0 ? (['login', 'verify'] as const) : (['verify', 'login'] as const);
       for (const kind of order) {
-        if (kind === 'login') logins.push(await closedLoop(CONCURRENCY, SECONDS / SEGMENTS, login));
-        else verifies.push(await closedLoop(CONCURRENCY, SECONDS / SEGMENTS, verify));
+        if (kind === 'login') loginRuns.push(await logins(SECONDS / SEGMENTS));
+        else verifyRuns.push(await verifies(SECONDS / SEGMENTS));
       }
     }
-    const loginRun = merge(logins);
-    const verifyRun = merge(verifies);
-    const pairRatios = logins.map((run, i) => run.perSecond / verifies[i]!.perSecond);
+    const loginRun = merge(loginRuns);
+    const verifyRun = merge(verifyRuns);
+    const pairRatios = loginRuns.map((run, i) => run.perSecond / verifyRuns[i]!.perSecond);
     const loginRatio = median(pairRatios);
     console.log(`  logins:   ${describe(loginRun, 'logins')}`);
-    console.log(`  verifies: ${describe(verifyRun, 'verifies')}`);
-    console.log(`  segments: logins ${logins.map((r) => fmt(r.perSecond, 1)).join(', ')}; verifies ${verifies.map((r) => fmt(r.perSecond, 1)).join(', ')}`);
+    console.log(`  verifies: ${describe(verifyRun, 'verifies', false)}`);
+    console.log(`  segments: logins ${loginRuns.map((r) => fmt(r.perSecond, 1)).join(', ')}; verifies ${verifyRuns.map((r) => fmt(r.perSecond, 1)).join(', ')}`);
     console.log(`  logins / verifies: ${fmt(loginRatio, 2)} (median of pairs ${pairRatios.map((r) => fmt(r, 2)).join(', ')}; whole-run totals give ${fmt(loginRun.perSecond / verifyRun.perSecond, 2)})`);
     reportFailures('logins (warm-up)', warmLogin);
     reportFailures('logins', loginRun);
     reportFailures('verifies', merge([warmVerify, verifyRun]));
+    let profiledRun: Run | undefined;
+    if (CPU_PROFILE) {
+      profiledRun = await profiled(CPU_PROFILE, () => logins(SECONDS));
+      console.log(`  profiled (not counted above): ${describe(profiledRun, 'logins')}; main-thread profile in ${CPU_PROFILE}`);
+      reportFailures('logins (profiled)', profiledRun);
+    }
 
     console.log(`\n3. refresh_token grants: ${REFRESH_CHAINS} sessions, ${REFRESH_CONCURRENCY} concurrent requests, rotation on every grant`);
     t = performance.now();
-    // Each worker owns its chains and sends one request per chain at a time: the token it
-    // presents is always the newest of its chain, never one already used.
-    const chains: string[] = [];
-    for (let i = 0; i < REFRESH_CHAINS; i += CONCURRENCY) {
-      await Promise.all(
-        Array.from({ length: Math.min(CONCURRENCY, REFRESH_CHAINS - i) }, async (_, k) => {
-          const { code, verifier } = await signIn(bench, (i + k) % USERS, { scope: 'openid offline_access', prompt: 'consent' });
-          const issued = await token(bench, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier });
-          if (!issued.refresh_token) throw new Error(`no refresh token for scope "${issued.scope}"`);
-          chains[i + k] = issued.refresh_token;
-        }),
-      );
-    }
+    await driver.send({ kind: 'open-chains', chains: REFRESH_CHAINS, concurrency: CONCURRENCY });
     console.log(`  ${REFRESH_CHAINS} sessions signed in and codes exchanged in ${fmt((performance.now() - t) / 1000, 1)} s`);
-    const turn = new Array<number>(REFRESH_CONCURRENCY).fill(0);
-    const refresh = async (worker: number) => {
-      const owned = Math.ceil((REFRESH_CHAINS - worker) / REFRESH_CONCURRENCY);
-      const chain = worker + (turn[worker]! % owned) * REFRESH_CONCURRENCY;
-      turn[worker]!++;
-      const rotated = await token(bench, { grant_type: 'refresh_token', refresh_token: chains[chain]! });
-      if (!rotated.refresh_token || rotated.refresh_token === chains[chain]) throw new Error('the refresh grant did not rotate the refresh token');
-      chains[chain] = rotated.refresh_token;
-    };
-    const warmRefresh = await closedLoop(REFRESH_CONCURRENCY, WARMUP_SECONDS, refresh);
-    const refreshRun = await closedLoop(REFRESH_CONCURRENCY, SECONDS, refresh);
+    const refreshes = (seconds: number) => measured(driver.tid, async () => (await driver.send({ kind: 'refreshes', concurrency: REFRESH_CONCURRENCY, seconds })).loop!);
+    const warmRefresh = await refreshes(WARMUP_SECONDS);
+    const refreshRun = await refreshes(SECONDS);
     console.log(`  warm-up: ${fmt(warmRefresh.perSecond)} refreshes/s`);
     console.log(`  refreshes: ${describe(refreshRun, 'refreshes')}`);
     reportFailures('refreshes (warm-up)', warmRefresh);
     reportFailures('refreshes', refreshRun);
 
-    const failed = warmLogin.failed + loginRun.failed + warmVerify.failed + verifyRun.failed + warmRefresh.failed + refreshRun.failed;
+    const failed = [warmLogin, loginRun, warmVerify, verifyRun, warmRefresh, refreshRun, ...(profiledRun ? [profiledRun] : [])].reduce((sum, r) => sum + r.failed, 0);
     const cpuCount = cpus().length;
     const verdict = (pass: boolean) => (pass ? 'PASS' : 'MISS');
-    console.log(`\nSummary (concurrency ${CONCURRENCY} for logins and verifies, ${REFRESH_CONCURRENCY} for refreshes; ${cpuCount} CPU(s), shared)`);
+    console.log(`\nSummary (concurrency ${CONCURRENCY} for logins and verifies, ${REFRESH_CONCURRENCY} for refreshes; ${cpuCount} CPU(s), shared; CPU without the client thread)`);
     console.log(
       formatTable(
         ['figure', 'value', 'target', 'result'],
         [
           ['password logins (form flow)', `${fmt(loginRun.perSecond, 1)}/s`, '', ''],
           ['  latency p50 / p99', `${ms(p(loginRun, 50))} / ${ms(p(loginRun, 99))}`, '', ''],
-          ['  process CPU per login', ms(loginRun.cpuMsPerOp), '', ''],
+          ['  server CPU per login', ms(loginRun.serverCpuMs), '', ''],
+          ['    of which main thread', ms(loginRun.mainCpuMs), '', ''],
+          ['  (client thread per login)', ms(loginRun.clientCpuMs), '', ''],
           ['raw Argon2id verify', `${fmt(verifyRun.perSecond, 1)}/s`, '', ''],
           ['  latency p50 / p99', `${ms(p(verifyRun, 50))} / ${ms(p(verifyRun, 99))}`, '', ''],
-          ['  process CPU per verify', ms(verifyRun.cpuMsPerOp), '', ''],
+          ['  server CPU per verify', ms(verifyRun.serverCpuMs), '', ''],
           ['logins / verifies', fmt(loginRatio, 2), `>= ${TARGETS.loginRatio}`, verdict(loginRatio >= TARGETS.loginRatio)],
           ['refresh_token grants', `${fmt(refreshRun.perSecond)}/s`, '', ''],
           ['  latency p50 / p99', `${ms(p(refreshRun, 50))} / ${ms(p(refreshRun, 99))}`, '', ''],
-          ['  process CPU per refresh', ms(refreshRun.cpuMsPerOp), '', ''],
+          ['  server CPU per refresh', ms(refreshRun.serverCpuMs), '', ''],
+          ['    of which main thread', ms(refreshRun.mainCpuMs), '', ''],
+          ['  (client thread per refresh)', ms(refreshRun.clientCpuMs), '', ''],
           ['logins/s per CPU', fmt(loginRun.perSecond / cpuCount, 1), `(Keycloak ${KEYCLOAK_PER_VCPU.logins})`, ''],
           ['refreshes/s per CPU', fmt(refreshRun.perSecond / cpuCount), `(Keycloak ${KEYCLOAK_PER_VCPU.refreshes})`, ''],
           ['failed logins, verifies, refreshes', String(failed), '0', failed === 0 ? 'PASS' : 'FAIL'],
