@@ -4,13 +4,34 @@ import type { OAuthCatalog } from './catalog.js';
 import type { OAuthStore } from './types.js';
 
 /**
- * Models whose id is itself the credential a client or browser presents: stored under the
- * SHA-256 of the id, with the id left out of the stored payload, so a copy of the database
- * holds no usable refresh token, code or opaque access token. (They are only ever looked up
- * by id, which the caller presents.)
+ * Models whose id is itself the credential a client, device or browser presents: stored under
+ * the SHA-256 of the id, with the id left out of the stored payload, so a copy of the database
+ * holds no usable refresh token, code, device code or opaque access token.
  */
-const SECRET_IDS = new Set(['RefreshToken', 'AuthorizationCode', 'AccessToken', 'ClientCredentials']);
+const SECRET_IDS = new Set(['RefreshToken', 'AuthorizationCode', 'AccessToken', 'ClientCredentials', 'DeviceCode']);
 const digest = (id: string) => createHash('sha256').update(id).digest('base64url');
+
+/**
+ * RFC 8628: the device polls the token endpoint with its device code, but oidc-provider also
+ * finds a DeviceCode by the user code the person types, then saves it back (and keeps its jti in
+ * the Interaction until `device_resume` finds it again). The raw code is not ours to give back
+ * then, so its jti is the stored id behind this marker: `~` never occurs in oidc-provider's
+ * base64url ids, and a marked id names the row as it is, without hashing again.
+ */
+const STORED_ID = '~';
+const isStoredId = (model: string, id: string) => model === 'DeviceCode' && id.startsWith(STORED_ID);
+
+/**
+ * Anyone who reads the database can write a marked id from a row, so one is honoured only on
+ * the device flow's browser routes (where it comes from our own Interaction row, and finding the
+ * code lets a signed-in person approve it, not take tokens) — never at the token endpoint.
+ */
+const DEVICE_BROWSER_ROUTES = new Set(['code_verification', 'device_resume']);
+async function onDeviceBrowserRoute(): Promise<boolean> {
+  // Loaded already whenever an adapter runs: provider.ts imports oidc-provider on first use.
+  const { default: Provider } = await import('oidc-provider');
+  return DEVICE_BROWSER_ROUTES.has(Provider.ctx?.oidc.route ?? '');
+}
 
 /**
  * oidc-provider's storage adapter for one tenant. Clients come from our catalog (cached,
@@ -21,7 +42,7 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
   return (model: string): Adapter => {
     if (model === 'Client') return clientAdapter(tenantId, catalog);
     const secret = SECRET_IDS.has(model);
-    const key = (id: string) => (secret ? digest(id) : id);
+    const key = (id: string) => (!secret ? id : isStoredId(model, id) ? id.slice(STORED_ID.length) : digest(id));
     return {
       async upsert(id, payload, expiresIn) {
         const stored = secret ? { ...payload, jti: undefined } : payload;
@@ -39,11 +60,16 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
         });
       },
       async find(id) {
+        if (isStoredId(model, id) && !(await onDeviceBrowserRoute())) return undefined;
         const found = await load(store, tenantId, model, 'id', key(id), clock);
-        return found && secret ? { ...found, jti: id } : found;
+        return found && secret ? { ...found.payload, jti: id } : found?.payload;
       },
-      findByUid: (uid) => load(store, tenantId, model, 'uid', uid, clock),
-      findByUserCode: (userCode) => load(store, tenantId, model, 'userCode', userCode, clock),
+      findByUid: async (uid) => (await load(store, tenantId, model, 'uid', uid, clock))?.payload,
+      async findByUserCode(userCode) {
+        const found = await load(store, tenantId, model, 'userCode', userCode, clock);
+        // The person typed the user code; the device code behind it stays unknown to us.
+        return found && secret ? { ...found.payload, jti: `${STORED_ID}${found.id}` } : found?.payload;
+      },
       async consume(id) {
         await store.consumePayload(tenantId, model, key(id), Math.floor(clock() / 1000));
       },
@@ -63,7 +89,7 @@ async function load(store: OAuthStore, tenantId: string, model: string, by: 'id'
   // Expired rows are purged in the background; until then they must read as absent.
   if (row.expiresAt !== null && row.expiresAt <= clock()) return undefined;
   const payload = JSON.parse(row.payload) as AdapterPayload;
-  return row.consumedAt !== null ? { ...payload, consumed: row.consumedAt } : payload;
+  return { id: row.id, payload: row.consumedAt !== null ? { ...payload, consumed: row.consumedAt } : payload };
 }
 
 function clientAdapter(tenantId: string, catalog: OAuthCatalog): Adapter {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startServer, type TestServer } from '../helpers.js';
+import { dialects, startServer, type TestServer } from '../helpers.js';
 import { action, Agent, field } from './browserless.js';
 
 const PASSWORD = 'a long and unusual passphrase';
@@ -8,69 +8,146 @@ const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 
 // RFC 8628: a command-line tool shows a code, the person types it on the device page in a
 // browser, signs in, and the tool's polling gets the tokens.
-describe('device authorization grant', () => {
-  let server: TestServer;
-  let clientId: string;
+for (const dialect of dialects) {
+  describe(`device authorization grant (${dialect})`, () => {
+    let server: TestServer;
+    let clientId: string;
 
-  const post = async (path: string, form: Record<string, string>) => {
-    const response = await fetch(`${server.url}/t/acme${path}`, { method: 'POST', body: new URLSearchParams({ client_id: clientId, ...form }) });
-    return { status: response.status, json: (await response.json()) as Record<string, string> };
-  };
-  /** Submits one of the engine's forms: every hidden field of the form, plus `extra`. */
-  const submit = (agent: Agent, html: string, formIndex: number, extra: Record<string, string> = {}) => {
-    const form = [...html.matchAll(/<form method="post" action="([^"]*)">([\s\S]*?)<\/form>/g)][formIndex]!;
-    const fields = Object.fromEntries([...form[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]));
-    return agent.follow(form[1]!, { method: 'POST', body: new URLSearchParams({ ...fields, ...extra }) });
-  };
+    const post = async (path: string, form: Record<string, string>) => {
+      const response = await fetch(`${server.url}/t/acme${path}`, { method: 'POST', body: new URLSearchParams({ client_id: clientId, ...form }) });
+      return { status: response.status, json: (await response.json()) as Record<string, string> };
+    };
+    /** Submits one of the engine's forms: every hidden field of the form, plus `extra`. */
+    const submit = (agent: Agent, html: string, formIndex: number, extra: Record<string, string> = {}) => {
+      const form = [...html.matchAll(/<form method="post" action="([^"]*)">([\s\S]*?)<\/form>/g)][formIndex]!;
+      const fields = Object.fromEntries([...form[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]));
+      return agent.follow(form[1]!, { method: 'POST', body: new URLSearchParams({ ...fields, ...extra }) });
+    };
+    /** Every row of the tenant's engine storage (payloads, codes, interactions, sessions). */
+    const storedRows = () => server.core.handle.db.selectFrom('oidc_payloads').selectAll().where('tenant_id', '=', 'acme').execute();
+    const assertNotStored = async (secret: string, when: string) => {
+      const rows = await storedRows();
+      const holding = rows.filter((row) => Object.values(row).some((value) => typeof value === 'string' && value.includes(secret)));
+      assert.deepEqual(
+        holding.map((row) => row.model),
+        [],
+        `the device code is stored in the clear ${when}`,
+      );
+    };
+    /** Enters the user code, confirms it and signs in; `onConfirmed` runs between confirming and signing in. */
+    const approve = async (userCode: string, onConfirmed: () => Promise<void> = async () => {}) => {
+      const agent = new Agent(server.url);
+      const entry = await agent.follow(`${server.url}/t/acme/device`);
+      const confirm = await submit(agent, entry.page!, 0, { user_code: userCode });
+      const login = await submit(agent, confirm.page!, 0);
+      assert.ok(action(login.page!, 'login'), login.page);
+      await onConfirmed();
+      const done = await agent.follow(action(login.page!, 'login')!, { method: 'POST', body: new URLSearchParams({ csrf: field(login.page!, 'csrf')!, email: 'ann@acme.test', password: PASSWORD }) });
+      assert.match(done.page!, /Device connected/);
+    };
 
-  before(async () => {
-    server = await startServer({ listen: true });
-    await server.core.tenants.create('acme', 'Acme');
-    await server.core.users.create('acme', { email: 'ann@acme.test', password: PASSWORD });
-    const { client } = await server.core.catalog.createClient('acme', { name: 'acme-cli', type: 'public', grantTypes: [DEVICE_CODE, 'refresh_token'], firstParty: true });
-    clientId = client.clientId;
+    before(async () => {
+      server = await startServer({ listen: true, dialect });
+      await server.core.tenants.create('acme', 'Acme');
+      await server.core.users.create('acme', { email: 'ann@acme.test', password: PASSWORD });
+      const { client } = await server.core.catalog.createClient('acme', { name: 'acme-cli', type: 'public', grantTypes: [DEVICE_CODE, 'refresh_token'], firstParty: true });
+      clientId = client.clientId;
+    });
+    after(() => server.close());
+
+    it('signs a person in on another screen; the device gets tokens once they have', async () => {
+      const started = await post('/device/auth', { scope: 'openid offline_access' });
+      assert.equal(started.status, 200, JSON.stringify(started.json));
+      const { device_code, user_code, verification_uri } = started.json;
+      assert.match(user_code!, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+      assert.equal((await post('/token', { grant_type: DEVICE_CODE, device_code: device_code! })).json.error, 'authorization_pending');
+
+      const agent = new Agent(server.url);
+      const entry = await agent.follow(verification_uri!);
+      assert.match(entry.page!, /<title>Connect a device – Acme<\/title>/);
+      assert.match(entry.page!, /<label for="user_code">Code<\/label>/);
+      assert.doesNotMatch(entry.page!, /onfocus|<script/);
+      // Typed without the dash and in lower case, as people do.
+      const confirm = await submit(agent, entry.page!, 0, { user_code: user_code!.replace('-', '').toLowerCase() });
+      assert.match(confirm.page!, /Is this your device\?/);
+      assert.match(confirm.page!, new RegExp(`<code>${user_code}</code>`));
+      const login = await submit(agent, confirm.page!, 0);
+      assert.ok(action(login.page!, 'login'), login.page);
+      const done = await agent.follow(action(login.page!, 'login')!, { method: 'POST', body: new URLSearchParams({ csrf: field(login.page!, 'csrf')!, email: 'ann@acme.test', password: PASSWORD }) });
+      assert.match(done.page!, /Device connected/);
+
+      const tokens = await post('/token', { grant_type: DEVICE_CODE, device_code: device_code! });
+      assert.equal(tokens.status, 200, JSON.stringify(tokens.json));
+      assert.ok(tokens.json.id_token && tokens.json.access_token && tokens.json.refresh_token);
+      const refreshed = await post('/token', { grant_type: 'refresh_token', refresh_token: tokens.json.refresh_token! });
+      assert.equal(refreshed.status, 200, JSON.stringify(refreshed.json));
+      // The device code works once; presented again, it revokes what it issued.
+      assert.equal((await post('/token', { grant_type: DEVICE_CODE, device_code: device_code! })).json.error, 'invalid_grant');
+      assert.equal((await post('/token', { grant_type: 'refresh_token', refresh_token: refreshed.json.refresh_token! })).json.error, 'invalid_grant');
+    });
+
+    it('says so when the code is wrong, and lets the person cancel', async () => {
+      const agent = new Agent(server.url);
+      const started = await post('/device/auth', { scope: 'openid' });
+      const entry = await agent.follow(started.json.verification_uri!);
+      const wrong = await submit(agent, entry.page!, 0, { user_code: 'BBBB-BBBB' });
+      assert.match(wrong.page!, /role="alert">That code is not right/);
+      const confirm = await submit(agent, wrong.page!, 0, { user_code: started.json.user_code! });
+      await submit(agent, confirm.page!, 1);
+      assert.equal((await post('/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: started.json.device_code! })).json.error, 'access_denied');
+    });
+
+    it('keeps no usable device code in the database, from the request to the tokens', async () => {
+      const started = await post('/device/auth', { scope: 'openid offline_access' });
+      const { device_code, user_code } = started.json;
+      assert.ok((await storedRows()).some((row) => row.model === 'DeviceCode'));
+      await assertNotStored(device_code!, 'after the device authorization request');
+      assert.equal((await post('/token', { grant_type: DEVICE_CODE, device_code: device_code! })).json.error, 'authorization_pending');
+      // Confirming finds the code by the user code and saves it again, and the sign-in keeps a
+      // reference to it in its Interaction until the browser comes back.
+      await approve(user_code!, async () => {
+        assert.ok((await storedRows()).some((row) => row.model === 'Interaction' && row.payload.includes('"deviceCode"')));
+        await assertNotStored(device_code!, 'after the person confirmed the code');
+      });
+      await assertNotStored(device_code!, 'after the person signed in');
+
+      const tokens = await post('/token', { grant_type: DEVICE_CODE, device_code: device_code! });
+      assert.equal(tokens.status, 200, JSON.stringify(tokens.json));
+      assert.ok(tokens.json.access_token && tokens.json.refresh_token);
+      await assertNotStored(device_code!, 'after the tokens were issued');
+      assert.equal((await post('/token', { grant_type: DEVICE_CODE, device_code: device_code! })).json.error, 'invalid_grant');
+    });
+
+    it('refuses a device code rebuilt from what the database stores', async () => {
+      const started = await post('/device/auth', { scope: 'openid' });
+      const { device_code, user_code } = started.json;
+      await approve(user_code!);
+      const rows = (await storedRows()).filter((row) => row.model === 'DeviceCode' && row.user_code === user_code!.replace('-', ''));
+      assert.equal(rows.length, 1);
+      const storedId = rows[0]!.id;
+      // The row's id, bare or in the form the engine gets back when it finds a code by user code.
+      for (const forged of [storedId, `~${storedId}`]) {
+        const refused = await post('/token', { grant_type: DEVICE_CODE, device_code: forged });
+        assert.equal(refused.status, 400, forged);
+        assert.equal(refused.json.error, 'invalid_grant', forged);
+      }
+      // Refusing them used up nothing: the device's own code still works, once.
+      const tokens = await post('/token', { grant_type: DEVICE_CODE, device_code: device_code! });
+      assert.equal(tokens.status, 200, JSON.stringify(tokens.json));
+    });
+
+    it('denies the device when the person cancels, and keeps that code hashed too', async () => {
+      const started = await post('/device/auth', { scope: 'openid' });
+      const { device_code, user_code } = started.json;
+      const agent = new Agent(server.url);
+      const entry = await agent.follow(started.json.verification_uri!);
+      const confirm = await submit(agent, entry.page!, 0, { user_code: user_code! });
+      await submit(agent, confirm.page!, 1);
+      await assertNotStored(device_code!, 'after the person cancelled');
+      assert.equal((await post('/token', { grant_type: DEVICE_CODE, device_code: device_code! })).json.error, 'access_denied');
+      // The same code cannot be confirmed after all.
+      const again = await submit(agent, (await agent.follow(started.json.verification_uri!)).page!, 0, { user_code: user_code! });
+      assert.match(again.page!, /role="alert">That code is not right/);
+    });
   });
-  after(() => server.close());
-
-  it('signs a person in on another screen; the device gets tokens once they have', async () => {
-    const started = await post('/device/auth', { scope: 'openid offline_access' });
-    assert.equal(started.status, 200, JSON.stringify(started.json));
-    const { device_code, user_code, verification_uri } = started.json;
-    assert.match(user_code!, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
-    assert.equal((await post('/token', { grant_type: DEVICE_CODE, device_code: device_code! })).json.error, 'authorization_pending');
-
-    const agent = new Agent(server.url);
-    const entry = await agent.follow(verification_uri!);
-    assert.match(entry.page!, /<title>Connect a device – Acme<\/title>/);
-    assert.match(entry.page!, /<label for="user_code">Code<\/label>/);
-    assert.doesNotMatch(entry.page!, /onfocus|<script/);
-    // Typed without the dash and in lower case, as people do.
-    const confirm = await submit(agent, entry.page!, 0, { user_code: user_code!.replace('-', '').toLowerCase() });
-    assert.match(confirm.page!, /Is this your device\?/);
-    assert.match(confirm.page!, new RegExp(`<code>${user_code}</code>`));
-    const login = await submit(agent, confirm.page!, 0);
-    assert.ok(action(login.page!, 'login'), login.page);
-    const done = await agent.follow(action(login.page!, 'login')!, { method: 'POST', body: new URLSearchParams({ csrf: field(login.page!, 'csrf')!, email: 'ann@acme.test', password: PASSWORD }) });
-    assert.match(done.page!, /Device connected/);
-
-    const tokens = await post('/token', { grant_type: DEVICE_CODE, device_code: device_code! });
-    assert.equal(tokens.status, 200, JSON.stringify(tokens.json));
-    assert.ok(tokens.json.id_token && tokens.json.access_token && tokens.json.refresh_token);
-    const refreshed = await post('/token', { grant_type: 'refresh_token', refresh_token: tokens.json.refresh_token! });
-    assert.equal(refreshed.status, 200, JSON.stringify(refreshed.json));
-    // The device code works once; presented again, it revokes what it issued.
-    assert.equal((await post('/token', { grant_type: DEVICE_CODE, device_code: device_code! })).json.error, 'invalid_grant');
-    assert.equal((await post('/token', { grant_type: 'refresh_token', refresh_token: refreshed.json.refresh_token! })).json.error, 'invalid_grant');
-  });
-
-  it('says so when the code is wrong, and lets the person cancel', async () => {
-    const agent = new Agent(server.url);
-    const started = await post('/device/auth', { scope: 'openid' });
-    const entry = await agent.follow(started.json.verification_uri!);
-    const wrong = await submit(agent, entry.page!, 0, { user_code: 'BBBB-BBBB' });
-    assert.match(wrong.page!, /role="alert">That code is not right/);
-    const confirm = await submit(agent, wrong.page!, 0, { user_code: started.json.user_code! });
-    await submit(agent, confirm.page!, 1);
-    assert.equal((await post('/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: started.json.device_code! })).json.error, 'access_denied');
-  });
-});
+}
