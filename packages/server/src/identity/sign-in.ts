@@ -23,8 +23,11 @@ export interface SignInUser {
 export interface SignInUserStore {
   findByEmail(tenantId: string, email: string): Promise<SignInUser | undefined>;
   findById(tenantId: string, id: string): Promise<SignInUser | undefined>;
-  /** Stores a new hash of the same password (its parameters changed); not a password change. */
-  rehashPassword(tenantId: string, id: string, hash: string): Promise<void>;
+  /**
+   * Stores a new hash of the same password (its parameters changed); not a password change.
+   * Only over `verifiedHash`: false, and nothing written, when the password was reset meanwhile.
+   */
+  rehashPassword(tenantId: string, id: string, verifiedHash: string, hash: string): Promise<boolean>;
 }
 
 export interface SignInDeps {
@@ -80,7 +83,8 @@ export function createSignInAccounts({ users, hasher, throttle, onRehashError, w
       if (user.disabled) return refuse('disabled');
       if (verified.needsRehash) {
         try {
-          await users.rehashPassword(tenantId, user.id, await hasher.hash(password));
+          // Conditional on the hash just verified: an admin reset since then stays in place.
+          await users.rehashPassword(tenantId, user.id, user.passwordHash, await hasher.hash(password));
         } catch (error) {
           onRehashError?.(error);
         }

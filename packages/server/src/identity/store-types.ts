@@ -42,6 +42,11 @@ export interface UserStore {
   list(tenantId: string, query: UserPageQuery): Promise<UserRecord[]>;
   /** The user after the change; `'email_taken'` when a changed email key belongs to another user. */
   update(tenantId: string, id: string, changes: UserChanges): Promise<UserRecord | 'not_found' | 'email_taken'>;
+  /**
+   * Replaces the password hash only while it is still `expected`, in one conditional write
+   * (compare-and-set); false when it changed meanwhile or the user is gone, and nothing is written.
+   */
+  replacePasswordHash(tenantId: string, id: string, expected: string, hash: string): Promise<boolean>;
   /** False when there was no such user. */
   delete(tenantId: string, id: string): Promise<boolean>;
 }

@@ -317,11 +317,15 @@ export function createUserService({ store, hasher, clock = Date.now, onDeactivat
       return view(user);
     },
 
-    /** Stores a new hash of the same password (its Argon2 parameters changed): not a password change. */
-    async rehashPassword(tenantId: string, id: string, hash: string): Promise<void> {
+    /**
+     * Stores a new hash of the same password (its Argon2 parameters changed): not a password
+     * change. Written only over `verifiedHash`, the hash the password was just checked against:
+     * a reset that lands between that check and this write must not be undone by the old
+     * password. False when nothing was written (the hash changed meanwhile, or the user is gone).
+     */
+    async rehashPassword(tenantId: string, id: string, verifiedHash: string, hash: string): Promise<boolean> {
       // `updated_at` is a claim ("profile last changed"): a rehash leaves it alone.
-      const result = await store.update(tenantId, id, { passwordHash: hash });
-      if (result === 'not_found') throw userErrors.create('USERS_NOT_FOUND', { tenant: tenantId, user: id });
+      return store.replacePasswordHash(tenantId, id, verifiedHash, hash);
     },
   };
 }

@@ -125,6 +125,23 @@ export function createIdentityRepository({ db, dialect }: Pick<DatabaseHandle, '
       }
     },
 
+    async replacePasswordHash(tenantId, id, expected, hash) {
+      return tx(async (trx) => {
+        // The condition is in the UPDATE itself: a reset that commits between the caller's read
+        // and this write leaves `password_hash` different, so this updates no row.
+        const result = await trx
+          .updateTable('users')
+          .set({ password_hash: hash })
+          .where('tenant_id', '=', tenantId)
+          .where('id', '=', id)
+          .where('password_hash', '=', expected)
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) === 0) return false;
+        await bump(trx, tenantId);
+        return true;
+      });
+    },
+
     async delete(tenantId, id) {
       return tx(async (trx) => {
         const result = await trx.deleteFrom('users').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();

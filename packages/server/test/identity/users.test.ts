@@ -134,12 +134,29 @@ for (const dialect of dialects) {
     it('rehashes a password without touching updated_at (a claim) or password_changed_at', async () => {
       const user = await users.create('acme', { email: 'rehash@example.org', password: PASSWORD });
       clock.advance(1000);
+      const verified = (await users.findById('acme', user.id))!.passwordHash!;
       const rehashed = await createPasswordHasher({ memoryCost: 2048, timeCost: 1, parallelism: 1 }).hash(PASSWORD);
-      await users.rehashPassword('acme', user.id, rehashed);
+      assert.equal(await users.rehashPassword('acme', user.id, verified, rehashed), true);
       const after = await users.findById('acme', user.id);
       assert.equal(after?.passwordHash, rehashed);
       assert.equal(after?.updatedAt, user.updatedAt);
       assert.equal(after?.passwordChangedAt, user.passwordChangedAt);
+    });
+
+    it('writes no rehash over a password reset made since the old hash was verified', async () => {
+      const user = await users.create('acme', { email: 'raced@example.org', password: PASSWORD });
+      const verified = (await users.findById('acme', user.id))!.passwordHash!;
+      const rehashOfOld = await createPasswordHasher({ memoryCost: 2048, timeCost: 1, parallelism: 1 }).hash(PASSWORD);
+      await users.setPassword('acme', user.id, 'a brand new admin-set passphrase');
+      const reset = (await row('acme', user.id)).password_hash!;
+
+      assert.equal(await users.rehashPassword('acme', user.id, verified, rehashOfOld), false);
+      assert.equal((await row('acme', user.id)).password_hash, reset);
+      assert.equal((await hasher.verify(reset, 'a brand new admin-set passphrase')).ok, true);
+      // Nor for a user deleted meanwhile, or in another tenant.
+      assert.equal(await users.rehashPassword('globex', user.id, reset, rehashOfOld), false);
+      assert.equal(await users.rehashPassword('acme', 'usr_nobody', reset, rehashOfOld), false);
+      assert.equal((await row('acme', user.id)).password_hash, reset);
     });
 
     it('pages through users in email order, with a case-insensitive email prefix filter', async () => {
