@@ -123,10 +123,15 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     return sendPage(reply, 200, renderConsentPage({ tenant: branding, client: client.name, action: to.consent, abort: to.abort, csrf, scopes }), client.origins);
   }
 
-  /** Hands the outcome back to oidc-provider and sends the browser on (303: the next request is a GET). */
-  async function finish(reply: FastifyReply, request: FastifyRequest, provider: Provider, result: InteractionResults, merge: boolean) {
-    const returnTo = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: merge });
-    return reply.code(303).header('location', returnTo).send();
+  /**
+   * Hands the outcome back to oidc-provider and sends the browser on (303: the next request is
+   * a GET). What `provider.interactionResult` does, on the interaction this request already
+   * loaded instead of reading it again.
+   */
+  async function finish(reply: FastifyReply, interaction: Interaction, result: InteractionResults, merge: boolean) {
+    interaction.result = merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
+    await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+    return reply.code(303).header('location', interaction.returnTo).send();
   }
 
   app.get<{ Params: Params }>('/t/:tenant/interaction/:uid', async (request, reply) => {
@@ -139,7 +144,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     const loaded = await load(request, reply);
     if (!loaded) return reply;
     const { tenant, uid } = request.params;
-    const { provider, interaction } = loaded;
+    const { interaction } = loaded;
     const clientId = String(interaction.params.client_id);
     if (!csrfValid(tenant, uid, request.body?.csrf)) {
       audit(request, tenant, 'login.failed', clientId, null, 'failure', { reason: 'csrf' });
@@ -162,7 +167,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
       return show(request, reply, loaded, { email, error: INVALID, status: 401 });
     }
     audit(request, tenant, 'login.succeeded', outcome.accountId, clientId, 'success', { amr: ['pwd'] });
-    return finish(reply, request, provider, { login: { accountId: outcome.accountId, amr: ['pwd'], acr: 'urn:gatehouse:loa:1', ts: Math.floor(clock() / 1000) } }, false);
+    return finish(reply, interaction, { login: { accountId: outcome.accountId, amr: ['pwd'], acr: 'urn:gatehouse:loa:1', ts: Math.floor(clock() / 1000) } }, false);
   });
 
   app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/consent', async (request, reply) => {
@@ -188,7 +193,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
     audit(request, request.params.tenant, 'consent.granted', accountId, clientId, 'success', { how, scopes: details.missingOIDCScope ?? [], resources: details.missingResourceScopes ?? {} });
-    return finish(reply, request, provider, { consent: { grantId } }, true);
+    return finish(reply, interaction, { consent: { grantId } }, true);
   }
 
   app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/abort', async (request, reply) => {
@@ -200,6 +205,6 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     }
     const clientId = String(loaded.interaction.params.client_id);
     audit(request, tenant, 'consent.denied', loaded.interaction.session?.accountId ?? null, clientId, 'failure');
-    return finish(reply, request, loaded.provider, { error: 'access_denied', error_description: 'The person did not allow access' }, false);
+    return finish(reply, loaded.interaction, { error: 'access_denied', error_description: 'The person did not allow access' }, false);
   });
 }

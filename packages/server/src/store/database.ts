@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import { migrate, type Dialect } from './migrations.js';
 import type { Database } from './schema.js';
@@ -60,9 +60,36 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
   await migrateOrClose(db, 'sqlite');
   return { db, dialect: 'sqlite', sqlite, close: () => db.destroy() };
+}
+
+/**
+ * better-sqlite3 compiles the SQL text on every `prepare` (about as long as running a
+ * simple query), and Kysely prepares for every query it runs. Our queries are a small set
+ * of texts, so each compiled statement is kept and reused; the bound keeps texts that vary
+ * (IN lists of different lengths) from growing it without end. Reuse is safe: Kysely runs
+ * one query at a time on the connection, and SQLite re-prepares a statement whose schema
+ * changed.
+ */
+function reusingStatements(sqlite: SQLite.Database, max = 512): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    prepare(sql) {
+      let statement = statements.get(sql);
+      if (!statement) {
+        if (statements.size >= max) statements.delete(statements.keys().next().value!);
+        statement = sqlite.prepare(sql);
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
+    close() {
+      statements.clear();
+      sqlite.close();
+    },
+  };
 }
 
 /** A failed migration must not leave a pool open that keeps the process alive. */

@@ -1,4 +1,7 @@
+import type { Insertable } from 'kysely';
 import type { DatabaseHandle, Db } from './database.js';
+import type { Database } from './schema.js';
+import { preparedQuery } from './prepared.js';
 import { bumpRevision } from './revisions.js';
 import { writeTransaction } from './transaction.js';
 import type { TenantStore, TenantRecord } from '../tenants/types.js';
@@ -22,6 +25,48 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
   const isUniqueViolation = (error: unknown) => {
     const e = error as { code?: string; message?: string };
     return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === 'SQLITE_CONSTRAINT_UNIQUE';
+  };
+
+  // Every sign-in and token request runs these several times: compiled once (see preparedQuery).
+  type PayloadKey = { tenantId: string; model: string };
+  const findPayloadBy = (column: 'id' | 'uid' | 'user_code') =>
+    preparedQuery(db, (v: PayloadKey & { value: string }) =>
+      db.selectFrom('oidc_payloads').selectAll().where('tenant_id', '=', v.tenantId).where('model', '=', v.model).where(column, '=', v.value),
+    );
+  const payloadQueries = {
+    upsert: preparedQuery(db, (v: Omit<Insertable<Database['oidc_payloads']>, 'consumed_at'>) =>
+      db
+        .insertInto('oidc_payloads')
+        .values({
+          tenant_id: v.tenant_id,
+          model: v.model,
+          id: v.id,
+          payload: v.payload,
+          grant_id: v.grant_id,
+          user_code: v.user_code,
+          uid: v.uid,
+          account_id: v.account_id,
+          expires_at: v.expires_at,
+          consumed_at: null,
+        })
+        .onConflict((oc) =>
+          oc.columns(['tenant_id', 'model', 'id']).doUpdateSet({
+            payload: v.payload,
+            grant_id: v.grant_id,
+            user_code: v.user_code,
+            uid: v.uid,
+            account_id: v.account_id,
+            expires_at: v.expires_at,
+          }),
+        ),
+    ),
+    find: { id: findPayloadBy('id'), uid: findPayloadBy('uid'), userCode: findPayloadBy('user_code') },
+    consume: preparedQuery(db, (v: PayloadKey & { id: string; at: number }) =>
+      db.updateTable('oidc_payloads').set({ consumed_at: v.at }).where('tenant_id', '=', v.tenantId).where('model', '=', v.model).where('id', '=', v.id),
+    ),
+    destroy: preparedQuery(db, (v: PayloadKey & { id: string }) =>
+      db.deleteFrom('oidc_payloads').where('tenant_id', '=', v.tenantId).where('model', '=', v.model).where('id', '=', v.id),
+    ),
   };
 
   const tenants: TenantStore = {
@@ -216,7 +261,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
       });
     },
     async upsertPayload(record) {
-      const values = {
+      await payloadQueries.upsert({
         tenant_id: record.tenantId,
         model: record.model,
         id: record.id,
@@ -226,45 +271,17 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
         uid: record.uid,
         account_id: record.accountId,
         expires_at: record.expiresAt,
-        consumed_at: null,
-      };
-      await db
-        .insertInto('oidc_payloads')
-        .values(values)
-        .onConflict((oc) =>
-          oc.columns(['tenant_id', 'model', 'id']).doUpdateSet({
-            payload: values.payload,
-            grant_id: values.grant_id,
-            user_code: values.user_code,
-            uid: values.uid,
-            account_id: values.account_id,
-            expires_at: values.expires_at,
-          }),
-        )
-        .execute();
+      });
     },
     async findPayload(tenantId, model, by, value) {
-      const column = by === 'id' ? 'id' : by === 'uid' ? 'uid' : 'user_code';
-      const row = await db
-        .selectFrom('oidc_payloads')
-        .selectAll()
-        .where('tenant_id', '=', tenantId)
-        .where('model', '=', model)
-        .where(column, '=', value)
-        .executeTakeFirst();
-      return row ? toPayload(row) : undefined;
+      const { rows } = await payloadQueries.find[by]({ tenantId, model, value });
+      return rows[0] ? toPayload(rows[0]) : undefined;
     },
     async consumePayload(tenantId, model, id, at) {
-      await db
-        .updateTable('oidc_payloads')
-        .set({ consumed_at: at })
-        .where('tenant_id', '=', tenantId)
-        .where('model', '=', model)
-        .where('id', '=', id)
-        .execute();
+      await payloadQueries.consume({ tenantId, model, id, at });
     },
     async destroyPayload(tenantId, model, id) {
-      await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('model', '=', model).where('id', '=', id).execute();
+      await payloadQueries.destroy({ tenantId, model, id });
     },
     async revokeGrant(tenantId, grantId) {
       await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).execute();

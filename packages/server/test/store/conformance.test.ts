@@ -12,6 +12,7 @@ import type { AuditEvent, AuditQuery } from '../../src/audit/types.js';
 import type { SigningKeyRecord } from '../../src/keys/types.js';
 import type { ApiRecord, ClientRecord, ClientSecretRecord, OidcPayloadRecord } from '../../src/oauth/types.js';
 import { openDatabase, type DatabaseHandle, type DatabaseOptions } from '../../src/store/database.js';
+import { preparedQuery } from '../../src/store/prepared.js';
 import { createRepositories, type Repositories } from '../../src/store/repositories.js';
 import { currentRevision } from '../../src/store/revisions.js';
 import type { TenantRecord } from '../../src/tenants/types.js';
@@ -753,6 +754,36 @@ for (const dialect of dialects) {
           assert.equal(await currentRevision(handle.db), revision, `${name} leaves the revision alone`);
           assert.equal(await change(revision + 1), undefined, `${name} records no change`);
         }
+      });
+    });
+
+    describe('compiled queries', () => {
+      it('runs a prepared query with each call\'s own values, in the places the builder put them, and keeps the literals it wrote', async () => {
+        await repos.tenants.create(tenant('prep-a', 'A'));
+        await repos.tenants.create(tenant('prep-b', 'B'));
+        // The values are named in the opposite order to where the SQL uses them.
+        const rename = preparedQuery(handle.db, (v: { name: string; id: string }) =>
+          handle.db.updateTable('tenants').set({ display_name: v.name, logo_type: 'image/png' }).where('id', '=', v.id),
+        );
+        const find = preparedQuery(handle.db, (v: { id: string }) => handle.db.selectFrom('tenants').select(['id', 'display_name', 'logo_type']).where('id', '=', v.id));
+
+        const updated = await rename({ id: 'prep-a', name: 'Alpha' });
+        assert.equal(updated.numAffectedRows, 1n);
+        await rename({ id: 'prep-b', name: 'Beta' });
+        assert.deepEqual((await find({ id: 'prep-a' })).rows, [{ id: 'prep-a', display_name: 'Alpha', logo_type: 'image/png' }]);
+        assert.deepEqual((await find({ id: 'prep-b' })).rows, [{ id: 'prep-b', display_name: 'Beta', logo_type: 'image/png' }]);
+        assert.deepEqual((await find({ id: 'prep-none' })).rows, []);
+      });
+
+      it('sees a column added after a statement was first run (reused statements follow schema changes)', async () => {
+        await handle.db.schema.createTable('prep_probe').addColumn('id', 'text', (c) => c.primaryKey()).execute();
+        await sql`insert into prep_probe (id) values ('one')`.execute(handle.db);
+        const all = () => sql<Record<string, unknown>>`select * from prep_probe`.execute(handle.db);
+        assert.deepEqual((await all()).rows, [{ id: 'one' }]);
+        await handle.db.schema.alterTable('prep_probe').addColumn('note', 'text').execute();
+        await sql`update prep_probe set note = 'added'`.execute(handle.db);
+        assert.deepEqual((await all()).rows, [{ id: 'one', note: 'added' }]);
+        await handle.db.schema.dropTable('prep_probe').execute();
       });
     });
   });
