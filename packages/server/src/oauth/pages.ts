@@ -2,7 +2,8 @@
  * The pages people see: sign-in, consent, logout, errors. Server-rendered HTML that works
  * without JavaScript, loads nothing from other origins (one stylesheet from our own), and
  * is accessible: a language, a title, one main landmark, labelled fields in reading order,
- * errors announced (role="alert") and tied to the fields they concern.
+ * errors announced (role="alert") and tied to the fields they concern. Each page is checked
+ * by axe-core in Chromium against WCAG 2.1 A/AA (test/e2e/pages-accessibility.test.ts).
  */
 
 /**
@@ -16,10 +17,16 @@ export function pageCsp(formTargets?: string[]): string {
   return `default-src 'none'; style-src 'self'; img-src 'self';${formAction} frame-ancestors 'none'; base-uri 'none'`;
 }
 
-/** The stylesheet at /assets/gatehouse.css: plain, readable, high contrast, no web fonts. */
+/**
+ * The stylesheet at /assets/gatehouse.css: plain, readable, high contrast, no web fonts.
+ * `--line` draws the edges of fields and secondary buttons, so it keeps 3:1 against the page
+ * in both schemes (WCAG 2.1 §1.4.11 non-text contrast, which axe-core does not measure).
+ * Buttons have a transparent border rather than none: forced-colors mode (Windows High
+ * Contrast) paints it, and the filled and outlined buttons keep one height.
+ */
 export const STYLESHEET = `
-:root { color-scheme: light dark; --fg: #111; --bg: #fff; --muted: #555; --accent: #0b57d0; --error: #b3261e; --line: #c7c7c7; }
-@media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #121212; --muted: #aaa; --accent: #8ab4f8; --error: #f2b8b5; --line: #444; } }
+:root { color-scheme: light dark; --fg: #111; --bg: #fff; --muted: #555; --accent: #0b57d0; --error: #b3261e; --line: #767676; }
+@media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #121212; --muted: #aaa; --accent: #8ab4f8; --error: #f2b8b5; --line: #8f8f8f; } }
 * { box-sizing: border-box; }
 body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
 main { max-width: 26rem; margin: 4rem auto; padding: 0 1rem; }
@@ -29,7 +36,7 @@ img.logo { display: block; max-width: 12rem; height: 3rem; object-fit: contain; 
 label { display: block; font-weight: 600; margin: 1rem 0 .25rem; }
 input[type=email], input[type=password], input[type=text] { width: 100%; padding: .6rem; font: inherit; color: inherit; background: transparent; border: 1px solid var(--line); border-radius: .25rem; }
 input:focus-visible, button:focus-visible, a:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
-button { margin-top: 1.25rem; padding: .6rem 1.2rem; font: inherit; font-weight: 600; border: 0; border-radius: .25rem; background: var(--accent); color: var(--bg); cursor: pointer; }
+button { margin-top: 1.25rem; padding: .6rem 1.2rem; font: inherit; font-weight: 600; border: 1px solid transparent; border-radius: .25rem; background: var(--accent); color: var(--bg); cursor: pointer; }
 button.secondary { background: transparent; color: var(--accent); border: 1px solid var(--line); }
 .actions { display: flex; gap: .75rem; flex-wrap: wrap; }
 .error { color: var(--error); border-left: 4px solid var(--error); padding: .25rem .75rem; margin: 1rem 0; }
