@@ -9,7 +9,8 @@ import type { OAuthStore } from './types.js';
  * holds no usable refresh token, code, device code or opaque access token.
  */
 const SECRET_IDS = new Set(['RefreshToken', 'AuthorizationCode', 'AccessToken', 'ClientCredentials', 'DeviceCode']);
-const digest = (id: string) => createHash('sha256').update(id).digest('base64url');
+/** The key a secret id is stored under (and named by in the audit trail). */
+export const digest = (id: string) => createHash('sha256').update(id).digest('base64url');
 
 /**
  * RFC 8628: the device polls the token endpoint with its device code, but oidc-provider also

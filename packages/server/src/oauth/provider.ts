@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { AuditWriter } from '../audit/index.js';
 import type { KeyService } from '../keys/index.js';
 import type { Metrics } from '../http/metrics.js';
-import { createAdapterFactory } from './adapter.js';
+import { createAdapterFactory, digest } from './adapter.js';
 import { engineContext } from './engine-context.js';
 import type { OAuthCatalog } from './catalog.js';
 import { type PageTenant, renderDeviceCodePage, renderDeviceConfirmPage, renderDeviceDonePage, renderErrorPage, renderLoggedOutPage, renderLogoutPage } from './pages.js';
@@ -286,6 +286,15 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     return { requestId: facts?.requestId ?? null, ip: facts?.ip ?? null };
   }
 
+  /**
+   * How the audit trail names an issued access token. A JWT's `jti` is an identifier; an
+   * opaque token's id is the token itself, so only its digest is kept (the key of its row).
+   */
+  function tokenName(token: { jti: string; resourceServer?: { accessTokenFormat?: string } } | undefined) {
+    if (!token) return { jti: null };
+    return token.resourceServer?.accessTokenFormat === 'jwt' ? { jti: token.jti } : { token_sha256: digest(token.jti) };
+  }
+
   function wireEvents(tenantId: string, provider: Provider) {
     provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
       const grantType = String(ctx.oidc.params?.grant_type ?? 'unknown');
@@ -299,7 +308,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         target: Array.isArray(token?.aud) ? token.aud.join(' ') : ((token?.aud as string | undefined) ?? null),
         result: 'success',
         ...requestFacts(ctx),
-        details: { grant_type: grantType, scope: token?.scope ?? null, jti: token?.jti ?? null },
+        details: { grant_type: grantType, scope: token?.scope ?? null, ...tokenName(token) },
       });
     });
     const onError = (ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError) => {

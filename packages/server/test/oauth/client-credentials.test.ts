@@ -219,6 +219,8 @@ for (const dialect of dialects) {
       const issued = await server.core.repos.audit.query({ tenantId: 'default', action: 'token.issued', actor: client.clientId, limit: 10 });
       assert.ok(issued.length >= 1);
       assert.equal(issued[0]!.details?.grant_type, 'client_credentials');
+      // A JWT is named by its jti (an identifier, not the credential).
+      assert.match(String(issued[0]!.details?.jti), /^[\w-]{20,}$/);
     });
 
     it('counts issued tokens in /metrics', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -58,6 +59,20 @@ describe('OpenID Connect sign-in protocol', () => {
   after(async () => {
     await server.close();
     await new Promise((resolve) => backchannel.close(resolve));
+  });
+
+  it('names an opaque access token in the audit trail by its digest, never by the token', async () => {
+    const { verifier, challenge } = verifierPair();
+    const callback = await driver.signIn(new Agent(server.url), { code_challenge: challenge, code_challenge_method: 'S256' });
+    const issued = await driver.token({ grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: REDIRECT, code_verifier: verifier });
+    assert.equal(issued.status, 200);
+    // No API asked for: the access token is opaque (for userinfo), so its id is the credential.
+    const accessToken = issued.json.access_token!;
+    assert.equal(accessToken.split('.').length, 1);
+    await server.core.audit.flush();
+    const events = await server.core.repos.audit.query({ tenantId: 'acme', action: 'token.issued', limit: 100 });
+    assert.ok(events.some((e) => e.details?.token_sha256 === createHash('sha256').update(accessToken).digest('base64url')));
+    assert.doesNotMatch(JSON.stringify(await server.core.repos.audit.query({ tenantId: 'acme', limit: 1000 })), new RegExp(accessToken));
   });
 
   it('asks for the password again with prompt=login, and when the sign-in is older than max_age', async () => {
