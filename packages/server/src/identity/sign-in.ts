@@ -16,6 +16,8 @@ export interface SignInUser {
   disabled: boolean;
   passwordHash: string | null;
   /** Epoch milliseconds. */
+  passwordChangedAt: number | null;
+  /** Epoch milliseconds. */
   updatedAt: number;
 }
 
@@ -59,9 +61,15 @@ export function claimsOf(user: SignInUser): AccountClaims {
  */
 export function createSignInAccounts({ users, hasher, throttle, onRehashError, wait = sleep }: SignInDeps): SignInAccounts {
   return {
-    async find(tenantId, accountId) {
+    async find(tenantId, accountId, authTime) {
       const user = await users.findById(tenantId, accountId);
-      return user && !user.disabled ? claimsOf(user) : undefined;
+      if (!user || user.disabled) return undefined;
+      // A password change ends what was signed in before it. Resetting a password ends the
+      // sessions and grants that exist, but a sign-in whose password check began before the
+      // reset may only reach its session afterwards; this refuses it. (Seconds: a sign-in
+      // begun within the second of the change is let through.)
+      if (authTime !== undefined && user.passwordChangedAt !== null && Math.floor(user.passwordChangedAt / 1000) > authTime) return undefined;
+      return claimsOf(user);
     },
 
     async authenticate({ tenantId, email, password, ip }): Promise<SignInOutcome> {

@@ -154,6 +154,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     const email = String(request.body?.email ?? '').trim();
     const password = String(request.body?.password ?? '');
     if (!email || !password) return show(request, reply, loaded, { email, error: 'Enter your email and password.', status: 400 });
+    // The sign-in's time is when its password check began: a password reset after that moment
+    // (while the check runs) ends this sign-in too (SignInAccounts.find).
+    const attemptedAt = clock();
     const outcome = await deps.accounts.authenticate({ tenantId: tenant, email, password, ip: deps.clientIp(request) });
     if (!outcome.ok) {
       if (outcome.reason === 'rate_limited') {
@@ -167,7 +170,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
       return show(request, reply, loaded, { email, error: INVALID, status: 401 });
     }
     audit(request, tenant, 'login.succeeded', outcome.accountId, clientId, 'success', { amr: ['pwd'] });
-    return finish(reply, interaction, { login: { accountId: outcome.accountId, amr: ['pwd'], acr: 'urn:gatehouse:loa:1', ts: Math.floor(clock() / 1000) } }, false);
+    return finish(reply, interaction, { login: { accountId: outcome.accountId, amr: ['pwd'], acr: 'urn:gatehouse:loa:1', ts: Math.floor(attemptedAt / 1000) } }, false);
   });
 
   app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/consent', async (request, reply) => {

@@ -57,6 +57,23 @@ function remaining(idle: number, absolute: number, since: number | undefined, no
 }
 
 /**
+ * oidc-provider's prompts, with one more reason to ask for the password. The engine assumes
+ * that a session's account exists; one that `findAccount` no longer gives (disabled, deleted,
+ * or signed in before the last password change, as when a reset races the sign-in) is asked
+ * to sign in again (`login_required` with prompt=none) instead of failing the request.
+ */
+function signInPolicy({ base, Check }: typeof import('oidc-provider').interactionPolicy) {
+  const policy = base();
+  policy
+    .get('login')!
+    .checks.add(
+      new Check('account_gone', 'End-User authentication is required', (ctx) => (ctx.oidc.session?.accountId && !ctx.oidc.account ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT)),
+      0,
+    );
+  return policy;
+}
+
+/**
  * One oidc-provider instance per tenant, built on first use and kept in a bounded LRU.
  * An instance is rebuilt when its tenant's keys change (its key set is fixed at
  * construction) or when a previous key reaches its retirement time.
@@ -69,7 +86,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
   async function build(tenantId: string): Promise<PoolEntry> {
     // Loaded on first use: CLI commands that never serve OAuth do not pay for (or print the
     // runtime warning of) the engine.
-    const { default: Provider, errors } = await import('oidc-provider');
+    const { default: Provider, errors, interactionPolicy } = await import('oidc-provider');
     const keySet = await keys.keySet(tenantId);
     // Cookie signing keys derived from the master key, distinct per tenant.
     const cookieKeys = [Buffer.from(hkdfSync('sha256', deps.masterKey, tenantId, 'gatehouse cookie keys', 32)).toString('base64url')];
@@ -208,9 +225,13 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       // Our own client settings, carried to where oidc-provider decides synchronously (lifetimes).
       extraClientMetadata: { properties: ['first_party', 'refresh_token_idle_ttl', 'refresh_token_absolute_ttl'] },
       clientDefaults: { id_token_signed_response_alg: keySet.active.alg, grant_types: ['client_credentials'], response_types: [] },
-      // A disabled or deleted person has no account: sessions, codes and refresh tokens stop working.
-      async findAccount(_ctx, sub) {
-        const claims = await deps.accounts.find(tenantId, sub);
+      // A disabled or deleted person has no account: sessions, codes and refresh tokens stop
+      // working; so do those of a sign-in older than the last password change. The time of the
+      // sign-in is the token's (codes, refresh and device codes) or else the session's.
+      async findAccount(ctx, sub, token) {
+        const session = ctx.oidc?.session;
+        const authTime = token && 'authTime' in token ? (token.authTime as number | undefined) : session?.accountId === sub ? session.authTime() : undefined;
+        const claims = await deps.accounts.find(tenantId, sub, authTime);
         return claims && { accountId: sub, claims: () => ({ ...claims }) };
       },
       // The standard claims per scope (OIDC Core §5.4); API scopes are resource scopes.
@@ -223,7 +244,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         profile: ['name', 'given_name', 'family_name', 'picture', 'locale', 'updated_at'],
         email: ['email', 'email_verified'],
       },
-      interactions: { url: (_ctx, interaction) => `${tenantPath}/interaction/${interaction.uid}` },
+      interactions: { url: (_ctx, interaction) => `${tenantPath}/interaction/${interaction.uid}`, policy: signInPolicy(interactionPolicy) },
       cookies: {
         keys: cookieKeys,
         // Secure whenever the public URL is https (the engine trusts only the proto we set).

@@ -82,8 +82,11 @@ export type SignInOutcome =
 
 /** What the OAuth capability needs from the identity capability: who signs in, and their claims. */
 export interface SignInAccounts {
-  /** The claims of an account that may use its sessions and grants (not disabled, not deleted). */
-  find(tenantId: string, accountId: string): Promise<AccountClaims | undefined>;
+  /**
+   * The claims of an account that may use its sessions and grants: not disabled, not deleted,
+   * and, given the time of the sign-in (epoch seconds), with no password change after it.
+   */
+  find(tenantId: string, accountId: string, authTime?: number): Promise<AccountClaims | undefined>;
   /** Email and password, rate-limited per account and per address; unknown emails cost what wrong passwords cost. */
   authenticate(attempt: { tenantId: string; email: string; password: string; ip: string }): Promise<SignInOutcome>;
 }

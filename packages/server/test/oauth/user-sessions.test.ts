@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { adminToken, startServer, type TestServer } from '../helpers.js';
-import { Agent, signInDriver, verifierPair } from './browserless.js';
+import { adminToken, startServer, testClock, type TestServer } from '../helpers.js';
+import { action, Agent, field, signInDriver, verifierPair } from './browserless.js';
 
 const PASSWORD = 'a long and unusual passphrase';
 const REDIRECT = 'https://portal.test/callback';
@@ -96,4 +96,62 @@ describe('users’ sessions through the admin API', () => {
     const failures = await server.core.repos.audit.query({ tenantId: 'acme', action: 'login.failed', limit: 10 });
     assert.equal((failures[0]?.details as { reason?: string } | null)?.reason, 'disabled');
   });
+});
+
+// A password reset racing a sign-in: the password check began before the reset, the session
+// would only be written after the reset had ended every existing session. The sign-in's time
+// is when its check began, and a sign-in older than the last password change counts for nothing.
+describe('a password reset during a sign-in', () => {
+  let server: TestServer;
+  const clock = testClock(Date.now());
+
+  before(async () => {
+    server = await startServer({ listen: true, clock });
+    await server.core.tenants.create('acme');
+    await server.core.users.create('acme', { email: 'ann@acme.test', password: PASSWORD });
+  });
+  after(() => server.close());
+
+  /** Signs in up to the 303 after the password form, without following it. */
+  async function passwordChecked(driver: ReturnType<typeof signInDriver>, agent: Agent) {
+    const { challenge } = verifierPair();
+    const start = await agent.follow(driver.authorizeUrl({ code_challenge: challenge, code_challenge_method: 'S256' }));
+    const response = await agent.request(action(start.page!, 'login')!, {
+      method: 'POST',
+      body: new URLSearchParams({ csrf: field(start.page!, 'csrf')!, email: 'ann@acme.test', password: PASSWORD }),
+    });
+    assert.equal(response.status, 303);
+    return response.headers.get('location')!;
+  }
+
+  for (const [name, resetAfterMs, signedIn] of [
+    ['a reset after the check began ends that sign-in: the application gets no code', 2000, false],
+    ['a sign-in that began after the last reset goes through', -2000, true],
+  ] as const) {
+    it(name, async () => {
+      const { client, clientSecret } = await server.core.catalog.createClient('acme', { name: `Portal ${resetAfterMs}`, grantTypes: ['authorization_code'], redirectUris: [REDIRECT], firstParty: true });
+      const driver = signInDriver({ origin: server.url, tenant: 'acme', clientId: client.clientId, clientSecret: clientSecret!, redirectUri: REDIRECT, email: 'ann@acme.test', password: PASSWORD });
+      const user = (await server.core.users.findByEmail('acme', 'ann@acme.test'))!;
+      const agent = new Agent(server.url);
+      if (resetAfterMs < 0) {
+        await server.core.users.setPassword('acme', user.id, PASSWORD);
+        clock.advance(-resetAfterMs);
+      }
+      const resume = await passwordChecked(driver, agent);
+      if (resetAfterMs > 0) {
+        clock.advance(resetAfterMs);
+        await server.core.users.setPassword('acme', user.id, PASSWORD);
+      }
+      const outcome = await agent.follow(resume);
+      assert.equal(outcome.callback?.searchParams.has('code') ?? false, signedIn, `${outcome.status} ${outcome.page?.slice(0, 120) ?? outcome.callback?.href}`);
+      if (signedIn) return;
+      assert.ok(outcome.page && action(outcome.page, 'login'), `the password is asked again: ${outcome.status} ${outcome.page}`);
+      // Asked again, the person signs in as usual.
+      const again = await agent.follow(action(outcome.page, 'login')!, {
+        method: 'POST',
+        body: new URLSearchParams({ csrf: field(outcome.page, 'csrf')!, email: 'ann@acme.test', password: PASSWORD }),
+      });
+      assert.ok(again.callback?.searchParams.has('code'), `${again.status} ${again.page?.slice(0, 200)}`);
+    });
+  }
 });
