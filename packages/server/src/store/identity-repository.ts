@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { UserChanges, UserRecord, UserStore } from '../identity/store-types.js';
 import type { DatabaseHandle, Db } from './database.js';
+import { preparedQuery } from './prepared.js';
 import { bumpRevision } from './revisions.js';
 import type { Database } from './schema.js';
 import { writeTransaction } from './transaction.js';
@@ -59,6 +60,11 @@ export function createIdentityRepository({ db, dialect }: Pick<DatabaseHandle, '
   const tx = <T>(work: (trx: Db) => Promise<T>) => writeTransaction(db, dialect, work);
   const bump = (trx: Db, tenantId: string) => bumpRevision(trx, tenantId, 'users', dialect);
   const byId = (q: Db, tenantId: string, id: string) => q.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id);
+  // Each sign-in and each use of a session or token reads its user: compiled once (see preparedQuery).
+  const findById = preparedQuery(db, (v: { tenantId: string; id: string }) => byId(db, v.tenantId, v.id));
+  const findByEmailKey = preparedQuery(db, (v: { tenantId: string; emailKey: string }) =>
+    db.selectFrom('users').selectAll().where('tenant_id', '=', v.tenantId).where('email_key', '=', v.emailKey),
+  );
 
   return {
     async insert(user) {
@@ -94,12 +100,12 @@ export function createIdentityRepository({ db, dialect }: Pick<DatabaseHandle, '
     },
 
     async get(tenantId, id) {
-      const row = await byId(db, tenantId, id).executeTakeFirst();
+      const [row] = (await findById({ tenantId, id })).rows;
       return row ? toUser(row) : undefined;
     },
 
     async getByEmailKey(tenantId, emailKey) {
-      const row = await db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('email_key', '=', emailKey).executeTakeFirst();
+      const [row] = (await findByEmailKey({ tenantId, emailKey })).rows;
       return row ? toUser(row) : undefined;
     },
 
