@@ -50,8 +50,12 @@ export interface PoolEntry {
 // OpenID Connect standard scopes: not API scopes, so never checked against an API's list.
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
 
-/** Seconds left: `idle` from now, but never past `absolute` counted from `since` (epoch seconds). */
-function remaining(idle: number, absolute: number, since: number | undefined, now = Math.floor(Date.now() / 1000)): number {
+/**
+ * Seconds left: `idle` from `now`, but never past `absolute` counted from `since` (epoch
+ * seconds). `since` and `now` must come from the same clock: ours, which also dates the rows'
+ * expiry in the adapter.
+ */
+function remaining(idle: number, absolute: number, since: number | undefined, now: number): number {
   const untilAbsolute = since === undefined ? absolute : since + absolute - now;
   return Math.max(1, Math.min(idle, untilAbsolute));
 }
@@ -80,6 +84,7 @@ function signInPolicy({ base, Check }: typeof import('oidc-provider').interactio
  */
 export function createProviderPool(deps: ProviderPoolDeps) {
   const { catalog, keys, audit, metrics, logger, clock = Date.now } = deps;
+  const nowSeconds = () => Math.floor(clock() / 1000);
   const entries = new Map<string, PoolEntry>();
   const building = new Map<string, Promise<PoolEntry>>();
 
@@ -201,15 +206,19 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         DeviceCode: 600,
         IdToken: 3600,
         Interaction: 3600,
-        // Idle since last use, and never past the absolute end counted from sign-in.
-        Session: (ctx, session) => remaining(deps.session.idleSeconds, deps.session.absoluteSeconds, session.loginTs),
+        // Idle since last use (the engine saves the session again, with this lifetime, at every
+        // authorization request that carries it), and never past the absolute end counted from
+        // the sign-in. loginTs is our clock's (the login result's `ts`, oauth/interactions.ts).
+        Session: (_ctx, session) => remaining(deps.session.idleSeconds, deps.session.absoluteSeconds, session.loginTs, nowSeconds()),
         Grant: () => Math.max(deps.session.absoluteSeconds, deps.refreshToken.absoluteSeconds),
         RefreshToken(_ctx, token, client) {
           const own = client.metadata() as { refresh_token_idle_ttl?: number | null; refresh_token_absolute_ttl?: number | null };
           const idle = own.refresh_token_idle_ttl ?? deps.refreshToken.idleSeconds;
           const absolute = own.refresh_token_absolute_ttl ?? deps.refreshToken.absoluteSeconds;
-          // iiat: when the first token of this chain of rotations was issued.
-          return remaining(idle, absolute, token.iiat ?? token.iat);
+          // The absolute end counts from the sign-in (authTime, carried through every rotation),
+          // as documented, and on our clock. Not iiat: the engine stamps it with its own clock,
+          // and a chain started later through single sign-on would outlive the sign-in.
+          return remaining(idle, absolute, token.authTime ?? token.iiat, nowSeconds());
         },
       },
       // oidc-provider guards its outgoing requests against special-use addresses with its own
