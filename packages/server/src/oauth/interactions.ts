@@ -189,7 +189,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     const { provider, interaction } = loaded;
     const clientId = String(interaction.params.client_id);
     const accountId = interaction.session!.accountId;
-    const grant = (interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined) ?? new provider.Grant({ accountId, clientId });
+    const grant = (interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined) ?? (await newGrant(provider, accountId, clientId));
     const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
     if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
@@ -197,6 +197,14 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     const grantId = await grant.save();
     audit(request, request.params.tenant, 'consent.granted', accountId, clientId, 'success', { how, scopes: details.missingOIDCScope ?? [], resources: details.missingResourceScopes ?? {} });
     return finish(reply, interaction, { consent: { grantId } }, true);
+  }
+
+  /** A grant made with its client: the client's own refresh lifetime may set how long it lives. */
+  async function newGrant(provider: Provider, accountId: string, clientId: string) {
+    const grant = new provider.Grant({ accountId, clientId });
+    const client = await provider.Client.find(clientId);
+    if (client) grant.client = client;
+    return grant;
   }
 
   app.post<{ Params: Params; Body: Form }>('/t/:tenant/interaction/:uid/abort', async (request, reply) => {

@@ -60,6 +60,9 @@ function remaining(idle: number, absolute: number, since: number | undefined, no
   return Math.max(1, Math.min(idle, untilAbsolute));
 }
 
+/** A client's own refresh-token lifetimes (seconds; null: the server's), from our catalog. */
+type OwnLifetimes = { refresh_token_idle_ttl?: number | null; refresh_token_absolute_ttl?: number | null };
+
 /**
  * oidc-provider's prompts, with one more reason to ask for the password. The engine assumes
  * that a session's account exists; one that `findAccount` no longer gives (disabled, deleted,
@@ -210,9 +213,12 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         // authorization request that carries it), and never past the absolute end counted from
         // the sign-in. loginTs is our clock's (the login result's `ts`, oauth/interactions.ts).
         Session: (_ctx, session) => remaining(deps.session.idleSeconds, deps.session.absoluteSeconds, session.loginTs, nowSeconds()),
-        Grant: () => Math.max(deps.session.absoluteSeconds, deps.refreshToken.absoluteSeconds),
+        // Outlives the session and every refresh token of its client (a client may allow longer
+        // than the server default). Grants are created with their client (interactions.ts).
+        Grant: (_ctx, grant) =>
+          Math.max(deps.session.absoluteSeconds, (grant.client?.metadata() as OwnLifetimes | undefined)?.refresh_token_absolute_ttl ?? deps.refreshToken.absoluteSeconds),
         RefreshToken(_ctx, token, client) {
-          const own = client.metadata() as { refresh_token_idle_ttl?: number | null; refresh_token_absolute_ttl?: number | null };
+          const own = client.metadata() as OwnLifetimes;
           const idle = own.refresh_token_idle_ttl ?? deps.refreshToken.idleSeconds;
           const absolute = own.refresh_token_absolute_ttl ?? deps.refreshToken.absoluteSeconds;
           // The absolute end counts from the sign-in (authTime, carried through every rotation),
@@ -272,7 +278,8 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         if (existing) return existing;
         const client = await catalog.findClient(tenantId, ctx.oidc.client!.clientId);
         if (!client?.firstParty || !ctx.oidc.session?.accountId) return undefined;
-        const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: ctx.oidc.session.accountId });
+        const grant = new ctx.oidc.provider.Grant({ accountId: ctx.oidc.session.accountId });
+        grant.client = ctx.oidc.client!;
         const requested = String(ctx.oidc.params?.scope ?? '');
         grant.addOIDCScope(requested.split(' ').filter((s) => OIDC_SCOPES.has(s)).join(' '));
         for (const [indicator, resource] of Object.entries(ctx.oidc.resourceServers ?? {})) grant.addResourceScope(indicator, resource.scope);

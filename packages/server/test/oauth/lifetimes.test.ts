@@ -21,9 +21,9 @@ async function world(dialect: DialectName, env: Record<string, string> = {}) {
   const server = await startServer({ listen: true, dialect, clock, env });
   await server.core.tenants.create('acme');
   await server.core.users.create('acme', { email: EMAIL, password: PASSWORD });
-  /** A first-party application that may refresh; `lifetimes` are its own refresh token lifetimes. */
-  const application = async (name: string, lifetimes: { refreshTokenIdleTtl?: number; refreshTokenAbsoluteTtl?: number } = {}) => {
-    const { client, clientSecret } = await server.core.catalog.createClient('acme', { name, grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty: true, ...lifetimes });
+  /** An application that may refresh (first-party unless said); `lifetimes` are its own refresh token lifetimes. */
+  const application = async (name: string, lifetimes: { refreshTokenIdleTtl?: number; refreshTokenAbsoluteTtl?: number } = {}, firstParty = true) => {
+    const { client, clientSecret } = await server.core.catalog.createClient('acme', { name, grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty, ...lifetimes });
     return driverFor(client.clientId, clientSecret!);
   };
   const driverFor = (clientId: string, clientSecret: string) => signInDriver({ origin: server.url, tenant: 'acme', clientId, clientSecret, redirectUri: REDIRECT, email: EMAIL, password: PASSWORD });
@@ -154,6 +154,7 @@ for (const dialect of dialects) {
     let ordinary: Driver;
     let shortIdle: Driver;
     let shortAbsolute: Driver;
+    let longAbsolute: { firstParty: Driver; thirdParty: Driver };
 
     before(async () => {
       w = await world(dialect);
@@ -165,6 +166,11 @@ for (const dialect of dialects) {
       assert.equal(created.json().refresh_token_idle_ttl, HOUR);
       shortIdle = w.driverFor(created.json().client_id, created.json().client_secret);
       shortAbsolute = await w.application('Short absolute', { refreshTokenAbsoluteTtl: 2 * HOUR });
+      longAbsolute = {
+        firstParty: await w.application('Long absolute', { refreshTokenAbsoluteTtl: 60 * DAY }),
+        // Its grant is the consent the person gives on the consent page.
+        thirdParty: await w.application('Long absolute, third party', { refreshTokenAbsoluteTtl: 60 * DAY }, false),
+      };
     });
     after(() => w.server.close());
 
@@ -210,6 +216,30 @@ for (const dialect of dialects) {
       assert.equal(await refresh(own), 'invalid_grant', '1 h and 1 s unused');
       assert.equal(await refresh(other), 'rotated', 'the default application, 2 h unused');
     });
+
+    for (const kind of ['firstParty', 'thirdParty'] as const) {
+      it(`honours an application's own absolute lifetime longer than the default (60 days, ${kind === 'firstParty' ? 'first' : 'third'} party)`, async () => {
+        const at = w.timeline();
+        const own = await startChain(longAbsolute[kind]);
+        const other = await startChain(ordinary);
+        for (const day of [10, 20, 29]) {
+          at(day * DAY);
+          assert.equal(await refresh(own), 'rotated', `day ${day}`);
+          assert.equal(await refresh(other), 'rotated', `the default application, day ${day}`);
+        }
+        at(31 * DAY);
+        assert.equal(await refresh(other), 'invalid_grant', 'the default application, past 30 days');
+        assert.equal(await refresh(own), 'rotated', 'day 31: the grant outlives the server default too');
+        for (const day of [40, 50]) {
+          at(day * DAY);
+          assert.equal(await refresh(own), 'rotated', `day ${day}`);
+        }
+        at(60 * DAY - 1);
+        assert.equal(await refresh(own), 'rotated', '60 days less 1 s after the sign-in');
+        at(60 * DAY + 1);
+        assert.equal(await refresh(own), 'invalid_grant', '60 days and 1 s after the sign-in');
+      });
+    }
 
     it("honours an application's own absolute lifetime (2 h) while another keeps the default", async () => {
       const at = w.timeline();
