@@ -25,7 +25,16 @@ const TENANT_PATH = /^\/t\/([^/?#]+)(\/[^?#]*)?/;
 const OWN_ENDPOINTS = /^\/t\/[^/?#]+\/token\/(?:introspection|revocation)(?:[?#]|$)/;
 // Our sign-in and consent pages and the tenant's logo (oauth/interactions.ts): Fastify routes.
 const OWN_PAGES = /^\/t\/[^/?#]+\/(?:interaction\/|logo(?:[?#]|$))/;
-const ENGINE_CSP = pageCsp();
+// The engine's pages run one script of their own: oidc-provider's "Submitting Callback" form,
+// which submits itself (form_post responses, session/end when nobody is signed in, the device
+// link with its code in it; lib/response_modes/form_post.js). Its <noscript> button never shows
+// while JavaScript is on, so a blocked script leaves a blank page. oidc-provider appends the
+// script's hash to script-src (lib/helpers/script_src_sha.js), but only to a script-src that
+// is already there: ours starts with the hash of the empty script, which admits no code. Not
+// 'none' (browsers drop it, with a warning, once a hash joins it), 'self' or 'unsafe-inline'. No
+// form-action: that form, and the logout confirmation, end at the application's redirect or
+// post-logout URI, which only the engine knows (see pageCsp).
+const ENGINE_CSP = `${pageCsp()}; script-src 'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='`;
 
 export const requestIdOf = (req: IncomingMessage): string => {
   const given = req.headers['x-request-id'];
@@ -102,7 +111,7 @@ export function createEngineHandler(deps: EngineHandlerDeps) {
       const requestId = requestIdOf(req);
       res.setHeader('x-request-id', requestId);
       res.setHeader('x-content-type-options', 'nosniff');
-      // The engine's own pages (logout, errors) load nothing and run nothing either.
+      // The engine's own pages (logout, errors) load nothing and run nothing but its one script.
       res.setHeader('content-security-policy', ENGINE_CSP);
       if (logRequests()) {
         const started = performance.now();

@@ -11,6 +11,8 @@
  * applies form-action to the redirects after a form post too, so a page whose form ends at
  * the application lists the origins it may end at; without `formTargets` (the engine's
  * logout page, whose post-logout URI it alone knows) there is no form-action directive.
+ * Without script-src, default-src 'none' blocks every script; the engine's pages add one
+ * that admits only the engine's self-submitting form (ENGINE_CSP in engine-handler.ts).
  */
 export function pageCsp(formTargets?: string[]): string {
   const formAction = formTargets ? ` form-action ${["'self'", ...new Set(formTargets)].join(' ')};` : '';
