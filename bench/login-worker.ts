@@ -1,19 +1,22 @@
 /**
- * The browsers of the sign-in benchmark (`bench/login.ts`), run in a worker thread so that
- * the main thread is the server alone: the client's fetch, cookie jar, HTML scraping and
- * PKCE hashing would otherwise be counted as the server's CPU and event-loop time.
+ * The browsers of the sign-in benchmark (`bench/login.ts`), run in a child process so that
+ * the benchmark's process is the server alone: the client's fetch, cookie jar, HTML
+ * scraping and PKCE hashing, and the garbage collection of all that (V8 runs it on helper
+ * threads a worker thread would share with the server), would otherwise be counted as the
+ * server's CPU and event-loop time.
  *
- * The main thread starts it with `startLoginDriver()` and sends one command at a time:
- * a closed loop of logins, the sign-ins that open the refresh-token chains, or a closed
- * loop of refresh grants. Each command answers with the operations' count, duration and
- * latencies; CPU is measured by the main thread, which knows this thread's id.
+ * The benchmark starts it with `startLoginDriver()` and sends one command at a time: a
+ * closed loop of logins, the sign-ins that open the refresh-token chains, or a closed loop
+ * of refresh grants. Each command answers with the operations' count, duration and
+ * latencies; CPU is measured by the benchmark, which knows this process's id.
  *
- * `closedLoop` is also used by the main thread for the raw Argon2id baseline.
+ * `closedLoop` is also used by the benchmark for the raw Argon2id baseline.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 import { basicAuth } from './lib.js';
 
 export const passwordOf = (i: number) => `bench user ${i} keeps a long passphrase`;
@@ -75,41 +78,62 @@ export async function closedLoop(concurrency: number, seconds: number, op: (loop
   return { ops: latencies.length, seconds: (performance.now() - started) / 1000, latencies: Float64Array.from(latencies), failed, firstErrors };
 }
 
+interface Reply {
+  status: number;
+  location?: string;
+  setCookie: string[];
+  body: string;
+}
+
+// node:http over kept-alive connections rather than fetch: the client shares the machine's
+// cores with the server, and fetch costs it several times more CPU per request.
+const connections = new http.Agent({ keepAlive: true });
+
+function send(url: URL, method: string, headers: Record<string, string>, body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method, headers, agent: connections }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, location: response.headers.location, setCookie: response.headers['set-cookie'] ?? [], body: text }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
 /** A browser without a screen: a cookie jar (names only) and redirects followed by hand. */
 class Agent {
   readonly cookies = new Map<string, string>();
   requests = 0;
   constructor(private readonly origin: string) {}
 
-  async request(url: string, init: RequestInit = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
-    if (this.cookies.size > 0) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-    headers.set('accept', 'text/html');
+  async request(url: string, form?: URLSearchParams): Promise<Reply> {
+    const headers: Record<string, string> = { accept: 'text/html' };
+    if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (form) headers['content-type'] = 'application/x-www-form-urlencoded';
     this.requests++;
-    const response = await fetch(new URL(url, this.origin), { ...init, headers, redirect: 'manual' });
-    for (const line of response.headers.getSetCookie()) {
+    const reply = await send(new URL(url, this.origin), form ? 'POST' : 'GET', headers, form?.toString());
+    for (const line of reply.setCookie) {
       const pair = line.split(';')[0]!;
       const at = pair.indexOf('=');
       const value = pair.slice(at + 1);
       if (value === '' || /expires=Thu, 01 Jan 1970/i.test(line)) this.cookies.delete(pair.slice(0, at));
       else this.cookies.set(pair.slice(0, at), value);
     }
-    return response;
+    return reply;
   }
 
   /** Follows redirects inside Gatehouse; stops at a page, or at the application's redirect URI. */
-  async follow(url: string, init?: RequestInit): Promise<{ status: number; page?: string; callback?: URL }> {
-    let response = await this.request(url, init);
-    for (let hops = 0; hops < 10 && response.status >= 300 && response.status < 400; hops++) {
-      const location = new URL(response.headers.get('location')!, this.origin);
-      if (location.origin !== this.origin) {
-        await response.body?.cancel();
-        return { status: response.status, callback: location };
-      }
-      await response.body?.cancel();
-      response = await this.request(location.href);
+  async follow(url: string, form?: URLSearchParams): Promise<{ status: number; page?: string; callback?: URL }> {
+    let reply = await this.request(url, form);
+    for (let hops = 0; hops < 10 && reply.status >= 300 && reply.status < 400; hops++) {
+      const location = new URL(reply.location!, this.origin);
+      if (location.origin !== this.origin) return { status: reply.status, callback: location };
+      reply = await this.request(location.href);
     }
-    return { status: response.status, page: await response.text() };
+    return { status: reply.status, page: reply.body };
   }
 }
 
@@ -138,7 +162,7 @@ async function signIn(target: LoginTarget, user: number, params: Record<string, 
   const login = start.page === undefined ? undefined : action(start.page, 'login');
   const csrf = start.page === undefined ? undefined : field(start.page, 'csrf');
   if (!login || !csrf) throw new Error(`no login form: ${start.status} ${start.callback?.href ?? start.page?.slice(0, 200)}`);
-  const done = await agent.follow(login, { method: 'POST', body: new URLSearchParams({ csrf, email: emailOf(user), password: passwordOf(user) }) });
+  const done = await agent.follow(login, new URLSearchParams({ csrf, email: emailOf(user), password: passwordOf(user) }));
   const code = done.callback?.searchParams.get('code');
   if (!code || done.callback!.searchParams.get('state') !== state) throw new Error(`no code at the redirect URI: ${done.status} ${done.callback?.href ?? done.page?.slice(0, 200)}`);
   return { code, verifier, requests: agent.requests };
@@ -146,26 +170,13 @@ async function signIn(target: LoginTarget, user: number, params: Record<string, 
 
 /** A form POST to the tenant's token endpoint with client_secret_basic. */
 async function token(target: LoginTarget, form: Record<string, string>): Promise<Record<string, string>> {
-  const response = await fetch(`${target.url}/t/${target.tenant}/token`, {
-    method: 'POST',
-    headers: { authorization: basicAuth(target.clientId, target.clientSecret), 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(form),
-  });
-  const json = (await response.json()) as Record<string, string>;
-  if (response.status !== 200) throw new Error(`${form.grant_type} grant answered ${response.status}: ${JSON.stringify(json)}`);
+  const reply = await send(new URL(`${target.url}/t/${target.tenant}/token`), 'POST', { authorization: basicAuth(target.clientId, target.clientSecret), 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams(form).toString());
+  const json = JSON.parse(reply.body) as Record<string, string>;
+  if (reply.status !== 200) throw new Error(`${form.grant_type} grant answered ${reply.status}: ${JSON.stringify(json)}`);
   return json;
 }
 
-/** This thread's Linux id ("<pid>/task/<tid>"), so the main thread can read its CPU time; elsewhere none. */
-function ownThreadId(): number | undefined {
-  try {
-    return Number(readlinkSync('/proc/thread-self').split('/').pop());
-  } catch {
-    return undefined;
-  }
-}
-
-/** The worker's side: the browsers, the refresh-token chains, and the command loop. */
+/** The child's side: the browsers, the refresh-token chains, and the command loop. */
 function serve(target: LoginTarget): void {
   let next = 0;
   let requestsPerLogin = 0;
@@ -216,40 +227,36 @@ function serve(target: LoginTarget): void {
     }
   }
 
-  parentPort!.on('message', (command: DriverCommand) => {
+  const reply = (message: DriverReply | 'ready') => process.send!(message);
+  process.on('message', (command: DriverCommand) => {
     run(command).then(
-      (loop) => parentPort!.postMessage({ ok: true, loop, requestsPerLogin } satisfies DriverReply),
-      (error: unknown) => parentPort!.postMessage({ ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies DriverReply),
+      (loop) => reply({ ok: true, loop, requestsPerLogin }),
+      (error: unknown) => reply({ ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
     );
   });
-  parentPort!.postMessage({ tid: ownThreadId() });
+  // The benchmark going away (killed, crashed) takes the browsers with it.
+  process.on('disconnect', () => process.exit(0));
+  reply('ready');
 }
 
-if (!isMainThread && (workerData as { role?: string } | null)?.role === 'login-driver') serve((workerData as { target: LoginTarget }).target);
-
-// Node 20 does not apply `--import tsx` to a worker's entry module (ERR_UNKNOWN_FILE_EXTENSION);
-// a plain-JavaScript bootstrap registers tsx inside the worker, then imports this file.
-const BOOTSTRAP = `
-const { workerData } = require('node:worker_threads');
-import(workerData.tsx).then((tsx) => { tsx.register(); return import(workerData.file); }).catch((error) => {
-  setImmediate(() => { throw error; });
-});
-`;
+const DRIVER_TARGET = 'GATEHOUSE_BENCH_LOGIN_DRIVER';
+if (process.send && process.env[DRIVER_TARGET]) serve(JSON.parse(process.env[DRIVER_TARGET]) as LoginTarget);
 
 export interface LoginDriver {
-  /** Linux thread id of the worker, for its CPU time in /proc/self/task/<tid>/schedstat. */
-  readonly tid: number | undefined;
+  /** The child process's id, for its CPU time in /proc/<pid>/task/<tid>/schedstat. */
+  readonly pid: number;
   /** Runs one command; the loop's result for `logins` and `refreshes`. */
   send(command: DriverCommand): Promise<{ loop?: LoopResult; requestsPerLogin: number }>;
   stop(): Promise<void>;
 }
 
-/** Starts the browsers in a worker thread; resolves once the worker is ready for commands. */
+/** Starts the browsers in a child process; resolves once it is ready for commands. */
 export function startLoginDriver(target: LoginTarget): Promise<LoginDriver> {
-  const worker = new Worker(BOOTSTRAP, {
-    eval: true,
-    execArgv: [], // the bootstrap registers tsx itself
-    workerData: { role: 'login-driver', target, tsx: import.meta.resolve('tsx/esm/api'), file: import.meta.url },
+  const child = fork(fileURLToPath(import.meta.url), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, [DRIVER_TARGET]: JSON.stringify(target) },
+    // Structured clone: the latencies stay a Float64Array.
+    serialization: 'advanced',
   });
   let pending: { resolve: (reply: DriverReply) => void; reject: (error: Error) => void } | undefined;
   let failure: Error | undefined;
@@ -258,36 +265,35 @@ export function startLoginDriver(target: LoginTarget): Promise<LoginDriver> {
     pending?.reject(error);
     pending = undefined;
   };
-  worker.on('error', fail);
-  worker.on('exit', (code) => fail(new Error(`the login driver exited with code ${code}`)));
+  child.on('error', fail);
+  child.on('exit', (code, signal) => fail(new Error(`the login driver exited (${signal ?? `code ${code}`})`)));
   return new Promise((resolve, reject) => {
-    const notReady = (error: Error) => reject(error);
-    const onReady = (message: { tid?: number }) => {
-      worker.off('error', notReady);
-      worker.on('message', (reply: DriverReply) => {
+    child.once('exit', (code, signal) => reject(new Error(`the login driver exited (${signal ?? `code ${code}`}) before it was ready`)));
+    child.once('message', () => {
+      child.on('message', (reply: DriverReply) => {
         pending?.resolve(reply);
         pending = undefined;
       });
       resolve({
-        tid: message.tid,
+        pid: child.pid!,
         async send(command) {
           if (failure) throw failure;
           if (pending) throw new Error('the login driver runs one command at a time');
           const reply = await new Promise<DriverReply>((resolveReply, rejectReply) => {
             pending = { resolve: resolveReply, reject: rejectReply };
-            worker.postMessage(command);
+            child.send(command);
           });
           if (!reply.ok) throw new Error(`the login driver failed: ${reply.error}`);
           return { loop: reply.loop, requestsPerLogin: reply.requestsPerLogin };
         },
         async stop() {
-          worker.removeAllListeners('exit');
-          await worker.terminate();
+          child.removeAllListeners('exit');
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          const exited = new Promise((done) => child.once('exit', done));
+          child.kill();
+          await exited;
         },
       });
-    };
-    worker.once('message', onReady);
-    worker.once('error', notReady);
-    worker.once('exit', (code) => reject(new Error(`the login driver exited with code ${code} before it was ready`)));
+    });
   });
 }
