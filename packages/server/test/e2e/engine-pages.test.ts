@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import * as oidc from 'openid-client';
 import { freePort, startServer, type TestServer } from '../helpers.js';
+import { startRelyingParty, type RelyingParty } from './relying-party.js';
 
 const PASSWORD = 'correct horse battery staple';
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -13,69 +12,6 @@ const HASH_SOURCE = /^'sha256-[A-Za-z0-9+/]{43}='$/;
 
 /** The directives of a Content-Security-Policy header, by name (the engine's helper joins them with a bare `;`). */
 const directives = (csp: string) => new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).filter((d) => d[0]).map(([name, ...values]) => [name!, values]));
-
-/**
- * A web application that asks for its authorization response as a form post
- * (`response_mode=form_post`, OAuth 2.0 Form Post Response Mode) and exchanges the code with
- * openid-client. It remembers how each callback arrived, so the test can check it was a POST.
- */
-interface FormPostApp {
-  url: string;
-  callbacks: { method: string; params: Record<string, string> }[];
-  tokens?: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
-  close(): Promise<void>;
-}
-
-async function startFormPostApp(o: { issuer: string; clientId: string; clientSecret: string; port: number }): Promise<FormPostApp> {
-  const config = await oidc.discovery(new URL(o.issuer), o.clientId, o.clientSecret, oidc.ClientSecretBasic(o.clientSecret), { execute: [oidc.allowInsecureRequests] });
-  const base = `http://127.0.0.1:${o.port}`;
-  const pending = new Map<string, { verifier: string; nonce: string }>();
-  const page = (title: string) => `<!doctype html><html lang="en"><head><title>${title}</title></head><body><h1>${title}</h1></body></html>`;
-
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', base);
-    const send = (status: number, html: string, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...headers });
-      res.end(html);
-    };
-    void (async () => {
-      if (url.pathname === '/login') {
-        const verifier = oidc.randomPKCECodeVerifier();
-        const state = oidc.randomState();
-        const nonce = oidc.randomNonce();
-        pending.set(state, { verifier, nonce });
-        const authorize = oidc.buildAuthorizationUrl(config, {
-          redirect_uri: `${base}/callback`,
-          response_mode: 'form_post',
-          scope: 'openid email',
-          code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-          code_challenge_method: 'S256',
-          state,
-          nonce,
-        });
-        return send(302, '', { location: authorize.href });
-      }
-      if (url.pathname === '/callback') {
-        const chunks: Buffer[] = [];
-        for await (const chunk of req) chunks.push(chunk as Buffer);
-        const body = Buffer.concat(chunks).toString();
-        const params = req.method === 'POST' ? new URLSearchParams(body) : url.searchParams;
-        app.callbacks.push({ method: req.method!, params: Object.fromEntries(params) });
-        const expected = pending.get(params.get('state') ?? '');
-        if (!expected) return send(400, page('unknown state'));
-        pending.delete(params.get('state')!);
-        const request = new Request(url, { method: req.method, headers: { 'content-type': 'application/x-www-form-urlencoded' }, ...(req.method === 'POST' ? { body } : {}) });
-        app.tokens = await oidc.authorizationCodeGrant(config, request, { pkceCodeVerifier: expected.verifier, expectedState: params.get('state')!, expectedNonce: expected.nonce });
-        return send(200, page('signed in'));
-      }
-      if (url.pathname === '/bye') return send(200, page('signed out'));
-      return send(404, page('not found'));
-    })().catch((error: unknown) => send(500, page(`error: ${String(error)}`)));
-  });
-  const app: FormPostApp = { url: base, callbacks: [], close: () => new Promise((resolve) => server.close(() => resolve())) };
-  await new Promise<void>((resolve) => server.listen(o.port, '127.0.0.1', resolve));
-  return app;
-}
 
 /**
  * A fresh browser profile (no cookies: nobody is signed in) whose pages report every
@@ -153,7 +89,7 @@ function assertPolicies(w: Watched, engineScriptSeen: boolean) {
 describe("the engine's own pages in a real browser", () => {
   let server: TestServer;
   let browser: Browser;
-  let app: FormPostApp;
+  let app: RelyingParty;
   let appClientId: string;
   let deviceClientId: string;
   let annId: string;
@@ -177,7 +113,7 @@ describe("the engine's own pages in a real browser", () => {
       firstParty: true,
     });
     appClientId = client.clientId;
-    app = await startFormPostApp({ issuer: `${server.url}/t/acme`, clientId: client.clientId, clientSecret: clientSecret!, port });
+    app = await startRelyingParty({ issuer: `${server.url}/t/acme`, clientId: client.clientId, clientSecret: clientSecret!, scope: 'openid email', port, responseMode: 'form_post' });
     deviceClientId = (await server.core.catalog.createClient('acme', { name: 'Acme CLI', type: 'public', grantTypes: [DEVICE_CODE], firstParty: true })).client.clientId;
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
   });

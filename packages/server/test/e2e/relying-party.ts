@@ -5,21 +5,24 @@ import * as oidc from 'openid-client';
 /**
  * A small web application that signs people in with Gatehouse through `openid-client`, the
  * way a real one would: authorization code + PKCE (S256), state and nonce, a confidential
- * client, refresh, userinfo and RP-initiated logout. Its pages print what it got, so a
- * browser test can read them.
+ * client, refresh, userinfo and RP-initiated logout; with `responseMode: 'form_post'` it asks
+ * for the authorization response as a form post (OAuth 2.0 Form Post Response Mode). Its
+ * pages print what it got, so a browser test can read them.
  */
 export interface RelyingParty {
   url: string;
+  /** How each authorization response arrived. */
+  callbacks: { method: string; params: Record<string, string> }[];
   /** What the last callback and calls produced. */
   tokens?: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
   close(): Promise<void>;
 }
 
-export async function startRelyingParty(o: { issuer: string; clientId: string; clientSecret: string; scope: string; port: number; prompt?: string }): Promise<RelyingParty> {
+export async function startRelyingParty(o: { issuer: string; clientId: string; clientSecret: string; scope: string; port: number; prompt?: string; responseMode?: 'form_post' }): Promise<RelyingParty> {
   const config = await oidc.discovery(new URL(o.issuer), o.clientId, o.clientSecret, oidc.ClientSecretBasic(o.clientSecret), { execute: [oidc.allowInsecureRequests] });
   const base = `http://127.0.0.1:${o.port}`;
   const pending = new Map<string, { verifier: string; nonce: string }>();
-  const rp: RelyingParty = { url: base, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  const rp: RelyingParty = { url: base, callbacks: [], close: () => new Promise((resolve) => server.close(() => resolve())) };
 
   const page = (title: string, body: Record<string, unknown>) =>
     `<!doctype html><html lang="en"><head><title>${title}</title></head><body><h1>${title}</h1><pre id="result">${JSON.stringify(body).replace(/</g, '\\u003c')}</pre></body></html>`;
@@ -45,16 +48,23 @@ export async function startRelyingParty(o: { issuer: string; clientId: string; c
           nonce,
           // offline_access needs prompt=consent (OIDC Core §11).
           ...(o.prompt ? { prompt: o.prompt } : {}),
+          ...(o.responseMode ? { response_mode: o.responseMode } : {}),
         });
         return send(302, '', { location: authorize.href });
       }
       if (url.pathname === '/callback') {
-        const state = url.searchParams.get('state') ?? '';
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        const body = Buffer.concat(chunks).toString();
+        const params = req.method === 'POST' ? new URLSearchParams(body) : url.searchParams;
+        rp.callbacks.push({ method: req.method!, params: Object.fromEntries(params) });
+        const state = params.get('state') ?? '';
         const expected = pending.get(state);
         if (!expected) return send(400, page('unknown state', {}));
         pending.delete(state);
-        if (url.searchParams.get('error')) return send(200, page('refused', { error: url.searchParams.get('error') }));
-        const tokens = await oidc.authorizationCodeGrant(config, url, { pkceCodeVerifier: expected.verifier, expectedState: state, expectedNonce: expected.nonce });
+        if (params.get('error')) return send(200, page('refused', { error: params.get('error') }));
+        const response = req.method === 'POST' ? new Request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }) : url;
+        const tokens = await oidc.authorizationCodeGrant(config, response, { pkceCodeVerifier: expected.verifier, expectedState: state, expectedNonce: expected.nonce });
         rp.tokens = tokens;
         const claims = tokens.claims()!;
         const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
