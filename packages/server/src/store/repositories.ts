@@ -49,15 +49,16 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
           expires_at: v.expires_at,
           consumed_at: null,
         })
+        // The row offered above, taken as it is (each value bound once), keeping consumed_at.
         .onConflict((oc) =>
-          oc.columns(['tenant_id', 'model', 'id']).doUpdateSet({
-            payload: v.payload,
-            grant_id: v.grant_id,
-            user_code: v.user_code,
-            uid: v.uid,
-            account_id: v.account_id,
-            expires_at: v.expires_at,
-          }),
+          oc.columns(['tenant_id', 'model', 'id']).doUpdateSet((eb) => ({
+            payload: eb.ref('excluded.payload'),
+            grant_id: eb.ref('excluded.grant_id'),
+            user_code: eb.ref('excluded.user_code'),
+            uid: eb.ref('excluded.uid'),
+            account_id: eb.ref('excluded.account_id'),
+            expires_at: eb.ref('excluded.expires_at'),
+          })),
         ),
     ),
     find: { id: findPayloadBy('id'), uid: findPayloadBy('uid'), userCode: findPayloadBy('user_code') },
