@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freePort, startServer, type TestServer } from '../helpers.js';
+import { launchChromium, inlineScriptRuns } from './browser.js';
 import { startRelyingParty, type RelyingParty } from './relying-party.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -115,7 +116,7 @@ describe("the engine's own pages in a real browser", () => {
     appClientId = client.clientId;
     app = await startRelyingParty({ issuer: `${server.url}/t/acme`, clientId: client.clientId, clientSecret: clientSecret!, scope: 'openid email', port, responseMode: 'form_post' });
     deviceClientId = (await server.core.catalog.createClient('acme', { name: 'Acme CLI', type: 'public', grantTypes: [DEVICE_CODE], firstParty: true })).client.clientId;
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -223,12 +224,6 @@ describe("the engine's own pages in a real browser", () => {
     );
     // And on a page of the engine without that script (the signed-out page), a script added
     // to the page does not run either.
-    const ran = await w.page.evaluate<boolean>(`(() => {
-      const script = document.createElement('script');
-      script.textContent = 'window.inlineScriptRan = true';
-      document.head.append(script);
-      return window.inlineScriptRan === true;
-    })()`);
-    assert.equal(ran, false);
+    assert.equal(await inlineScriptRuns(w.page), false);
   });
 });

@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import type { AxeResults, RunOptions } from 'axe-core';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { freePort, startServer, type TestServer } from '../helpers.js';
 import { verifierPair } from '../oauth/browserless.js';
+import { launchChromium, inlineScriptRuns } from './browser.js';
 import { startRelyingParty, type RelyingParty } from './relying-party.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -165,7 +166,7 @@ describe('the sign-in pages are accessible', () => {
     // A third-party application that wants to stay signed in: the consent page lists four scopes.
     shop = await startRelyingParty({ issuer: `${server.url}/t/acme`, clientId: client.clientId, clientSecret: clientSecret!, scope: 'openid profile email offline_access', prompt: 'consent', port });
     deviceClientId = (await server.core.catalog.createClient('acme', { name: 'Acme CLI', type: 'public', grantTypes: [DEVICE_CODE], firstParty: true })).client.clientId;
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    browser = await launchChromium();
     page = await browser.newPage();
   });
 
@@ -186,13 +187,7 @@ describe('the sign-in pages are accessible', () => {
     assert.equal(await background(), 'rgb(255, 255, 255)');
     assert.deepEqual(await axeViolations(page), []);
     // The page's policy still holds: a script it would add does not run.
-    const ran = await page.evaluate<boolean>(`(() => {
-      const script = document.createElement('script');
-      script.textContent = 'window.inlineScriptRan = true';
-      document.head.append(script);
-      return window.inlineScriptRan === true;
-    })()`);
-    assert.equal(ran, false);
+    assert.equal(await inlineScriptRuns(page), false);
     // And axe does see a fault: the page without its language.
     await page.evaluate(`document.documentElement.removeAttribute('lang')`);
     assert.match((await axeViolations(page)).join('\n'), /^html-has-lang \(serious\)/);

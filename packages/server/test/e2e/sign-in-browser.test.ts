@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { freePort, startServer, type TestServer } from '../helpers.js';
+import { launchChromium } from './browser.js';
 import { startRelyingParty, type RelyingParty } from './relying-party.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -40,7 +41,7 @@ describe('sign-in in a real browser', () => {
       apps.push(await startRelyingParty({ issuer: `${server.url}/t/acme`, clientId: client.clientId, clientSecret: clientSecret!, scope, prompt, port }));
     }
     [shop, intranet] = apps as [RelyingParty, RelyingParty];
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    browser = await launchChromium();
     page = await browser.newPage();
   });
 
