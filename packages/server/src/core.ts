@@ -21,6 +21,8 @@ export const ADMIN_API = {
   scopes: ['admin', 'admin:read', 'authz:check', 'authz:write', 'authz:admin'],
 } as const;
 export const BOOTSTRAP_CLIENT_ID = 'gatehouse-bootstrap';
+/** How long a node's public URL counts as served after the node last said so. */
+const NODE_URL_WINDOW_MS = 24 * 60 * 60_000;
 
 export interface CoreOptions {
   logger?: Logger;
@@ -135,6 +137,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     repos.oauth.purgeExpired(clock()).catch((err: unknown) => logger.error({ err }, 'purging expired rows failed'));
   }, 10 * 60_000);
   purgeTimer.unref();
+  let announceTimer: NodeJS.Timeout | undefined;
 
   return {
     config,
@@ -198,8 +201,32 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
       }
     },
 
+    /**
+     * Records the public URL this node serves (again every hour while it runs) and warns when
+     * other nodes of the same database served another one in the last day: their issuers
+     * differ, so a token one node issued fails verification on the other.
+     */
+    async announcePublicUrl(): Promise<string[]> {
+      const announce = async () => {
+        const now = clock();
+        const others = await repos.nodes.announce(config.publicUrl, now, now - NODE_URL_WINDOW_MS);
+        if (others.length > 0) {
+          logger.warn(
+            { publicUrl: config.publicUrl, others },
+            'other nodes of this database serve another GATEHOUSE_PUBLIC_URL: tokens one issues fail verification on the other; give every node the same public URL',
+          );
+        }
+        return others;
+      };
+      clearInterval(announceTimer);
+      announceTimer = setInterval(() => void announce().catch((err: unknown) => logger.warn({ err }, 'could not record this node\'s public URL')), 60 * 60_000);
+      announceTimer.unref();
+      return announce();
+    },
+
     async close(): Promise<void> {
       clearInterval(purgeTimer);
+      clearInterval(announceTimer);
       unsubscribe();
       await audit.close();
       await throttle.close();

@@ -65,6 +65,8 @@ export interface TestServerOptions {
   /** Listen on a real port (interop tests); otherwise use inject(). */
   listen?: boolean;
   env?: Record<string, string>;
+  /** A second node on the first one's database (and data directory, so the same master key). */
+  sameDatabaseAs?: TestServer;
 }
 
 export interface TestServer {
@@ -81,8 +83,9 @@ export interface TestServer {
 
 /** A whole Gatehouse (storage, engine, HTTP) on a throwaway database. */
 export async function startServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
-  const pgdb = options.dialect === 'postgres' ? await freshPostgres() : undefined;
+  const shared = options.sameDatabaseAs;
+  const dataDir = shared ? shared.config.dataDir : mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+  const pgdb = options.dialect === 'postgres' && !shared ? await freshPostgres() : undefined;
   const port = options.listen ? await freePort() : 4455;
   const config = loadConfig({
     GATEHOUSE_DATA_DIR: dataDir,
@@ -92,11 +95,12 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
     GATEHOUSE_AUDIT_FLUSH_MS: '20',
     GATEHOUSE_CHANGE_POLL_MS: '100',
     ...(pgdb ? { DATABASE_URL: pgdb.url } : {}),
+    ...(shared?.config.databaseUrl ? { DATABASE_URL: shared.config.databaseUrl } : {}),
     ...options.env,
   });
   const core = await createCore(config, { logger: pino({ level: 'silent' }), clock: options.clock });
   await core.ensureDefaults();
-  const admin = (await core.bootstrapAdminClient())!;
+  const admin = shared ? shared.admin : (await core.bootstrapAdminClient())!;
   const app = await createApp(core);
   if (options.listen) await app.listen({ port, host: '127.0.0.1' });
   return {
@@ -113,7 +117,7 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
       await app.close();
       await core.close();
       await pgdb?.drop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!shared) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -426,6 +426,7 @@ export async function serve(config: Config): Promise<void> {
     if (config.host !== '::' || (error as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') throw error;
     await app.listen({ port: config.port, host: '0.0.0.0' });
   }
+  await core.announcePublicUrl();
   if (bootstrap) {
     // Printed once, on stdout, never through the logger: the secret exists nowhere else.
     process.stdout.write(

@@ -16,6 +16,16 @@ export class AccessTokenInvalid extends Error {
 
 const ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'];
 
+/** An issuer `{any public URL}/t/{tenantId}`. */
+function issuedForTenant(iss: unknown, tenantId: string): boolean {
+  if (typeof iss !== 'string') return false;
+  try {
+    return new URL(iss).pathname.endsWith(`/t/${tenantId}`);
+  } catch {
+    return false;
+  }
+}
+
 /** A compact JWS by shape: three base64url parts and a decodable protected header. */
 export function looksLikeJwt(token: string): boolean {
   if (token.split('.').length !== 3) return false;
@@ -52,7 +62,12 @@ export function createAccessTokenVerifier(deps: { keys: KeyService; store: OAuth
     return undefined;
   }
 
-  async function verify(tenantId: string, token: string): Promise<VerifiedAccessToken> {
+  /**
+   * `anyPublicUrl`: the tenant's keys and the issuer's `/t/{tenant}` path decide, not the
+   * host before it. Only for revocation, so that a node whose GATEHOUSE_PUBLIC_URL differs
+   * from the issuing node's still revokes the token instead of answering 200 for nothing.
+   */
+  async function verify(tenantId: string, token: string, options: { anyPublicUrl?: boolean } = {}): Promise<VerifiedAccessToken> {
     const keySet = await deps.keys.keySet(tenantId);
     const known = remembered(keySet, token);
     if (known) return known;
@@ -65,7 +80,7 @@ export function createAccessTokenVerifier(deps: { keys: KeyService; store: OAuth
     try {
       ({ payload: claims } = await jwtVerify(token, state.jwks, {
         algorithms: ALGORITHMS,
-        issuer: deps.issuerFor(tenantId),
+        ...(options.anyPublicUrl ? {} : { issuer: deps.issuerFor(tenantId) }),
         typ: 'at+jwt',
         requiredClaims: ['exp', 'iat', 'jti', 'aud'],
         currentDate: new Date(clock()),
@@ -73,8 +88,11 @@ export function createAccessTokenVerifier(deps: { keys: KeyService; store: OAuth
     } catch (error) {
       throw new AccessTokenInvalid(error instanceof joseErrors.JOSEError ? error.code : 'malformed');
     }
+    if (options.anyPublicUrl && !issuedForTenant(claims.iss, tenantId)) throw new AccessTokenInvalid('unexpected "iss" claim value');
     if (await deps.store.isTokenRevoked(tenantId, String(claims.jti))) throw new AccessTokenInvalid('revoked');
     const verified = { tenantId, claims };
+    // Remembered tokens pass the strict check later: one verified without the issuer is not kept.
+    if (options.anyPublicUrl) return verified;
     if (state.verified.size >= MAX_REMEMBERED) state.verified.clear();
     state.verified.set(token, verified);
     return verified;

@@ -123,7 +123,8 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
     const client = await clientOrReject(request, reply, tenantId, form, 'revocation');
     if (!client) return reply;
     try {
-      const { claims } = await deps.verifyAccessToken(tenantId, form.token!);
+      // The tenant's keys and the token's jti decide, not the public URL of the node that issued it.
+      const { claims } = await deps.verifyAccessToken(tenantId, form.token!, { anyPublicUrl: true });
       // RFC 7009 §2.1: a client may only revoke tokens issued to it.
       if (claims.client_id === client.clientId) {
         await deps.store.revokeToken(tenantId, String(claims.jti), Number(claims.exp) * 1000);

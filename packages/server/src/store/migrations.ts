@@ -218,6 +218,16 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.alterTable('tenants').addColumn('logo_data', 'text').execute();
     },
   },
+  '0007_node_urls': {
+    async up(db: Kysely<unknown>) {
+      // The public URL each node serves, so a node that disagrees with the others says so at start-up.
+      await db.schema
+        .createTable('gh_node_urls')
+        .addColumn('public_url', 'text', (c) => c.primaryKey())
+        .addColumn('seen_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {

@@ -368,7 +368,20 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     },
   };
 
-  return { tenants, keys, oauth, audit };
+  const nodes = {
+    /** Records that this node serves `publicUrl` now; returns the other URLs nodes served since `since`. */
+    async announce(publicUrl: string, now: number, since: number): Promise<string[]> {
+      await db
+        .insertInto('gh_node_urls')
+        .values({ public_url: publicUrl, seen_at: now })
+        .onConflict((oc) => oc.column('public_url').doUpdateSet({ seen_at: now }))
+        .execute();
+      const rows = await db.selectFrom('gh_node_urls').select('public_url').where('public_url', '<>', publicUrl).where('seen_at', '>=', since).execute();
+      return rows.map((row) => row.public_url).sort();
+    },
+  };
+
+  return { tenants, keys, oauth, audit, nodes };
 }
 
 export type Repositories = ReturnType<typeof createRepositories>;
