@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../http/metrics.js';
 import { pageCsp } from './pages.js';
 import type { TenantService } from '../tenants/index.js';
-import type { ForwardedRequest, ProviderPool } from './provider.js';
+import { isStoreUnavailable, STORE_RETRY_AFTER_SECONDS } from '../store/unavailable.js';
+import { TEMPORARILY_UNAVAILABLE, type ForwardedRequest, type ProviderPool } from './provider.js';
 
 export interface EngineHandlerDeps {
   tenants: TenantService;
@@ -121,6 +122,12 @@ export function createEngineHandler(deps: EngineHandlerDeps) {
         );
       }
       handle(req, res, requestId).catch((err: unknown) => {
+        if (isStoreUnavailable(err)) {
+          // Finding the tenant or building its engine needed the database (logged once per outage by the store).
+          if (res.headersSent) return void res.destroy();
+          res.setHeader('retry-after', String(STORE_RETRY_AFTER_SECONDS));
+          return reject(res, 503, TEMPORARILY_UNAVAILABLE.error, TEMPORARILY_UNAVAILABLE.error_description);
+        }
         deps.logger.error({ err, reqId: requestId }, 'engine request failed');
         if (!res.headersSent) reject(res, 500, 'server_error', 'internal server error');
         else res.destroy();
