@@ -58,7 +58,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     clock,
   });
   // Declared before the key service, which reports retirements into it.
-  const audit = createAuditWriter({ store: repos.audit, logger, flushMs: config.auditFlushMs, clock });
+  const audit = createAuditWriter({ store: repos.audit, logger, flushMs: config.auditFlushMs, mode: config.auditMode, clock });
   const keys = createKeyService({
     store: repos.keys,
     masterKey: master.key,

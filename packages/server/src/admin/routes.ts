@@ -173,8 +173,9 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   const read = requireScope('admin:read');
   const write = requireScope('admin');
 
-  function audit(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>) {
-    core.audit.record({
+  /** The answer leaves only once its event is written (GATEHOUSE_AUDIT_MODE). */
+  function audit(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>): Promise<void> {
+    return core.audit.recordDurable({
       tenantId,
       time: core.clock(),
       actor: request.admin?.actor ?? null,
@@ -206,7 +207,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     { preHandler: write, schema: { tags: ['tenants'], body: CreateTenant, response: { 201: Tenant, ...errors } } },
     async (request, reply) => {
       const tenant = await core.tenants.create(request.body.id, request.body.display_name);
-      audit(request, tenant.id, 'tenant.created', tenant.id);
+      await audit(request, tenant.id, 'tenant.created', tenant.id);
       return reply.code(201).send(tenantView(tenant));
     },
   );
@@ -231,7 +232,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     },
     async (request) => {
       const updated = await core.tenants.update(request.params.tenant, { displayName: request.body.display_name });
-      audit(request, updated.id, 'tenant.updated', updated.id, { changed: ['display_name'] });
+      await audit(request, updated.id, 'tenant.updated', updated.id, { changed: ['display_name'] });
       return tenantView(updated);
     },
   );
@@ -254,7 +255,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
         const { tenant } = request.params;
         const type = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
         await core.tenants.setLogo(tenant, { type, data: request.body as Buffer });
-        audit(request, tenant, 'tenant.updated', tenant, { changed: ['logo'] });
+        await audit(request, tenant, 'tenant.updated', tenant, { changed: ['logo'] });
         return reply.code(204).send();
       },
     );
@@ -265,7 +266,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     { preHandler: write, schema: { tags: ['tenants'], params: TenantParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
       await core.tenants.setLogo(request.params.tenant, null);
-      audit(request, request.params.tenant, 'tenant.updated', request.params.tenant, { changed: ['logo'] });
+      await audit(request, request.params.tenant, 'tenant.updated', request.params.tenant, { changed: ['logo'] });
       return reply.code(204).send();
     },
   );
@@ -287,7 +288,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       await core.tenants.get(tenant);
       const { identifier, name, scopes, access_token_ttl: accessTokenTtl } = request.body;
       const api = await core.catalog.createApi(tenant, { identifier, name, scopes, accessTokenTtl });
-      audit(request, tenant, 'api.created', api.identifier, { scopes: api.scopes, access_token_ttl: api.accessTokenTtl });
+      await audit(request, tenant, 'api.created', api.identifier, { scopes: api.scopes, access_token_ttl: api.accessTokenTtl });
       return reply.code(201).send(apiView(api));
     },
   );
@@ -300,7 +301,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       const { tenant, api } = request.params;
       await core.tenants.get(tenant);
       await core.catalog.deleteApi(tenant, api);
-      audit(request, tenant, 'api.deleted', api);
+      await audit(request, tenant, 'api.deleted', api);
       return reply.code(204).send();
     },
   );
@@ -322,7 +323,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       await core.tenants.get(tenant);
       const { name, scopes, access_token_ttl: accessTokenTtl } = request.body;
       const updated = await core.catalog.updateApi(tenant, api, { name, scopes, accessTokenTtl });
-      audit(request, tenant, 'api.updated', updated.identifier, { scopes: updated.scopes, access_token_ttl: updated.accessTokenTtl });
+      await audit(request, tenant, 'api.updated', updated.identifier, { scopes: updated.scopes, access_token_ttl: updated.accessTokenTtl });
       return apiView(updated);
     },
   );
@@ -360,7 +361,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
         authMethod: b.token_endpoint_auth_method,
         apis: b.apis,
       });
-      audit(request, tenant, 'client.created', client.clientId, { grant_types: client.grantTypes, apis: client.apiScopes });
+      await audit(request, tenant, 'client.created', client.clientId, { grant_types: client.grantTypes, apis: client.apiScopes });
       return reply.code(201).send({ ...clientView(client), ...(clientSecret ? { client_secret: clientSecret } : {}) });
     },
   );
@@ -383,7 +384,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       await core.tenants.get(tenant);
       const b = request.body;
       const updated = await core.catalog.updateClient(tenant, client, { name: b.name, apis: b.apis, grantTypes: b.grant_types, ...signInFields(b) });
-      audit(request, tenant, 'client.updated', client, { changed: Object.keys(b) });
+      await audit(request, tenant, 'client.updated', client, { changed: Object.keys(b) });
       return clientView(updated);
     },
   );
@@ -395,7 +396,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       const { tenant, client } = request.params;
       await core.tenants.get(tenant);
       await core.catalog.deleteClient(tenant, client);
-      audit(request, tenant, 'client.deleted', client);
+      await audit(request, tenant, 'client.deleted', client);
       return reply.code(204).send();
     },
   );
@@ -416,7 +417,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       const { tenant, client } = request.params;
       await core.tenants.get(tenant);
       const rotated = await core.catalog.rotateSecret(tenant, client, request.body?.grace_seconds);
-      audit(request, tenant, 'client.secret_rotated', client, { previous_secrets_expire_at: iso(rotated.previousSecretsExpireAt) });
+      await audit(request, tenant, 'client.secret_rotated', client, { previous_secrets_expire_at: iso(rotated.previousSecretsExpireAt) });
       return { client_id: client, client_secret: rotated.clientSecret, previous_secrets_expire_at: iso(rotated.previousSecretsExpireAt) };
     },
   );
@@ -457,7 +458,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       const { tenant } = request.params;
       await core.tenants.get(tenant);
       const rotated = await core.keys.rotate(tenant, request.body?.alg as SigningAlg | undefined);
-      audit(request, tenant, 'key.rotated', rotated.kid, { alg: rotated.alg, previous_kid: rotated.previousKid });
+      await audit(request, tenant, 'key.rotated', rotated.kid, { alg: rotated.alg, previous_kid: rotated.previousKid });
       return { kid: rotated.kid, alg: rotated.alg, previous_kid: rotated.previousKid, previous_retire_at: rotated.previousRetireAt === null ? null : iso(rotated.previousRetireAt) };
     },
   );

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { storeUnavailable } from '../store/unavailable.js';
 import { createRepeatFolder } from './repeats.js';
 import type { AuditEvent, AuditStore } from './types.js';
 
@@ -15,7 +16,21 @@ export interface AuditWriterOptions {
   maxBackoffMs?: number;
   /** Window within which repeats of an unauthenticated failure are counted instead of written (see repeats.ts). */
   repeatWindowMs?: number;
+  /**
+   * `durable`: `recordDurable` resolves only once the event's batch is written (group commit:
+   * events arriving while a batch is being written go into the next one, so batches grow with
+   * load). `async`: it resolves at once and the event is written with the next batch.
+   */
+  mode?: AuditMode;
   clock?: () => number;
+}
+
+export type AuditMode = 'durable' | 'async';
+
+interface Pending {
+  event: AuditEvent;
+  /** Settles a durable caller; absent for fire-and-forget events. */
+  waiter?: { resolve(): void; reject(error: unknown): void };
 }
 
 /**
@@ -25,8 +40,8 @@ export interface AuditWriterOptions {
  * writer waits longer between attempts (doubling up to `maxBackoffMs`) instead of trying
  * again for every new event, and says so once per outage, not once per attempt.
  */
-export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxBuffered = 100_000, maxBackoffMs = 30_000, repeatWindowMs = 60_000, clock = Date.now }: AuditWriterOptions) {
-  let buffer: AuditEvent[] = [];
+export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxBuffered = 100_000, maxBackoffMs = 30_000, repeatWindowMs = 60_000, mode = 'durable', clock = Date.now }: AuditWriterOptions) {
+  let buffer: Pending[] = [];
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<void> | undefined;
   let dropped = 0;
@@ -56,9 +71,16 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
     while (buffer.length > 0) {
       const batch = buffer.slice(0, maxBatch);
       try {
-        await store.append(batch);
+        await store.append(batch.map((p) => p.event));
         buffer = buffer.slice(batch.length);
+        for (const p of batch) p.waiter?.resolve();
       } catch (error) {
+        // The events stay for the next attempt; callers waiting for them get an answer now
+        // (their request fails closed with 503) instead of waiting out the outage.
+        for (const p of batch) {
+          p.waiter?.reject(storeUnavailable(error));
+          delete p.waiter;
+        }
         failures++;
         if (failures === 1) {
           failingSince = clock();
@@ -86,23 +108,63 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
   }
 
   function record(event: AuditEvent): void {
-    buffer.push(event);
-    if (buffer.length > maxBuffered) {
-      const excess = buffer.length - maxBuffered;
-      buffer.splice(0, excess);
-      dropped += excess;
-      // Once per outage; the total is in the 'audit writes resumed' line.
-      if (droppedThisOutage === 0) logger.error({ maxBuffered }, 'audit buffer full: the oldest unwritten events are being dropped');
-      droppedThisOutage += excess;
-    }
+    push({ event });
     // While writes fail, the backoff timer alone decides when to try again.
     if (failures > 0) return;
     if (buffer.length >= maxBatch) void flush();
     else schedule();
   }
 
+  function push(pending: Pending): void {
+    buffer.push(pending);
+    if (buffer.length > maxBuffered) {
+      const excess = buffer.length - maxBuffered;
+      for (const p of buffer.splice(0, excess)) p.waiter?.reject(storeUnavailable(new Error('audit buffer full')));
+      dropped += excess;
+      // Once per outage; the total is in the 'audit writes resumed' line.
+      if (droppedThisOutage === 0) logger.error({ maxBuffered }, 'audit buffer full: the oldest unwritten events are being dropped');
+      droppedThisOutage += excess;
+    }
+  }
+
+  /** Group commit: a write starts as soon as none is running; what arrives meanwhile waits for the next. */
+  let commitQueued = false;
+  function commitSoon(): void {
+    if (commitQueued) return;
+    commitQueued = true;
+    // One turn of the event loop gathers the events of requests finishing together.
+    setImmediate(() => {
+      commitQueued = false;
+      void flush();
+    });
+  }
+
+  function recordDurable(event: AuditEvent): Promise<void> {
+    if (mode === 'async') {
+      record(event);
+      return Promise.resolve();
+    }
+    // Writes are failing: the event is kept for later, but nobody waits the backoff out.
+    if (failures > 0) {
+      push({ event });
+      return Promise.reject(storeUnavailable(new Error('audit writes are failing')));
+    }
+    return new Promise<void>((resolve, reject) => {
+      push({ event, waiter: { resolve, reject } });
+      commitSoon();
+    });
+  }
+
   return {
     record,
+    /**
+     * For token issuance, decisions and admin changes: resolves once the event is in the
+     * database (GATEHOUSE_AUDIT_MODE=durable), so a response sent after it is never missing
+     * from the trail, even after a kill -9; rejects with STORE_UNAVAILABLE when it cannot be
+     * written, and the caller answers 503 instead of an unaudited success.
+     */
+    recordDurable,
+    mode,
     /**
      * A failure an unauthenticated caller can cause at will (wrong secret, bad token, wrong
      * password): repeats within a window are counted into one row instead of one row each.

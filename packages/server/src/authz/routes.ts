@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { Type, type Static } from 'typebox';
-import type { AuditAction, AuditWriter } from '../audit/index.js';
+import type { AuditAction, AuditEvent, AuditWriter } from '../audit/index.js';
 import type { TenantService } from '../tenants/index.js';
 import { formatRelationship, parseObjectRef as parseObject, parseRelationship, parseSubjectRef as parseSubject } from './relationships/index.js';
 import { createRbac } from './rbac.js';
@@ -158,13 +158,17 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
   const write = requireScope('authz:write', 'authz:admin');
   const admin = requireScope('authz:admin');
 
-  function record(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, result: 'success' | 'failure', details: Record<string, unknown>) {
-    audit.record({ tenantId, time: clock(), actor: request.admin?.actor ?? null, action, target, result, requestId: String(request.id), ip: request.ip, details });
+  /** Decisions and changes: the answer leaves only once its event is written (GATEHOUSE_AUDIT_MODE). */
+  function eventOf(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, result: 'success' | 'failure', details: Record<string, unknown>): AuditEvent {
+    return { tenantId, time: clock(), actor: request.admin?.actor ?? null, action, target, result, requestId: String(request.id), ip: request.ip, details };
+  }
+  function record(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, result: 'success' | 'failure', details: Record<string, unknown>): Promise<void> {
+    return audit.recordDurable(eventOf(request, tenantId, action, target, result, details));
   }
 
   /** The first RBAC write of a tenant adds the RBAC definitions to its schema: a schema change like any other. */
-  function recordRbacSchema(request: FastifyRequest, tenantId: string, result: { schemaToken?: string }) {
-    if (result.schemaToken) record(request, tenantId, 'authz.schema_written', 'schema', 'success', { token: result.schemaToken, reason: 'rbac definitions added' });
+  async function recordRbacSchema(request: FastifyRequest, tenantId: string, result: { schemaToken?: string }): Promise<void> {
+    if (result.schemaToken) await record(request, tenantId, 'authz.schema_written', 'schema', 'success', { token: result.schemaToken, reason: 'rbac definitions added' });
   }
 
   app.put<{ Params: Static<typeof TenantParams>; Body: Static<typeof SchemaBody> }>(
@@ -174,7 +178,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant } = request.params;
       await tenants.get(tenant);
       const result = await authz.writeSchema(tenant, request.body.schema);
-      record(request, tenant, 'authz.schema_written', 'schema', 'success', { token: result.token });
+      await record(request, tenant, 'authz.schema_written', 'schema', 'success', { token: result.token });
       return result;
     },
   );
@@ -197,7 +201,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       await tenants.get(tenant);
       const updates = request.body.updates.map((u) => ({ operation: u.operation, relationship: parseRelationship(u.relationship) }));
       const result = await authz.writeRelationships(tenant, updates, (request.body.preconditions ?? []).map((p) => ({ operation: p.operation, filter: filterOf(p.filter) })));
-      record(request, tenant, 'authz.relationships_written', `${updates.length} updates`, 'success', { token: result.token, updates: updates.slice(0, 20).map((u) => `${u.operation} ${formatRelationship(u.relationship)}`) });
+      await record(request, tenant, 'authz.relationships_written', `${updates.length} updates`, 'success', { token: result.token, updates: updates.slice(0, 20).map((u) => `${u.operation} ${formatRelationship(u.relationship)}`) });
       return result;
     },
   );
@@ -221,7 +225,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant } = request.params;
       await tenants.get(tenant);
       const result = await authz.importRelationships(tenant, request.body.relationships);
-      record(request, tenant, 'authz.relationships_written', `import of ${result.imported}`, 'success', { ...result });
+      await record(request, tenant, 'authz.relationships_written', `import of ${result.imported}`, 'success', { ...result });
       return result;
     },
   );
@@ -249,7 +253,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant } = request.params;
       await tenants.get(tenant);
       const result = await authz.deleteRelationships(tenant, filterOf(request.body.filter), (request.body.preconditions ?? []).map((p) => ({ operation: p.operation, filter: filterOf(p.filter) })));
-      record(request, tenant, 'authz.relationships_deleted', request.body.filter.resource_type, 'success', { token: result.token, deleted: result.deleted });
+      await record(request, tenant, 'authz.relationships_deleted', request.body.filter.resource_type, 'success', { token: result.token, deleted: result.deleted });
       return result;
     },
   );
@@ -276,12 +280,17 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
     const decision = { resource: parseObject(b.resource), permission: b.permission, subject: parseSubject(b.subject), context: b.context, entities: b.entities, explain: b.explain };
     const consistency = consistencyOf(b.consistency);
     const answered = (result: Decision & { token: string }) => {
-      record(request, tenant, 'authz.check', `${b.resource}#${b.permission}@${b.subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', {
+      const event = eventOf(request, tenant, 'authz.check', `${b.resource}#${b.permission}@${b.subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', {
         permissionship: result.permissionship,
         token: result.token,
         ...(result.policy ? { policy: result.policy } : {}),
       });
-      return result;
+      // Durable: the answer waits for its event's batch. Async keeps the promise-free hot path.
+      if (audit.mode === 'async') {
+        audit.record(event);
+        return result;
+      }
+      return audit.recordDurable(event).then(() => result);
     };
     const now = authz.checkNow(tenant, decision, consistency);
     return now ? answered(now) : authz.check(tenant, decision, consistency).then(answered);
@@ -299,10 +308,13 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
         items.map((item) => ({ resource: parseObject(item.resource), permission: item.permission, subject: parseSubject(item.subject), context: item.context, entities: item.entities, explain: item.explain })),
         consistencyOf(request.body.consistency),
       );
-      results.forEach((result, i) => {
-        const item = items[i]!;
-        record(request, tenant, 'authz.check', `${item.resource}#${item.permission}@${item.subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', { permissionship: result.permissionship, token, bulk: true });
-      });
+      // One batch for all of them (group commit), not one write each.
+      await Promise.all(
+        results.map((result, i) => {
+          const item = items[i]!;
+          return record(request, tenant, 'authz.check', `${item.resource}#${item.permission}@${item.subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', { permissionship: result.permissionship, token, bulk: true });
+        }),
+      );
       return { results, token };
     },
   );
@@ -316,7 +328,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       await tenants.get(tenant);
       const b = request.body;
       const found = await authz.lookupResources(tenant, { resourceType: b.resource_type, permission: b.permission, subject: parseSubject(b.subject), context: b.context }, consistencyOf(b.consistency));
-      record(request, tenant, 'authz.lookup', `${b.resource_type}#${b.permission}@${b.subject}`, 'success', { found: found.allowed.length, conditional: found.conditional.length, token: found.token });
+      await record(request, tenant, 'authz.lookup', `${b.resource_type}#${b.permission}@${b.subject}`, 'success', { found: found.allowed.length, conditional: found.conditional.length, token: found.token });
       return found;
     },
   );
@@ -333,7 +345,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
         { resource: parseObject(b.resource), permission: b.permission, subjectType: b.subject_type, subjectRelation: b.subject_relation, context: b.context },
         consistencyOf(b.consistency),
       );
-      record(request, tenant, 'authz.lookup', `${b.resource}#${b.permission}@${b.subject_type}`, 'success', { found: found.allowed.length, conditional: found.conditional.length, token: found.token });
+      await record(request, tenant, 'authz.lookup', `${b.resource}#${b.permission}@${b.subject_type}`, 'success', { found: found.allowed.length, conditional: found.conditional.length, token: found.token });
       return found;
     },
   );
@@ -348,7 +360,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { engine, token } = await authz.engineFor(tenant, consistencyOf(b.consistency));
       const tree = engine.expand({ resource: parseObject(b.resource), permission: b.permission, depth: b.depth, context: b.context });
       // Who can reach a resource is as sensitive as a lookup: audited like one.
-      record(request, tenant, 'authz.expand', `${b.resource}#${b.permission}`, 'success', { depth: b.depth ?? 1, token });
+      await record(request, tenant, 'authz.expand', `${b.resource}#${b.permission}`, 'success', { depth: b.depth ?? 1, token });
       return { tree, token };
     },
   );
@@ -369,7 +381,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant } = request.params;
       await tenants.get(tenant);
       const result = await authz.writePolicies(tenant, request.body.policies);
-      record(request, tenant, 'authz.policies_written', 'policies', 'success', { token: result.token });
+      await record(request, tenant, 'authz.policies_written', 'policies', 'success', { token: result.token });
       return result;
     },
   );
@@ -415,8 +427,8 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant, role } = request.params;
       await tenants.get(tenant);
       const result = await rbac.setRole(tenant, role, request.body.permissions);
-      recordRbacSchema(request, tenant, result);
-      record(request, tenant, 'authz.relationships_written', `role ${role}`, 'success', { permissions: request.body.permissions, token: result.token });
+      await recordRbacSchema(request, tenant, result);
+      await record(request, tenant, 'authz.relationships_written', `role ${role}`, 'success', { permissions: request.body.permissions, token: result.token });
       return result;
     },
   );
@@ -428,7 +440,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant, role } = request.params;
       await tenants.get(tenant);
       const result = await rbac.deleteRole(tenant, role);
-      record(request, tenant, 'authz.relationships_deleted', `role ${role}`, 'success', { token: result.token });
+      await record(request, tenant, 'authz.relationships_deleted', `role ${role}`, 'success', { token: result.token });
       return { token: result.token };
     },
   );
@@ -450,7 +462,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       await tenants.get(tenant);
       const { role, subject, remove } = request.body;
       const result = await rbac.assign(tenant, role, parseSubject(subject), remove);
-      record(request, tenant, 'authz.relationships_written', `role ${role}`, 'success', { subject, remove: Boolean(remove), token: result.token });
+      await record(request, tenant, 'authz.relationships_written', `role ${role}`, 'success', { subject, remove: Boolean(remove), token: result.token });
       return result;
     },
   );
@@ -462,8 +474,8 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       const { tenant, group } = request.params;
       await tenants.get(tenant);
       const result = await rbac.addToGroup(tenant, group, parseSubject(request.body.subject), request.body.remove);
-      recordRbacSchema(request, tenant, result);
-      record(request, tenant, 'authz.relationships_written', `group ${group}`, 'success', { subject: request.body.subject, remove: Boolean(request.body.remove), token: result.token });
+      await recordRbacSchema(request, tenant, result);
+      await record(request, tenant, 'authz.relationships_written', `group ${group}`, 'success', { subject: request.body.subject, remove: Boolean(request.body.remove), token: result.token });
       return result;
     },
   );
@@ -485,7 +497,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       await tenants.get(tenant);
       const { subject, permission } = request.body;
       const result = await rbac.check(tenant, parseSubject(subject), permission, consistencyOf(request.body.consistency));
-      record(request, tenant, 'authz.check', `rbac ${permission}@${subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', { permissionship: result.permissionship, token: result.token });
+      await record(request, tenant, 'authz.check', `rbac ${permission}@${subject}`, result.permissionship === 'allowed' ? 'success' : 'failure', { permissionship: result.permissionship, token: result.token });
       return result;
     },
   );

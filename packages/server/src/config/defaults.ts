@@ -279,8 +279,17 @@ export const options = {
     description: 'Longest time an audit event waits in memory before its batch is written.',
     default: 200,
     example: '1000',
-    recommendation: 'Short: a crash loses at most this window of events.',
+    recommendation: 'Short: with GATEHOUSE_AUDIT_MODE=async a crash loses at most this window of events (durable events are written at once).',
     parse: integer('GATEHOUSE_AUDIT_FLUSH_MS', 10, 60000),
+  },
+  auditMode: {
+    env: 'GATEHOUSE_AUDIT_MODE',
+    description:
+      'durable: a token response, a permission decision and an admin change leave only once their audit event is written (events of concurrent requests share one write), so a crash loses no event of an answer that was sent; async: events are written in the background every GATEHOUSE_AUDIT_FLUSH_MS, and a crash loses the last ones.',
+    default: 'durable' as 'durable' | 'async',
+    example: 'async',
+    recommendation: 'durable. async only where losing the last fraction of a second of the trail on a crash is acceptable.',
+    parse: oneOf('GATEHOUSE_AUDIT_MODE', ['durable', 'async'] as const),
   },
   auditRetentionDays: {
     env: 'GATEHOUSE_AUDIT_RETENTION_DAYS',

@@ -99,8 +99,9 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
   const read = requireScope('admin:read');
   const write = requireScope('admin');
 
-  function record(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>) {
-    audit.record({ tenantId, time: clock(), actor: request.admin?.actor ?? null, action, target, result: 'success', requestId: String(request.id), ip: request.ip, details: details ?? null });
+  /** The answer leaves only once its event is written (GATEHOUSE_AUDIT_MODE). */
+  function record(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>): Promise<void> {
+    return audit.recordDurable({ tenantId, time: clock(), actor: request.admin?.actor ?? null, action, target, result: 'success', requestId: String(request.id), ip: request.ip, details: details ?? null });
   }
 
   app.get<{ Params: Static<typeof TenantParams>; Querystring: Static<typeof ListQuery> }>(
@@ -140,7 +141,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
       await tenants.get(tenant);
       const b = request.body;
       const user = await users.create(tenant, { email: b.email, emailVerified: b.email_verified, ...profileOf(b), password: b.password });
-      record(request, tenant, 'user.created', user.id, { email_verified: user.emailVerified, has_password: user.hasPassword });
+      await record(request, tenant, 'user.created', user.id, { email_verified: user.emailVerified, has_password: user.hasPassword });
       return reply.code(201).send(userView(user));
     },
   );
@@ -171,7 +172,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
       await tenants.get(tenant);
       const b = request.body;
       const updated = await users.update(tenant, user, { email: b.email, emailVerified: b.email_verified, ...profileOf(b) });
-      record(request, tenant, 'user.updated', user, { changed: Object.keys(b) });
+      await record(request, tenant, 'user.updated', user, { changed: Object.keys(b) });
       return userView(updated);
     },
   );
@@ -183,7 +184,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
       const { tenant, user } = request.params;
       await tenants.get(tenant);
       const disabled = await users.disable(tenant, user);
-      record(request, tenant, 'user.disabled', user);
+      await record(request, tenant, 'user.disabled', user);
       return userView(disabled);
     },
   );
@@ -195,7 +196,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
       const { tenant, user } = request.params;
       await tenants.get(tenant);
       const enabled = await users.enable(tenant, user);
-      record(request, tenant, 'user.enabled', user);
+      await record(request, tenant, 'user.enabled', user);
       return userView(enabled);
     },
   );
@@ -216,7 +217,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
       const { tenant, user } = request.params;
       await tenants.get(tenant);
       const updated = await users.setPassword(tenant, user, request.body.password);
-      record(request, tenant, 'user.password_reset', user);
+      await record(request, tenant, 'user.password_reset', user);
       return userView(updated);
     },
   );
@@ -228,7 +229,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
       const { tenant, user } = request.params;
       await tenants.get(tenant);
       await users.delete(tenant, user);
-      record(request, tenant, 'user.deleted', user);
+      await record(request, tenant, 'user.deleted', user);
       return reply.code(204).send();
     },
   );
@@ -266,7 +267,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
       await tenants.get(tenant);
       await users.get(tenant, user);
       const ended = await sessions.endAll(tenant, user);
-      record(request, tenant, 'user.signed_out_everywhere', user, { rows: ended });
+      await record(request, tenant, 'user.signed_out_everywhere', user, { rows: ended });
       return reply.code(204).send();
     },
   );
@@ -278,7 +279,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
       const { tenant, user, session } = request.params;
       await tenants.get(tenant);
       await sessions.end(tenant, user, session);
-      record(request, tenant, 'user.session_ended', user, { session });
+      await record(request, tenant, 'user.session_ended', user, { session });
       return reply.code(204).send();
     },
   );
@@ -314,7 +315,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
       const { tenant, user, grant } = request.params;
       await tenants.get(tenant);
       await sessions.revokeGrant(tenant, user, grant);
-      record(request, tenant, 'user.grant_revoked', user, { grant });
+      await record(request, tenant, 'user.grant_revoked', user, { grant });
       return reply.code(204).send();
     },
   );

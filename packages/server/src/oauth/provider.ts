@@ -15,7 +15,7 @@ import { isStoreUnavailable, STORE_RETRY_AFTER_SECONDS } from '../store/unavaila
 
 /** The engine's answer while the database is unreachable (RFC 6749 §4.1.2.1 `temporarily_unavailable`). */
 export const TEMPORARILY_UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry later' } as const;
-type EngineState = { storeUnavailable?: boolean };
+type EngineState = { storeUnavailable?: boolean; audit?: Promise<void> };
 
 /** Request facts our Fastify layer attaches before handing a request to oidc-provider. */
 export interface ForwardedRequest extends IncomingMessage {
@@ -315,6 +315,18 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     };
     provider.use(async (ctx, next) => {
       await next();
+      const state = ctx.state as EngineState;
+      if (state.audit) {
+        // Group commit: the tokens leave only once their issuance is in the audit trail. When
+        // it cannot be written, the client gets no tokens (fail closed) but a 503 to retry.
+        try {
+          await state.audit;
+        } catch (error) {
+          if (!isStoreUnavailable(error)) throw error;
+          state.storeUnavailable = true;
+          ctx.status = 500;
+        }
+      }
       // The database could not be reached (the 'server_error' listener below marked the request):
       // 503 temporarily_unavailable with Retry-After instead of 500 server_error, so clients
       // retry instead of giving up (RFC 6749 §4.1.2.1, §5.2 extension). Redirects keep the
@@ -354,7 +366,8 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       const grantType = String(ctx.oidc.params?.grant_type ?? 'unknown');
       metrics.tokensIssued.inc({ grant_type: grantType });
       const token = ctx.oidc.entities.ClientCredentials ?? ctx.oidc.entities.AccessToken;
-      audit.record({
+      // Awaited by the middleware below before the response leaves (GATEHOUSE_AUDIT_MODE=durable).
+      const written = audit.recordDurable({
         tenantId,
         time: clock(),
         actor: ctx.oidc.client?.clientId ?? null,
@@ -364,6 +377,9 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         ...requestFacts(ctx),
         details: { grant_type: grantType, scope: token?.scope ?? null, ...tokenName(token) },
       });
+      // Handled there; a rejection before the response is complete must not count as unhandled.
+      written.catch(() => undefined);
+      (ctx.state as EngineState).audit = written;
     });
     const onError = (ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError) => {
       const code = error.error ?? 'server_error';

@@ -89,7 +89,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
     reply.header('cache-control', 'no-store');
     try {
       const { claims } = await deps.verifyAccessToken(tenantId, form.token!);
-      deps.audit.record({
+      await deps.audit.recordDurable({
         tenantId,
         time: clock(),
         actor: client.clientId,
@@ -130,7 +130,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
       if (claims.client_id === client.clientId) {
         await deps.store.revokeToken(tenantId, String(claims.jti), Number(claims.exp) * 1000);
         await deps.verifyAccessToken.forget(tenantId);
-        deps.audit.record({
+        await deps.audit.recordDurable({
           tenantId,
           time: clock(),
           actor: client.clientId,
