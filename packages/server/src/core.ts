@@ -46,7 +46,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
   });
   const repos = createRepositories(handle);
   const feed = await createChangeFeed(handle, { pollMs: config.changePollMs });
-  const master = resolveMasterKey(config.masterKey, config.dataDir);
+  const master = resolveMasterKey(config.masterKey, config.dataDir, config.production);
   if (master.source === 'generated') logger.warn({ path: `${config.dataDir}/master.key` }, 'generated a development master key; set GATEHOUSE_MASTER_KEY in production');
 
   const catalog = createOAuthCatalog({

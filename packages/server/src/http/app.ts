@@ -4,6 +4,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { adminRoutes } from '../admin/index.js';
 import type { Core } from '../core.js';
 import { GatehouseError } from '../errors.js';
+import { clientAddress, trustFunction } from './client-ip.js';
 import { createEngineHandler, interactionRoutes, oauthRoutes, requestIdOf } from '../oauth/index.js';
 
 type Dispatch = (req: IncomingMessage, res: ServerResponse) => void;
@@ -21,6 +22,7 @@ declare module 'fastify' {
  */
 export async function createApp(core: Core): Promise<FastifyInstance> {
   const { config } = core;
+  const trustProxy = trustFunction(config.trustProxy);
   const engine = createEngineHandler({
     tenants: core.tenants,
     pool: core.pool,
@@ -28,10 +30,7 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
     logger: core.logger,
     bodyLimit: config.bodyLimit,
     publicUrl: config.publicUrl,
-    clientIp: (req) => {
-      const forwarded = config.trustProxy ? req.headers['x-forwarded-for'] : undefined;
-      return (typeof forwarded === 'string' ? forwarded.split(',')[0]!.trim() : undefined) ?? req.socket?.remoteAddress ?? '';
-    },
+    clientIp: (req) => clientAddress(req.socket?.remoteAddress ?? '', req.headers['x-forwarded-for'], trustProxy),
   });
   let dispatch: Dispatch | undefined;
   const app = Fastify({
@@ -42,11 +41,16 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
     bodyLimit: config.bodyLimit,
     // Unknown fields are an error, not silently dropped: a typo must not look like success.
     ajv: { customOptions: { removeAdditional: false } },
-    trustProxy: config.trustProxy,
+    trustProxy,
     genReqId: requestIdOf,
     routerOptions: { maxParamLength: 200 },
     serverFactory: (fastifyHandler) => {
-      dispatch = (req, res) => (engine.accepts(req) ? engine.handle(req, res) : fastifyHandler(req, res));
+      // HSTS (RFC 6797 §7.1) whenever clients reach us over https; browsers ignore it over http.
+      const hsts = new URL(config.publicUrl).protocol === 'https:';
+      dispatch = (req, res) => {
+        if (hsts) res.setHeader('strict-transport-security', 'max-age=31536000; includeSubDomains');
+        return engine.accepts(req) ? engine.handle(req, res) : fastifyHandler(req, res);
+      };
       return createServer(dispatch);
     },
   });
