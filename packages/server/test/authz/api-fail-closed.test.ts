@@ -25,8 +25,8 @@ for (const dialect of dialects) {
     let server: TestServer;
     let admin: string;
     let consistency: { mode: string; token: string };
-    const call = (url: string, body: Record<string, unknown>) =>
-      server.inject({ method: url === '/schema' ? 'PUT' : 'POST', url: `/api/v1/tenants/acme/authz${url}`, headers: { authorization: `Bearer ${admin}` }, payload: body });
+    const call = (url: string, body: Record<string, unknown>, tenant = 'acme') =>
+      server.inject({ method: url === '/schema' ? 'PUT' : 'POST', url: `/api/v1/tenants/${tenant}/authz${url}`, headers: { authorization: `Bearer ${admin}` }, payload: body });
 
     before(async () => {
       server = await startServer({ dialect });
@@ -73,6 +73,28 @@ for (const dialect of dialects) {
       await expectError('/lookup-subjects', { resource: 'document:2', permission: 'view', subject_type: 'user' }, 'AUTHZ_CAVEAT_EVALUATION_FAILED');
       await expectError('/lookup-resources', { resource_type: 'document', permission: 'view', subject: 'user:jon', context: { country: 'NL' } }, 'AUTHZ_CAVEAT_EVALUATION_FAILED');
       await expectError('/expand', { resource: 'document:2', permission: 'view', context: {} }, 'AUTHZ_CAVEAT_EVALUATION_FAILED');
+    });
+
+    // Issue 9 part 2: a cycle in the data through an exclusion.
+    it('answers a cycle through an exclusion with 400 AUTHZ_CYCLE in check, bulk check and both lookups', async () => {
+      await server.core.tenants.create('loop');
+      const cyclic = 'definition user {}\n\ndefinition document {\n  relation restricted: user | document#viewer\n  relation viewer_direct: user\n  permission viewer = viewer_direct - restricted\n}\n';
+      assert.equal((await call('/schema', { schema: cyclic }, 'loop')).statusCode, 200);
+      const write = await call('/relationships/write', { updates: ['document:1#viewer_direct@user:jon', 'document:1#restricted@document:1#viewer'].map((relationship) => ({ operation: 'touch', relationship })) }, 'loop');
+      assert.equal(write.statusCode, 200, write.body);
+      const at = { mode: 'at_least_as_fresh', token: write.json().token };
+      const requests: [string, Record<string, unknown>][] = [
+        ['/check', { resource: 'document:1', permission: 'viewer', subject: 'user:jon' }],
+        ['/check', { resource: 'document:1', permission: 'restricted', subject: 'user:jon', explain: true }],
+        ['/check/bulk', { items: [{ resource: 'document:1', permission: 'viewer', subject: 'user:jon' }] }],
+        ['/lookup-resources', { resource_type: 'document', permission: 'viewer', subject: 'user:jon' }],
+        ['/lookup-subjects', { resource: 'document:1', permission: 'viewer', subject_type: 'user' }],
+      ];
+      for (const [url, body] of requests) {
+        const response = await call(url, { ...body, consistency: at }, 'loop');
+        assert.equal(response.statusCode, 400, `${url}: ${response.body}`);
+        assert.equal(response.json().code, 'AUTHZ_CYCLE', url);
+      }
     });
   });
 }
