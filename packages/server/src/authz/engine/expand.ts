@@ -91,13 +91,10 @@ export function expandTree({ schema, reader, caveats, maxDepth, now }: ExpandDep
     if (!r.caveat) return { drop: false };
     if (request.context === undefined) return { drop: false, caveat: r.caveat.name };
     const merged = r.caveat.context ? { ...request.context, ...r.caveat.context } : request.context;
-    let result: CaveatResult;
-    try {
-      result = caveats.evaluate(r.caveat.name, merged);
-    } catch {
-      // As in check: a caveat that cannot be evaluated grants nothing.
-      return { drop: true };
-    }
+    // As in check, a caveat that cannot be evaluated with this context (a value of the wrong
+    // type, a runtime error) is an error, not a false caveat: dropping the relationship would
+    // hide a subtracted subject from the tree.
+    const result: CaveatResult = caveats.evaluate(r.caveat.name, merged);
     if (result.result === 'true') return { drop: false };
     if (result.result === 'false') return { drop: true };
     return { drop: false, caveat: r.caveat.name, missing: [...result.missing].sort() };
