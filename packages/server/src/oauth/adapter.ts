@@ -72,7 +72,8 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
         return found && secret ? { ...found.payload, jti: `${STORED_ID}${found.id}` } : found?.payload;
       },
       async consume(id) {
-        await store.consumePayload(tenantId, model, key(id), Math.floor(clock() / 1000));
+        if (await store.consumePayload(tenantId, model, key(id), Math.floor(clock() / 1000))) return;
+        await lostConsumeRace(store, tenantId, model, key(id));
       },
       async destroy(id) {
         await store.destroyPayload(tenantId, model, key(id));
@@ -82,6 +83,34 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
       },
     };
   };
+}
+
+/**
+ * The reasons oidc-provider gives when a used code or token comes back (its grant handlers and
+ * consumeGrantSource), which the audit trail maps to the reuse events (provider.ts).
+ */
+const REUSED = new Map([
+  ['AuthorizationCode', 'authorization code already consumed'],
+  ['RefreshToken', 'refresh token already used'],
+  ['DeviceCode', 'device code already consumed'],
+]);
+
+/**
+ * oidc-provider reads a code or refresh token, checks that it is unused, then consumes it and
+ * issues tokens: parallel requests with one code all pass the check. The consume is the atomic
+ * step (store: `… WHERE consumed_at IS NULL`); a request that did not win it is a reuse, so it
+ * fails and the grant dies as for a sequential replay (RFC 6749 §4.1.2: a code used twice
+ * revokes the tokens issued with it; RFC 9700 §4.14.2: a refresh token used twice ends the
+ * grant). The winner's tokens go with it: which of the two is the attacker is unknown.
+ */
+async function lostConsumeRace(store: OAuthStore, tenantId: string, model: string, storedId: string): Promise<never> {
+  const { errors } = await import('oidc-provider');
+  const row = await store.findPayload(tenantId, model, 'id', storedId);
+  if (row?.grantId) {
+    await store.revokeGrant(tenantId, row.grantId);
+    await store.destroyPayload(tenantId, 'Grant', row.grantId);
+  }
+  throw new errors.InvalidGrant(REUSED.get(model) ?? `${model} already consumed`);
 }
 
 async function load(store: OAuthStore, tenantId: string, model: string, by: 'id' | 'uid' | 'userCode', value: string, clock: () => number) {

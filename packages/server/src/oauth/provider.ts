@@ -2,7 +2,7 @@ import { hkdfSync } from 'node:crypto';
 import type { default as Provider, Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { AuditWriter } from '../audit/index.js';
+import type { AuditAction, AuditWriter } from '../audit/index.js';
 import type { KeyService } from '../keys/index.js';
 import type { Metrics } from '../http/metrics.js';
 import { createAdapterFactory, digest } from './adapter.js';
@@ -46,6 +46,13 @@ export interface PoolEntry {
   handle: (req: IncomingMessage, res: ServerResponse) => void;
   validUntil: number;
 }
+
+/** oidc-provider's reasons for a single-use credential presented again (and adapter.ts's). */
+const REUSE_EVENTS = new Map<string, AuditAction>([
+  ['refresh token already used', 'refresh_token.reused'],
+  ['authorization code already consumed', 'authorization_code.reused'],
+  ['device code already consumed', 'device_code.reused'],
+]);
 
 // OpenID Connect standard scopes: not API scopes, so never checked against an API's list.
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
@@ -354,8 +361,9 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       const clientId = ctx.oidc?.client?.clientId ?? (ctx.oidc?.params?.client_id as string | undefined) ?? null;
       const failedAuth = code === 'invalid_client';
       const reason = error.error_detail ?? error.error_description ?? null;
-      // A used refresh token or code presented again: the grant is revoked (oidc-provider does it).
-      const reuse = reason === 'refresh token already used' ? 'refresh_token.reused' : reason === 'authorization code already consumed' ? 'authorization_code.reused' : undefined;
+      // A used refresh token or code presented again, one after the other (oidc-provider) or in
+      // parallel (the adapter's consume lost the race): the grant is revoked.
+      const reuse = code === 'invalid_grant' && reason ? REUSE_EVENTS.get(reason) : undefined;
       const route = ctx.oidc?.route;
       audit.record({
         tenantId,
