@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Adapter, AdapterPayload, KoaContextWithOIDC } from 'oidc-provider';
 import type { OAuthCatalog } from './catalog.js';
 import type { OAuthStore } from './types.js';
 
@@ -20,6 +20,8 @@ export const digest = (id: string) => createHash('sha256').update(id).digest('ba
  * base64url ids, and a marked id names the row as it is, without hashing again.
  */
 const STORED_ID = '~';
+/** Single-use models the token endpoint consumes before it issues tokens. */
+const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode']);
 const isStoredId = (model: string, id: string) => model === 'DeviceCode' && id.startsWith(STORED_ID);
 
 /**
@@ -34,12 +36,36 @@ async function onDeviceBrowserRoute(): Promise<boolean> {
   return DEVICE_BROWSER_ROUTES.has(Provider.ctx?.oidc.route ?? '');
 }
 
+/** The request the engine is serving (its async-local context), if any. */
+async function engineRequest(): Promise<KoaContextWithOIDC | undefined> {
+  const { default: Provider } = await import('oidc-provider');
+  return Provider.ctx;
+}
+
+export interface AdapterHooks {
+  /**
+   * Runs just before a code or token is consumed, with the payload the engine found for it:
+   * what can still refuse the token request must refuse it here, while the credential is unused.
+   */
+  beforeConsume?(ctx: KoaContextWithOIDC, model: string, payload: AdapterPayload): Promise<void>;
+}
+
 /**
  * oidc-provider's storage adapter for one tenant. Clients come from our catalog (cached,
  * secrets hashed); every other model (grants, codes, refresh tokens, sessions…) is a JSON
  * payload row scoped by tenant.
  */
-export function createAdapterFactory(tenantId: string, store: OAuthStore, catalog: OAuthCatalog, clock: () => number = Date.now) {
+export function createAdapterFactory(tenantId: string, store: OAuthStore, catalog: OAuthCatalog, clock: () => number = Date.now, hooks: AdapterHooks = {}) {
+  // What each request found, for beforeConsume: the engine finds a code or token, checks it,
+  // then consumes it by id.
+  const foundIn = new WeakMap<object, Map<string, AdapterPayload>>();
+  const remember = async (model: string, id: string, payload: AdapterPayload | undefined) => {
+    const ctx = hooks.beforeConsume && payload ? await engineRequest() : undefined;
+    if (!ctx) return;
+    const found = foundIn.get(ctx) ?? new Map<string, AdapterPayload>();
+    found.set(`${model} ${id}`, payload!);
+    foundIn.set(ctx, found);
+  };
   return (model: string): Adapter => {
     if (model === 'Client') return clientAdapter(tenantId, catalog);
     const secret = SECRET_IDS.has(model);
@@ -63,7 +89,9 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
       async find(id) {
         if (isStoredId(model, id) && !(await onDeviceBrowserRoute())) return undefined;
         const found = await load(store, tenantId, model, 'id', key(id), clock);
-        return found && secret ? { ...found.payload, jti: id } : found?.payload;
+        const payload = found && secret ? { ...found.payload, jti: id } : found?.payload;
+        if (CONSUMABLE.has(model)) await remember(model, id, payload);
+        return payload;
       },
       findByUid: async (uid) => (await load(store, tenantId, model, 'uid', uid, clock))?.payload,
       async findByUserCode(userCode) {
@@ -72,6 +100,11 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
         return found && secret ? { ...found.payload, jti: `${STORED_ID}${found.id}` } : found?.payload;
       },
       async consume(id) {
+        const ctx = hooks.beforeConsume ? await engineRequest() : undefined;
+        if (ctx) {
+          const payload = foundIn.get(ctx)?.get(`${model} ${id}`) ?? (await load(store, tenantId, model, 'id', key(id), clock))?.payload;
+          if (payload) await hooks.beforeConsume!(ctx, model, payload);
+        }
         if (await store.consumePayload(tenantId, model, key(id), Math.floor(clock() / 1000))) return;
         await lostConsumeRace(store, tenantId, model, key(id));
       },

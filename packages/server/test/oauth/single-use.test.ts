@@ -6,6 +6,8 @@ import { Agent, signInDriver, verifierPair } from './browserless.js';
 const PASSWORD = 'a long and unusual passphrase';
 const REDIRECT = 'https://shop.test/callback';
 const PARALLEL = 12;
+const API = 'https://orders.acme.test';
+const OTHER_API = 'https://billing.acme.test';
 
 // RFC 6749 §4.1.2 and RFC 9700 §4.14.2: a code and a refresh token work once. oidc-provider
 // reads, checks, then consumes; requests sent at the same moment all pass the check, so only the
@@ -14,6 +16,8 @@ for (const dialect of dialects) {
   describe(`single-use codes and refresh tokens under concurrency (${dialect})`, () => {
     let server: TestServer;
     let driver: ReturnType<typeof signInDriver>;
+    let apiDriver: ReturnType<typeof signInDriver>;
+    let apiClientId: string;
 
     const audited = async (action: string) => {
       await server.core.audit.flush();
@@ -38,6 +42,17 @@ for (const dialect of dialects) {
         firstParty: true,
       });
       driver = signInDriver({ origin: server.url, tenant: 'acme', clientId: client.clientId, clientSecret: clientSecret!, redirectUri: REDIRECT, email: 'ann@acme.test', password: PASSWORD });
+      await server.core.catalog.createApi('acme', { identifier: API, scopes: ['orders:read'] });
+      await server.core.catalog.createApi('acme', { identifier: OTHER_API, scopes: ['billing:read'] });
+      const withApi = await server.core.catalog.createClient('acme', {
+        name: 'Orders',
+        grantTypes: ['authorization_code', 'refresh_token'],
+        redirectUris: [REDIRECT],
+        firstParty: true,
+        apis: { [API]: ['orders:read'] },
+      });
+      apiClientId = withApi.client.clientId;
+      apiDriver = signInDriver({ origin: server.url, tenant: 'acme', clientId: withApi.client.clientId, clientSecret: withApi.clientSecret!, redirectUri: REDIRECT, email: 'ann@acme.test', password: PASSWORD });
     });
     after(() => server.close());
 
@@ -69,6 +84,33 @@ for (const dialect of dialects) {
         for (const next of rotated) assert.equal((await driver.token({ grant_type: 'refresh_token', refresh_token: next.json.refresh_token! })).json.error, 'invalid_grant');
       }
       assert.ok((await audited('refresh_token.reused')).length >= 3);
+    });
+
+    // RFC 8707 §2.2: a resource the client may not have is invalid_target. Refusing it must use
+    // nothing up, or the client's corrected retry reads as reuse and kills the grant.
+    it('refuses an unknown or not allowed resource before consuming the code or the refresh token', async () => {
+      const { verifier, challenge } = verifierPair();
+      const callback = await apiDriver.signIn(new Agent(server.url), { code_challenge: challenge, code_challenge_method: 'S256', scope: 'openid offline_access', prompt: 'consent', resource: API });
+      const exchange = (resource: string) =>
+        apiDriver.token({ grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: REDIRECT, code_verifier: verifier, resource });
+      for (const resource of ['https://unknown.acme.test', OTHER_API]) assert.equal((await exchange(resource)).json.error, 'invalid_target', resource);
+      const tokens = await exchange(API);
+      assert.equal(tokens.status, 200, JSON.stringify(tokens.json));
+
+      let refresh = tokens.json.refresh_token!;
+      const refreshWith = (resource?: string) => apiDriver.token({ grant_type: 'refresh_token', refresh_token: refresh, ...(resource ? { resource } : {}) });
+      for (const resource of ['https://unknown.acme.test', OTHER_API]) {
+        const refused = await refreshWith(resource);
+        assert.equal(refused.status, 400, resource);
+        assert.equal(refused.json.error, 'invalid_target', resource);
+      }
+      // The retry is no reuse: the same refresh token rotates, and the grant lives on.
+      for (const resource of [API, undefined]) {
+        const rotated = await refreshWith(resource);
+        assert.equal(rotated.status, 200, JSON.stringify(rotated.json));
+        refresh = rotated.json.refresh_token!;
+      }
+      assert.equal((await audited('refresh_token.reused')).filter((e) => e.actor === apiClientId).length, 0);
     });
   });
 }
