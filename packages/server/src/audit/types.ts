@@ -42,6 +42,7 @@ export const auditActions = [
   'user.grant_revoked',
   'refresh_token.reused',
   'authorization_code.reused',
+  'device_code.reused',
   'authorization.denied',
   'token.refreshed',
 ] as const;

@@ -1,8 +1,8 @@
 import { hkdfSync } from 'node:crypto';
-import type { default as Provider, Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
+import type { default as Provider, AdapterPayload, Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { AuditWriter } from '../audit/index.js';
+import type { AuditAction, AuditWriter } from '../audit/index.js';
 import type { KeyService } from '../keys/index.js';
 import type { Metrics } from '../http/metrics.js';
 import { createAdapterFactory, digest } from './adapter.js';
@@ -46,6 +46,13 @@ export interface PoolEntry {
   handle: (req: IncomingMessage, res: ServerResponse) => void;
   validUntil: number;
 }
+
+/** oidc-provider's reasons for a single-use credential presented again (and adapter.ts's). */
+const REUSE_EVENTS = new Map<string, AuditAction>([
+  ['refresh token already used', 'refresh_token.reused'],
+  ['authorization code already consumed', 'authorization_code.reused'],
+  ['device code already consumed', 'device_code.reused'],
+]);
 
 // OpenID Connect standard scopes: not API scopes, so never checked against an API's list.
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
@@ -100,8 +107,66 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     const cookieKeys = [Buffer.from(hkdfSync('sha256', deps.masterKey, tenantId, 'gatehouse cookie keys', 32)).toString('base64url')];
     const tenantPath = new URL(deps.issuerFor(tenantId)).pathname;
     const tenantDisplay = await deps.tenantPage(tenantId);
+    // The client's only API is the audience when `resource` is omitted; with several APIs the
+    // client must say which one (RFC 8707 §2).
+    async function defaultResource(ctx: KoaContextWithOIDC) {
+      const client = await catalog.findClient(tenantId, ctx.oidc.client!.clientId);
+      const apis = Object.keys(client?.apiScopes ?? {});
+      if (apis.length === 1) return apis[0]!;
+      // A person signing in to an application that calls no API gets an ID token and an
+      // access token for userinfo only; a machine client without an API has nothing to ask.
+      if (apis.length === 0 && ctx.oidc.params?.grant_type !== 'client_credentials') return undefined;
+      throw new errors.InvalidTarget(apis.length === 0 ? 'this client is not allowed to request tokens for any API' : 'this client may call several APIs: the resource parameter is required');
+    }
+    async function getResourceServerInfo(ctx: KoaContextWithOIDC, resourceIndicator: string, oidcClient: { clientId: string }) {
+      const api = await catalog.apiByIdentifier(tenantId, resourceIndicator);
+      if (!api) throw new errors.InvalidTarget('unknown resource');
+      const client = await catalog.findClient(tenantId, oidcClient.clientId);
+      const allowed = client?.apiScopes[api.identifier];
+      if (!allowed) throw new errors.InvalidTarget('this client is not allowed to request tokens for this resource');
+      const grantable = allowed.filter((s) => api.scopes.includes(s));
+      if (ctx.oidc.params?.grant_type === 'client_credentials') {
+        const params = ctx.oidc.params as { scope?: string };
+        if (!params.scope) {
+          // RFC 6749 §3.3: with no scope requested we issue the client's pre-approved scopes.
+          params.scope = grantable.join(' ') || undefined;
+        } else {
+          for (const scope of params.scope.split(' ')) {
+            if (!OIDC_SCOPES.has(scope) && !grantable.includes(scope)) throw new errors.InvalidScope('requested scope is not allowed', scope);
+          }
+        }
+      }
+      const { active } = await keys.keySet(tenantId);
+      return {
+        scope: grantable.join(' '),
+        audience: api.identifier,
+        accessTokenTTL: api.accessTokenTtl,
+        accessTokenFormat: 'jwt' as const,
+        jwt: { sign: { alg: active.alg, kid: active.kid } },
+      };
+    }
+    /**
+     * oidc-provider consumes a code or refresh token, then resolves the resource indicator and
+     * asks getResourceServerInfo, so a request refused there (an unknown or no longer allowed
+     * `resource`, RFC 8707 §2.2 invalid_target) has used the credential up, and the client's
+     * corrected retry reads as reuse and revokes the grant. The adapter runs this just before
+     * the consume: the same resolution as the engine's (lib/helpers/resolve_resource.js, with
+     * useGrantedResource) and the same check, so whatever would refuse the request after the
+     * consume refuses it before, and the credential stays valid.
+     */
+    async function checkTarget(ctx: KoaContextWithOIDC, _model: string, payload: AdapterPayload) {
+      if (ctx.oidc?.route !== 'token' || !ctx.oidc.client) return;
+      const granted = payload.resource as string | string[] | undefined;
+      let resource: unknown = ctx.oidc.params?.resource ?? granted;
+      if (Array.isArray(resource) && resource.length === 0) resource = undefined;
+      if (Array.isArray(resource)) resource = await defaultResource(ctx);
+      if (resource === undefined) return;
+      if (typeof resource !== 'string') throw new errors.InvalidTarget('only a single resource indicator value must be requested/resolved during Access Token Request');
+      if (!(Array.isArray(granted) ? granted : [granted]).includes(resource)) throw new errors.InvalidTarget();
+      await getResourceServerInfo(ctx, resource, ctx.oidc.client);
+    }
     const configuration: Configuration = {
-      adapter: createAdapterFactory(tenantId, deps.store, catalog, clock),
+      adapter: createAdapterFactory(tenantId, deps.store, catalog, clock, { beforeConsume: checkTarget }),
       jwks: { keys: keySet.privateJwks as NonNullable<Configuration['jwks']>['keys'] },
       // Cookie signing keys derived from the master key, distinct per tenant.
       clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
@@ -145,50 +210,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
             ctx.body = renderDeviceDonePage({ tenant: tenantDisplay, client: ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId ?? 'The device' });
           },
         },
-        resourceIndicators: {
-          enabled: true,
-          // The client's only API is the audience when `resource` is omitted; with several
-          // APIs the client must say which one (RFC 8707 §2).
-          async defaultResource(ctx) {
-            const client = await catalog.findClient(tenantId, ctx.oidc.client!.clientId);
-            const apis = Object.keys(client?.apiScopes ?? {});
-            if (apis.length === 1) return apis[0]!;
-            // A person signing in to an application that calls no API gets an ID token and an
-            // access token for userinfo only; a machine client without an API has nothing to ask.
-            if (apis.length === 0 && ctx.oidc.params?.grant_type !== 'client_credentials') return undefined;
-            throw new errors.InvalidTarget(
-              apis.length === 0 ? 'this client is not allowed to request tokens for any API' : 'this client may call several APIs: the resource parameter is required',
-            );
-          },
-          useGrantedResource: () => true,
-          async getResourceServerInfo(ctx, resourceIndicator, oidcClient) {
-            const api = await catalog.apiByIdentifier(tenantId, resourceIndicator);
-            if (!api) throw new errors.InvalidTarget('unknown resource');
-            const client = await catalog.findClient(tenantId, oidcClient.clientId);
-            const allowed = client?.apiScopes[api.identifier];
-            if (!allowed) throw new errors.InvalidTarget('this client is not allowed to request tokens for this resource');
-            const grantable = allowed.filter((s) => api.scopes.includes(s));
-            if (ctx.oidc.params?.grant_type === 'client_credentials') {
-              const params = ctx.oidc.params as { scope?: string };
-              if (!params.scope) {
-                // RFC 6749 §3.3: with no scope requested we issue the client's pre-approved scopes.
-                params.scope = grantable.join(' ') || undefined;
-              } else {
-                for (const scope of params.scope.split(' ')) {
-                  if (!OIDC_SCOPES.has(scope) && !grantable.includes(scope)) throw new errors.InvalidScope('requested scope is not allowed', scope);
-                }
-              }
-            }
-            const { active } = await keys.keySet(tenantId);
-            return {
-              scope: grantable.join(' '),
-              audience: api.identifier,
-              accessTokenTTL: api.accessTokenTtl,
-              accessTokenFormat: 'jwt',
-              jwt: { sign: { alg: active.alg, kid: active.kid } },
-            };
-          },
-        },
+        resourceIndicators: { enabled: true, defaultResource, useGrantedResource: () => true, getResourceServerInfo },
       },
       // Asymmetric algorithms only (architecture: no HS*, never none).
       enabledJWA: {
@@ -354,8 +376,9 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       const clientId = ctx.oidc?.client?.clientId ?? (ctx.oidc?.params?.client_id as string | undefined) ?? null;
       const failedAuth = code === 'invalid_client';
       const reason = error.error_detail ?? error.error_description ?? null;
-      // A used refresh token or code presented again: the grant is revoked (oidc-provider does it).
-      const reuse = reason === 'refresh token already used' ? 'refresh_token.reused' : reason === 'authorization code already consumed' ? 'authorization_code.reused' : undefined;
+      // A used refresh token or code presented again, one after the other (oidc-provider) or in
+      // parallel (the adapter's consume lost the race): the grant is revoked.
+      const reuse = code === 'invalid_grant' && reason ? REUSE_EVENTS.get(reason) : undefined;
       const route = ctx.oidc?.route;
       audit.record({
         tenantId,

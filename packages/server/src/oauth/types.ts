@@ -110,7 +110,11 @@ export interface OAuthStore {
   rotateSecret(tenantId: string, clientId: string, secret: ClientSecretRecord, previousExpireAt: number): Promise<boolean>;
   upsertPayload(record: OidcPayloadRecord): Promise<void>;
   findPayload(tenantId: string, model: string, by: 'id' | 'uid' | 'userCode', value: string): Promise<OidcPayloadRecord | undefined>;
-  consumePayload(tenantId: string, model: string, id: string, at: number): Promise<void>;
+  /**
+   * Marks a payload consumed, atomically: true for the one call that found it unconsumed, false
+   * when it was consumed already (or is gone), however many calls race.
+   */
+  consumePayload(tenantId: string, model: string, id: string, at: number): Promise<boolean>;
   destroyPayload(tenantId: string, model: string, id: string): Promise<void>;
   revokeGrant(tenantId: string, grantId: string): Promise<void>;
   /** Deletes every session, grant, code and token of a user; the number of rows removed. */

@@ -62,8 +62,16 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
         ),
     ),
     find: { id: findPayloadBy('id'), uid: findPayloadBy('uid'), userCode: findPayloadBy('user_code') },
+    // Single use under concurrency: of parallel consumers only the one whose UPDATE still finds
+    // the row unconsumed changes it (PostgreSQL re-checks the WHERE after a concurrent commit).
     consume: preparedQuery(db, (v: PayloadKey & { id: string; at: number }) =>
-      db.updateTable('oidc_payloads').set({ consumed_at: v.at }).where('tenant_id', '=', v.tenantId).where('model', '=', v.model).where('id', '=', v.id),
+      db
+        .updateTable('oidc_payloads')
+        .set({ consumed_at: v.at })
+        .where('tenant_id', '=', v.tenantId)
+        .where('model', '=', v.model)
+        .where('id', '=', v.id)
+        .where('consumed_at', 'is', null),
     ),
     destroy: preparedQuery(db, (v: PayloadKey & { id: string }) =>
       db.deleteFrom('oidc_payloads').where('tenant_id', '=', v.tenantId).where('model', '=', v.model).where('id', '=', v.id),
@@ -279,7 +287,8 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
       return rows[0] ? toPayload(rows[0]) : undefined;
     },
     async consumePayload(tenantId, model, id, at) {
-      await payloadQueries.consume({ tenantId, model, id, at });
+      const { numAffectedRows } = await payloadQueries.consume({ tenantId, model, id, at });
+      return Number(numAffectedRows ?? 0) === 1;
     },
     async destroyPayload(tenantId, model, id) {
       await payloadQueries.destroy({ tenantId, model, id });

@@ -511,9 +511,22 @@ for (const dialect of dialects) {
         await repos.oauth.upsertPayload(payload('oidc-a', 'AuthorizationCode', 'code-consume'));
         const at = Math.floor((T0 + MINUTE) / 1000);
 
-        await repos.oauth.consumePayload('oidc-a', 'AuthorizationCode', 'code-consume', at);
+        assert.equal(await repos.oauth.consumePayload('oidc-a', 'AuthorizationCode', 'code-consume', at), true);
 
         assert.equal((await repos.oauth.findPayload('oidc-a', 'AuthorizationCode', 'id', 'code-consume'))?.consumedAt, at);
+      });
+
+      it('consumes a payload once: of parallel consumers exactly one wins, a later one loses and keeps the first time', async () => {
+        await repos.oauth.upsertPayload(payload('oidc-a', 'RefreshToken', 'rt-race'));
+        const at = Math.floor((T0 + MINUTE) / 1000);
+
+        const won = await Promise.all(Array.from({ length: 8 }, (_, i) => repos.oauth.consumePayload('oidc-a', 'RefreshToken', 'rt-race', at + i)));
+
+        assert.equal(won.filter(Boolean).length, 1);
+        const first = (await repos.oauth.findPayload('oidc-a', 'RefreshToken', 'id', 'rt-race'))?.consumedAt;
+        assert.equal(await repos.oauth.consumePayload('oidc-a', 'RefreshToken', 'rt-race', at + 100), false);
+        assert.equal((await repos.oauth.findPayload('oidc-a', 'RefreshToken', 'id', 'rt-race'))?.consumedAt, first);
+        assert.equal(await repos.oauth.consumePayload('oidc-a', 'RefreshToken', 'no-such-token', at), false);
       });
 
       it('destroys a payload', async () => {
