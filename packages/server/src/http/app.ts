@@ -25,7 +25,9 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
     tenants: core.tenants,
     pool: core.pool,
     metrics: core.metrics,
+    audit: core.audit,
     logger: core.logger,
+    clock: core.clock,
     bodyLimit: config.bodyLimit,
     publicUrl: config.publicUrl,
     clientIp: (req) => {

@@ -179,7 +179,11 @@ export function createProviderPool(deps: ProviderPoolDeps) {
                 }
               }
             }
-            const { active } = await keys.keySet(tenantId);
+            // The key of the very set this engine was built with: a rotation elsewhere in the
+            // process (or the next read of the key service) must not name a kid this engine's
+            // keystore does not hold. The previous key stays published until every token it
+            // signed has expired, so signing with it until the engine is rebuilt is sound.
+            const { active } = keySet;
             return {
               scope: grantable.join(' '),
               audience: api.identifier,
@@ -348,8 +352,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         details: { grant_type: grantType, scope: token?.scope ?? null, ...tokenName(token) },
       });
     });
-    const onError = (ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError) => {
-      const code = error.error ?? 'server_error';
+    const onError = (ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError, code = error.error ?? 'server_error') => {
       if (ctx.oidc?.route === 'token') metrics.tokenErrors.inc({ error: code });
       const clientId = ctx.oidc?.client?.clientId ?? (ctx.oidc?.params?.client_id as string | undefined) ?? null;
       const failedAuth = code === 'invalid_client';
@@ -386,7 +389,9 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
       audit.record({ tenantId, time: clock(), actor: ctx.oidc.session?.accountId ?? null, action: 'logout', target: ctx.oidc.client?.clientId ?? null, result: 'success', ...requestFacts(ctx) });
     });
-    provider.on('server_error', (_ctx: KoaContextWithOIDC, error: Error) => logger.error({ err: error, tenant: tenantId }, 'oidc-provider server error'));
+    // An unexpected failure (a 500) is a refusal like any other: audited, and counted at the
+    // token endpoint. onError logs it.
+    provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => onError(ctx, error as OidcErrors.OIDCProviderError, 'server_error'));
   }
 
   return {
