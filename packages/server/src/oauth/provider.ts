@@ -266,8 +266,13 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       interactions: { url: (_ctx, interaction) => `${tenantPath}/interaction/${interaction.uid}`, policy: signInPolicy(interactionPolicy) },
       cookies: {
         keys: cookieKeys,
+        // One sign-in per tenant: each tenant's cookies carry its name and the session cookie
+        // is sent only under its issuer's path (RFC 6265 §5.1.4), so signing in to one tenant
+        // neither replaces nor reveals another's session in the same browser. The interaction
+        // cookies are scoped by the engine to their own interaction's path already.
+        names: { session: `_session_${tenantId}`, interaction: `_interaction_${tenantId}`, resume: `_interaction_resume_${tenantId}` },
         // Secure whenever the public URL is https (the engine trusts only the proto we set).
-        long: { httpOnly: true, sameSite: 'lax' },
+        long: { httpOnly: true, sameSite: 'lax', path: tenantPath },
         short: { httpOnly: true, sameSite: 'lax' },
       },
       // Refresh tokens only for offline_access, and a new one at every use: presenting a used
