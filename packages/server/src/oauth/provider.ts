@@ -47,6 +47,9 @@ export interface PoolEntry {
   validUntil: number;
 }
 
+// oidc-provider's resume routes (`resume`, `device_resume`), relative to the tenant.
+const RESUME_PATH = /^\/(?:auth|device)\/(?!auth$)[^/]+$/;
+
 // OpenID Connect standard scopes: not API scopes, so never checked against an API's list.
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
 
@@ -315,9 +318,35 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientId: string }, actual: string) {
       return catalog.verifySecret(tenantId, this.clientId, actual);
     };
-    // Unknown paths under a tenant answer in JSON like every other error (Koa's default is text).
+    // oidc-provider persists every touched session once a request is done (initialize_app.js,
+    // ensureSessionSave), and `persist` throws for a session that was never saved: a request
+    // that failed before the browser had a session (a device link or code form without its
+    // cookie, whose error page writes a fresh xsrf secret into a fresh session) ended in a 500
+    // instead of its error page. Such a session has no cookie pointing at it, so saving it
+    // would only write a row nobody can use: it is not saved.
+    const { persist } = provider.Session.prototype;
+    provider.Session.prototype.persist = async function persistIfSaved(this: InstanceType<Provider['Session']>) {
+      if (typeof this.exp !== 'number') return undefined;
+      return persist.call(this);
+    } as typeof persist;
     provider.use(async (ctx, next) => {
-      await next();
+      // The resume endpoints (`/auth/{uid}`, `/device/{uid}`) are where our interaction pages
+      // send the browser back, with nothing in the query: the request is the stored one. A query
+      // there is never ours, and oidc-provider's error path reads a client_id from it and then
+      // fails on parameters the resume step never assembled (a 500): it is dropped.
+      if (RESUME_PATH.test(ctx.path)) ctx.querystring = '';
+      try {
+        await next();
+      } catch (error) {
+        // Anything the engine let escape: a JSON 500 (never Koa's default, which writes the
+        // stack to stderr), logged, audited and counted like the engine's own server errors.
+        ctx.status = 500;
+        ctx.type = 'application/json; charset=utf-8';
+        ctx.body = { error: 'server_error', error_description: 'oops! something went wrong' };
+        provider.emit('server_error', ctx, error);
+        return;
+      }
+      // Unknown paths under a tenant answer in JSON like every other error (Koa's default is text).
       if (ctx.status === 404 && ctx.body == null) {
         ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
         ctx.status = 404;
