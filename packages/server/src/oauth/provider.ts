@@ -54,6 +54,9 @@ const REUSE_EVENTS = new Map<string, AuditAction>([
   ['device code already consumed', 'device_code.reused'],
 ]);
 
+// oidc-provider's resume routes (`resume`, `device_resume`), relative to the tenant.
+const RESUME_PATH = /^\/(?:auth|device)\/(?!auth$)[^/]+$/;
+
 // OpenID Connect standard scopes: not API scopes, so never checked against an API's list.
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
 
@@ -136,7 +139,11 @@ export function createProviderPool(deps: ProviderPoolDeps) {
           }
         }
       }
-      const { active } = await keys.keySet(tenantId);
+      // The key of the very set this engine was built with: a rotation elsewhere in the
+      // process (or the next read of the key service) must not name a kid this engine's
+      // keystore does not hold. The previous key stays published until every token it
+      // signed has expired, so signing with it until the engine is rebuilt is sound.
+      const { active } = keySet;
       return {
         scope: grantable.join(' '),
         audience: api.identifier,
@@ -284,8 +291,13 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       interactions: { url: (_ctx, interaction) => `${tenantPath}/interaction/${interaction.uid}`, policy: signInPolicy(interactionPolicy) },
       cookies: {
         keys: cookieKeys,
+        // One sign-in per tenant: each tenant's cookies carry its name and the session cookie
+        // is sent only under its issuer's path (RFC 6265 §5.1.4), so signing in to one tenant
+        // neither replaces nor reveals another's session in the same browser. The interaction
+        // cookies are scoped by the engine to their own interaction's path already.
+        names: { session: `_session_${tenantId}`, interaction: `_interaction_${tenantId}`, resume: `_interaction_resume_${tenantId}` },
         // Secure whenever the public URL is https (the engine trusts only the proto we set).
-        long: { httpOnly: true, sameSite: 'lax' },
+        long: { httpOnly: true, sameSite: 'lax', path: tenantPath },
         short: { httpOnly: true, sameSite: 'lax' },
       },
       // Refresh tokens only for offline_access, and a new one at every use: presenting a used
@@ -328,9 +340,35 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientId: string }, actual: string) {
       return catalog.verifySecret(tenantId, this.clientId, actual);
     };
-    // Unknown paths under a tenant answer in JSON like every other error (Koa's default is text).
+    // oidc-provider persists every touched session once a request is done (initialize_app.js,
+    // ensureSessionSave), and `persist` throws for a session that was never saved: a request
+    // that failed before the browser had a session (a device link or code form without its
+    // cookie, whose error page writes a fresh xsrf secret into a fresh session) ended in a 500
+    // instead of its error page. Such a session has no cookie pointing at it, so saving it
+    // would only write a row nobody can use: it is not saved.
+    const { persist } = provider.Session.prototype;
+    provider.Session.prototype.persist = async function persistIfSaved(this: InstanceType<Provider['Session']>) {
+      if (typeof this.exp !== 'number') return undefined;
+      return persist.call(this);
+    } as typeof persist;
     provider.use(async (ctx, next) => {
-      await next();
+      // The resume endpoints (`/auth/{uid}`, `/device/{uid}`) are where our interaction pages
+      // send the browser back, with nothing in the query: the request is the stored one. A query
+      // there is never ours, and oidc-provider's error path reads a client_id from it and then
+      // fails on parameters the resume step never assembled (a 500): it is dropped.
+      if (RESUME_PATH.test(ctx.path)) ctx.querystring = '';
+      try {
+        await next();
+      } catch (error) {
+        // Anything the engine let escape: a JSON 500 (never Koa's default, which writes the
+        // stack to stderr), logged, audited and counted like the engine's own server errors.
+        ctx.status = 500;
+        ctx.type = 'application/json; charset=utf-8';
+        ctx.body = { error: 'server_error', error_description: 'oops! something went wrong' };
+        provider.emit('server_error', ctx, error);
+        return;
+      }
+      // Unknown paths under a tenant answer in JSON like every other error (Koa's default is text).
       if (ctx.status === 404 && ctx.body == null) {
         ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
         ctx.status = 404;
@@ -370,8 +408,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         details: { grant_type: grantType, scope: token?.scope ?? null, ...tokenName(token) },
       });
     });
-    const onError = (ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError) => {
-      const code = error.error ?? 'server_error';
+    const onError = (ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError, code = error.error ?? 'server_error') => {
       if (ctx.oidc?.route === 'token') metrics.tokenErrors.inc({ error: code });
       const clientId = ctx.oidc?.client?.clientId ?? (ctx.oidc?.params?.client_id as string | undefined) ?? null;
       const failedAuth = code === 'invalid_client';
@@ -409,7 +446,9 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
       audit.record({ tenantId, time: clock(), actor: ctx.oidc.session?.accountId ?? null, action: 'logout', target: ctx.oidc.client?.clientId ?? null, result: 'success', ...requestFacts(ctx) });
     });
-    provider.on('server_error', (_ctx: KoaContextWithOIDC, error: Error) => logger.error({ err: error, tenant: tenantId }, 'oidc-provider server error'));
+    // An unexpected failure (a 500) is a refusal like any other: audited, and counted at the
+    // token endpoint. onError logs it.
+    provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => onError(ctx, error as OidcErrors.OIDCProviderError, 'server_error'));
   }
 
   return {
