@@ -197,13 +197,13 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   // Public by decision: the API description holds no tenant data.
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/tenants', { preHandler: read, schema: { tags: ['tenants'], response: { 200: Type.Object({ tenants: Type.Array(Tenant) }), ...errors } } }, async () => ({
+  app.get('/tenants', { onRequest: read, schema: { tags: ['tenants'], response: { 200: Type.Object({ tenants: Type.Array(Tenant) }), ...errors } } }, async () => ({
     tenants: (await core.tenants.list()).map(tenantView),
   }));
 
   app.post<{ Body: Static<typeof CreateTenant> }>(
     '/tenants',
-    { preHandler: write, schema: { tags: ['tenants'], body: CreateTenant, response: { 201: Tenant, ...errors } } },
+    { onRequest: write, schema: { tags: ['tenants'], body: CreateTenant, response: { 201: Tenant, ...errors } } },
     async (request, reply) => {
       const tenant = await core.tenants.create(request.body.id, request.body.display_name);
       audit(request, tenant.id, 'tenant.created', tenant.id);
@@ -213,14 +213,14 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant',
-    { preHandler: read, schema: { tags: ['tenants'], params: TenantParams, response: { 200: Tenant, ...errors } } },
+    { onRequest: read, schema: { tags: ['tenants'], params: TenantParams, response: { 200: Tenant, ...errors } } },
     async (request) => tenantView(await core.tenants.get(request.params.tenant)),
   );
 
   app.patch<{ Params: Static<typeof TenantParams>; Body: { display_name: string } }>(
     '/tenants/:tenant',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['tenants'],
         description: 'Renames the tenant: the name its sign-in pages show.',
@@ -242,7 +242,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     logos.put<{ Params: Static<typeof TenantParams> }>(
       '/tenants/:tenant/logo',
       {
-        preHandler: write,
+        onRequest: write,
         schema: {
           tags: ['tenants'],
           description: `Sets the logo of the sign-in pages: the image itself as the body (${LOGO_TYPES.join(', ')}; at most ${MAX_LOGO_BYTES} bytes). Served at /t/{tenant}/logo.`,
@@ -262,7 +262,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.delete<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/logo',
-    { preHandler: write, schema: { tags: ['tenants'], params: TenantParams, response: { 204: Type.Null(), ...errors } } },
+    { onRequest: write, schema: { tags: ['tenants'], params: TenantParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
       await core.tenants.setLogo(request.params.tenant, null);
       audit(request, request.params.tenant, 'tenant.updated', request.params.tenant, { changed: ['logo'] });
@@ -272,7 +272,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/apis',
-    { preHandler: read, schema: { tags: ['apis'], params: TenantParams, response: { 200: Type.Object({ apis: Type.Array(Api) }), ...errors } } },
+    { onRequest: read, schema: { tags: ['apis'], params: TenantParams, response: { 200: Type.Object({ apis: Type.Array(Api) }), ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       return { apis: (await core.catalog.listApis(request.params.tenant)).map(apiView) };
@@ -281,7 +281,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof CreateApi> }>(
     '/tenants/:tenant/apis',
-    { preHandler: write, schema: { tags: ['apis'], params: TenantParams, body: CreateApi, response: { 201: Api, ...errors } } },
+    { onRequest: write, schema: { tags: ['apis'], params: TenantParams, body: CreateApi, response: { 201: Api, ...errors } } },
     async (request, reply) => {
       const { tenant } = request.params;
       await core.tenants.get(tenant);
@@ -295,7 +295,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   const ApiParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), api: Type.String({ maxLength: 2048 }) });
   app.delete<{ Params: Static<typeof ApiParams> }>(
     '/tenants/:tenant/apis/:api',
-    { preHandler: write, schema: { tags: ['apis'], params: ApiParams, response: { 204: Type.Null(), ...errors } } },
+    { onRequest: write, schema: { tags: ['apis'], params: ApiParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
       const { tenant, api } = request.params;
       await core.tenants.get(tenant);
@@ -308,7 +308,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.patch<{ Params: Static<typeof ApiParams>; Body: Static<typeof UpdateApi> }>(
     '/tenants/:tenant/apis/:api',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['apis'],
         description: 'Changes name, scopes or access-token lifetime. Tokens already issued keep their claims; clients lose scopes the API no longer defines.',
@@ -329,7 +329,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/clients',
-    { preHandler: read, schema: { tags: ['clients'], params: TenantParams, response: { 200: Type.Object({ clients: Type.Array(Client) }), ...errors } } },
+    { onRequest: read, schema: { tags: ['clients'], params: TenantParams, response: { 200: Type.Object({ clients: Type.Array(Client) }), ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       return { clients: (await core.catalog.listClients(request.params.tenant)).map(clientView) };
@@ -339,7 +339,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof CreateClient> }>(
     '/tenants/:tenant/clients',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['clients'],
         description: 'Creates a client. A confidential client\'s `client_secret` is in this response and nowhere else.',
@@ -368,7 +368,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   const ClientParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), client: Type.String({ maxLength: 200 }) });
   app.get<{ Params: Static<typeof ClientParams> }>(
     '/tenants/:tenant/clients/:client',
-    { preHandler: read, schema: { tags: ['clients'], params: ClientParams, response: { 200: Client, ...errors } } },
+    { onRequest: read, schema: { tags: ['clients'], params: ClientParams, response: { 200: Client, ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       return clientView(await core.catalog.getClient(request.params.tenant, request.params.client));
@@ -377,7 +377,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.patch<{ Params: Static<typeof ClientParams>; Body: Static<typeof UpdateClient> }>(
     '/tenants/:tenant/clients/:client',
-    { preHandler: write, schema: { tags: ['clients'], description: 'Changes a client: name, APIs and scopes, grant types, redirect and logout URIs, consent, refresh token lifetimes (its type and auth method stay).', params: ClientParams, body: UpdateClient, response: { 200: Client, ...errors } } },
+    { onRequest: write, schema: { tags: ['clients'], description: 'Changes a client: name, APIs and scopes, grant types, redirect and logout URIs, consent, refresh token lifetimes (its type and auth method stay).', params: ClientParams, body: UpdateClient, response: { 200: Client, ...errors } } },
     async (request) => {
       const { tenant, client } = request.params;
       await core.tenants.get(tenant);
@@ -390,7 +390,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.delete<{ Params: Static<typeof ClientParams> }>(
     '/tenants/:tenant/clients/:client',
-    { preHandler: write, schema: { tags: ['clients'], params: ClientParams, response: { 204: Type.Null(), ...errors } } },
+    { onRequest: write, schema: { tags: ['clients'], params: ClientParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
       const { tenant, client } = request.params;
       await core.tenants.get(tenant);
@@ -403,7 +403,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof ClientParams>; Body: Static<typeof RotateSecret> }>(
     '/tenants/:tenant/clients/:client/secret',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['clients'],
         description: 'Rotates the client secret. The new secret is returned once; earlier secrets keep working for `grace_seconds`.',
@@ -431,7 +431,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   });
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/keys',
-    { preHandler: read, schema: { tags: ['keys'], params: TenantParams, response: { 200: Type.Object({ keys: Type.Array(KeyView) }), ...errors } } },
+    { onRequest: read, schema: { tags: ['keys'], params: TenantParams, response: { 200: Type.Object({ keys: Type.Array(KeyView) }), ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       const keys = await core.keys.list(request.params.tenant);
@@ -444,7 +444,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof RotateKey> }>(
     '/tenants/:tenant/keys/rotate',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['keys'],
         description: 'Makes a new signing key active at once. The previous key stays in JWKS until every token it signed has expired.',
@@ -476,7 +476,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.get<{ Params: Static<typeof TenantParams>; Querystring: Static<typeof AuditQuery> }>(
     '/tenants/:tenant/audit',
     {
-      preHandler: read,
+      onRequest: read,
       schema: {
         tags: ['audit'],
         description: 'Audit events, newest first. Page with `before` = the last id of the previous page.',

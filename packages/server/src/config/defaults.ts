@@ -300,7 +300,7 @@ export const options = {
   },
   bodyLimit: {
     env: 'GATEHOUSE_BODY_LIMIT',
-    description: 'Largest accepted request body in bytes; larger ones get 413.',
+    description: 'Largest accepted request body in bytes; larger ones get 413. Bulk check, relationship writes and imports, schema and policies have their own limits (docs/authz.md).',
     default: 65536,
     example: '131072',
     recommendation: 'Keep it small: no OAuth request needs more.',

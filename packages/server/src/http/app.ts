@@ -5,6 +5,7 @@ import { adminRoutes } from '../admin/index.js';
 import type { Core } from '../core.js';
 import { GatehouseError } from '../errors.js';
 import { clientAddress, trustFunction } from './client-ip.js';
+import { registerJsonBodyParser } from './json-body.js';
 import { createEngineHandler, interactionRoutes, oauthRoutes, requestIdOf } from '../oauth/index.js';
 
 type Dispatch = (req: IncomingMessage, res: ServerResponse) => void;
@@ -57,6 +58,7 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
     },
   });
   app.decorate('dispatch', dispatch!);
+  registerJsonBodyParser(app as unknown as FastifyInstance);
   app.log.level = config.logLevel;
 
   // Callback-style hooks: every request runs them, and an async hook costs a promise each time.
