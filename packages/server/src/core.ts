@@ -42,10 +42,10 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     sqliteFile: options.sqliteFile,
-    onIdleError: (err) => logger.warn({ err }, 'idle database connection lost; the pool replaces it'),
+    logger,
   });
   const repos = createRepositories(handle);
-  const feed = await createChangeFeed(handle, { pollMs: config.changePollMs });
+  const feed = await createChangeFeed(handle, { pollMs: config.changePollMs, logger });
   const master = resolveMasterKey(config.masterKey, config.dataDir, config.production);
   if (master.source === 'generated') logger.warn({ path: `${config.dataDir}/master.key` }, 'generated a development master key; set GATEHOUSE_MASTER_KEY in production');
 

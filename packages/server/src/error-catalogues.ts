@@ -12,6 +12,7 @@ import { userErrors } from './identity/errors.js';
 import { passwordErrors } from './identity/password-errors.js';
 import { keyErrors } from './keys/errors.js';
 import { oauthErrors } from './oauth/errors.js';
+import { storeErrors } from './store/unavailable.js';
 import { tenantErrors } from './tenants/service.js';
 
 /** Errors raised outside a catalogue module: HTTP plumbing and the admin guard. */
@@ -30,6 +31,7 @@ export const httpErrors = {
 /** Every error code the server can answer with, by module: the docs and a test read this. */
 export const errorCatalogues: Record<string, Record<string, ErrorSpec>> = {
   http: httpErrors,
+  store: storeErrors.catalogue,
   tenants: tenantErrors.catalogue,
   keys: keyErrors.catalogue,
   oauth: oauthErrors.catalogue,

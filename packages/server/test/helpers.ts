@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import inject, { type InjectOptions, type Response as InjectResponse } from 'light-my-request';
 import pg from 'pg';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { loadConfig, type Config } from '../src/config/defaults.js';
 import { createCore, type Core } from '../src/core.js';
 import { createApp } from '../src/http/app.js';
@@ -67,6 +67,8 @@ export interface TestServerOptions {
   env?: Record<string, string>;
   /** A second node on the first one's database (and data directory, so the same master key). */
   sameDatabaseAs?: TestServer;
+  /** Where the server logs (default: nowhere). */
+  logger?: Logger;
 }
 
 export interface TestServer {
@@ -98,7 +100,7 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
     ...(shared?.config.databaseUrl ? { DATABASE_URL: shared.config.databaseUrl } : {}),
     ...options.env,
   });
-  const core = await createCore(config, { logger: pino({ level: 'silent' }), clock: options.clock });
+  const core = await createCore(config, { logger: options.logger ?? pino({ level: 'silent' }), clock: options.clock });
   await core.ensureDefaults();
   const admin = shared ? shared.admin : (await core.bootstrapAdminClient())!;
   const app = await createApp(core);

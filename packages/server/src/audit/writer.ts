@@ -10,26 +10,39 @@ export interface AuditWriterOptions {
   maxBatch?: number;
   /** Beyond this many unwritten events (database down), the oldest are dropped and counted. */
   maxBuffered?: number;
+  /** Longest wait between two attempts while writes keep failing (the wait doubles from flushMs up to this). */
+  maxBackoffMs?: number;
+  clock?: () => number;
 }
 
 /**
  * Audit events are written in batches off the request path: `record` only pushes to
  * memory, a timer (or a full batch) writes. A failed write keeps the batch for the next
- * attempt, so a database hiccup delays the trail instead of losing it.
+ * attempt, so a database hiccup delays the trail instead of losing it. While writes fail the
+ * writer waits longer between attempts (doubling up to `maxBackoffMs`) instead of trying
+ * again for every new event, and says so once per outage, not once per attempt.
  */
-export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxBuffered = 100_000 }: AuditWriterOptions) {
+export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxBuffered = 100_000, maxBackoffMs = 30_000, clock = Date.now }: AuditWriterOptions) {
   let buffer: AuditEvent[] = [];
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<void> | undefined;
   let dropped = 0;
+  /** Failed attempts in a row; while > 0 only the backoff timer writes. */
+  let failures = 0;
+  let failingSince = 0;
+  let droppedThisOutage = 0;
 
-  function schedule() {
+  function schedule(delay = flushMs) {
     if (timer) return;
     timer = setTimeout(() => {
       timer = undefined;
       void flush();
-    }, flushMs);
+    }, delay);
     timer.unref();
+  }
+
+  function backoffMs(): number {
+    return Math.min(maxBackoffMs, Math.max(flushMs, 50) * 2 ** Math.min(failures - 1, 20));
   }
 
   async function writeOnce(): Promise<void> {
@@ -39,9 +52,18 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
         await store.append(batch);
         buffer = buffer.slice(batch.length);
       } catch (error) {
-        logger.error({ err: error, pending: buffer.length }, 'audit batch write failed; will retry');
-        schedule();
+        failures++;
+        if (failures === 1) {
+          failingSince = clock();
+          logger.error({ err: error, pending: buffer.length }, 'audit writes failing: events are kept in memory and retried with backoff');
+        }
+        schedule(backoffMs());
         return;
+      }
+      if (failures > 0 || droppedThisOutage > 0) {
+        logger.warn({ outageMs: clock() - failingSince, attempts: failures, pending: buffer.length, dropped: droppedThisOutage }, 'audit writes resumed');
+        failures = 0;
+        droppedThisOutage = 0;
       }
     }
   }
@@ -61,8 +83,12 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
         const excess = buffer.length - maxBuffered;
         buffer.splice(0, excess);
         dropped += excess;
-        logger.error({ dropped }, 'audit buffer overflow: oldest events dropped');
+        // Once per outage; the total is in the 'audit writes resumed' line.
+        if (droppedThisOutage === 0) logger.error({ maxBuffered }, 'audit buffer full: the oldest unwritten events are being dropped');
+        droppedThisOutage += excess;
       }
+      // While writes fail, the backoff timer alone decides when to try again.
+      if (failures > 0) return;
       if (buffer.length >= maxBatch) void flush();
       else schedule();
     },
@@ -70,6 +96,10 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
     flush,
     get pending() {
       return buffer.length;
+    },
+    /** Events dropped since start because the buffer was full. */
+    get dropped() {
+      return dropped;
     },
     async close(): Promise<void> {
       if (timer) clearTimeout(timer);

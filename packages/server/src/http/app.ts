@@ -6,7 +6,8 @@ import type { Core } from '../core.js';
 import { GatehouseError } from '../errors.js';
 import { clientAddress, trustFunction } from './client-ip.js';
 import { registerJsonBodyParser } from './json-body.js';
-import { createEngineHandler, interactionRoutes, oauthRoutes, requestIdOf } from '../oauth/index.js';
+import { createEngineHandler, interactionRoutes, oauthRoutes, requestIdOf, TEMPORARILY_UNAVAILABLE } from '../oauth/index.js';
+import { isStoreUnavailable, STORE_RETRY_AFTER_SECONDS } from '../store/unavailable.js';
 
 type Dispatch = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -74,6 +75,12 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((error: FastifyError | GatehouseError, request, reply) => {
+    if (isStoreUnavailable(error)) {
+      // The database is unreachable: nothing was decided or written, so the caller may simply
+      // retry; 503 with Retry-After (RFC 9110 §15.6.4, §10.2.3) instead of a 500.
+      reply.header('retry-after', String(STORE_RETRY_AFTER_SECONDS));
+      if (request.url.startsWith('/t/')) return reply.code(503).send(TEMPORARILY_UNAVAILABLE);
+    }
     if (error instanceof GatehouseError) {
       return reply.code(error.status).send({ code: error.code, message: error.message, details: error.details ?? {} });
     }

@@ -6,7 +6,8 @@ import type { AuditWriter } from '../audit/index.js';
 import type { Metrics } from '../http/metrics.js';
 import { pageCsp } from './pages.js';
 import type { TenantService } from '../tenants/index.js';
-import type { ForwardedRequest, ProviderPool } from './provider.js';
+import { isStoreUnavailable, STORE_RETRY_AFTER_SECONDS } from '../store/unavailable.js';
+import { TEMPORARILY_UNAVAILABLE, type ForwardedRequest, type ProviderPool } from './provider.js';
 
 export interface EngineHandlerDeps {
   tenants: TenantService;
@@ -128,6 +129,12 @@ export function createEngineHandler(deps: EngineHandlerDeps) {
       }
       const served: { tenantId?: string } = {};
       handle(req, res, requestId, served).catch((err: unknown) => {
+        if (isStoreUnavailable(err)) {
+          // Finding the tenant or building its engine needed the database (logged once per outage by the store).
+          if (res.headersSent) return void res.destroy();
+          res.setHeader('retry-after', String(STORE_RETRY_AFTER_SECONDS));
+          return reject(res, 503, TEMPORARILY_UNAVAILABLE.error, TEMPORARILY_UNAVAILABLE.error_description);
+        }
         deps.logger.error({ err, reqId: requestId }, 'engine request failed');
         // A token request that failed before the engine answered (its engine could not be
         // built, the store failed): refused like any other, so audited and counted (the

@@ -8,6 +8,7 @@ import type { OAuthCatalog } from './catalog.js';
 import { pageCsp, pageTenant, renderConsentPage, renderErrorPage, renderLoginPage, STYLESHEET, type PageTenant } from './pages.js';
 import type { ProviderPool } from './provider.js';
 import type { SignInAccounts } from './types.js';
+import { isStoreUnavailable } from '../store/unavailable.js';
 
 export interface InteractionRoutesDeps {
   tenants: TenantService;
@@ -76,7 +77,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
       const interaction = await provider.interactionDetails(request.raw, reply.raw);
       if (interaction.uid !== uid) throw new Error('interaction of another page');
       return { provider, interaction, branding: pageTenant(record) };
-    } catch {
+    } catch (error) {
+      // An unreachable database is not an expired sign-in: 503 through the error handler.
+      if (isStoreUnavailable(error)) throw error;
       await sendPage(reply, 400, renderErrorPage({ tenant: pageTenant(record), error: 'invalid_request', description: 'This sign-in has expired or belongs to another browser. Go back to the application and start again.' }));
       return undefined;
     }

@@ -10,6 +10,11 @@ import { engineContext } from './engine-context.js';
 import type { OAuthCatalog } from './catalog.js';
 import { type PageTenant, renderDeviceCodePage, renderDeviceConfirmPage, renderDeviceDonePage, renderErrorPage, renderLoggedOutPage, renderLogoutPage } from './pages.js';
 import type { OAuthStore, SignInAccounts } from './types.js';
+import { isStoreUnavailable, STORE_RETRY_AFTER_SECONDS } from '../store/unavailable.js';
+
+/** The engine's answer while the database is unreachable (RFC 6749 §4.1.2.1 `temporarily_unavailable`). */
+export const TEMPORARILY_UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry later' } as const;
+type EngineState = { storeUnavailable?: boolean };
 
 /** Request facts our Fastify layer attaches before handing a request to oidc-provider. */
 export interface ForwardedRequest extends IncomingMessage {
@@ -320,7 +325,8 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         await grant.save();
         return grant;
       },
-      async renderError(ctx, out) {
+      async renderError(ctx, out, error) {
+        if (isStoreUnavailable(error)) out = TEMPORARILY_UNAVAILABLE;
         // A person's browser gets a page; an application gets JSON.
         if (ctx.accepts('json', 'html') === 'html') {
           ctx.type = 'html';
@@ -366,6 +372,15 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         ctx.type = 'application/json; charset=utf-8';
         ctx.body = { error: 'server_error', error_description: 'oops! something went wrong' };
         provider.emit('server_error', ctx, error);
+      }
+      // The database could not be reached (the 'server_error' listener below marked the request):
+      // 503 temporarily_unavailable with Retry-After instead of 500 server_error, so clients
+      // retry instead of giving up (RFC 6749 §4.1.2.1, §5.2 extension). Redirects keep the
+      // engine's answer: the error already travelled in the redirect URI.
+      if ((ctx.state as EngineState).storeUnavailable && ctx.status === 500) {
+        ctx.status = 503;
+        ctx.set('retry-after', String(STORE_RETRY_AFTER_SECONDS));
+        if (!ctx.response.is('html')) ctx.body = TEMPORARILY_UNAVAILABLE;
         return;
       }
       // Unknown paths under a tenant answer in JSON like every other error (Koa's default is text).
@@ -447,8 +462,12 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       audit.record({ tenantId, time: clock(), actor: ctx.oidc.session?.accountId ?? null, action: 'logout', target: ctx.oidc.client?.clientId ?? null, result: 'success', ...requestFacts(ctx) });
     });
     // An unexpected failure (a 500) is a refusal like any other: audited, and counted at the
-    // token endpoint. onError logs it.
-    provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => onError(ctx, error as OidcErrors.OIDCProviderError, 'server_error'));
+    // token endpoint; onError logs it. A database outage is logged once by the store, and the
+    // request is marked so that it answers 503 (above).
+    provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
+      if (isStoreUnavailable(error)) (ctx.state as EngineState).storeUnavailable = true;
+      onError(ctx, error as OidcErrors.OIDCProviderError, isStoreUnavailable(error) ? TEMPORARILY_UNAVAILABLE.error : 'server_error');
+    });
   }
 
   return {

@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type PostgresPoolClient, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import { migrate, type Dialect } from './migrations.js';
 import { ensurePrivateDir, ensurePrivateFile, narrowToPrivate } from './private-files.js';
 import type { Database } from './schema.js';
+import { createStoreHealth, isConnectionError, storeUnavailable, type StoreHealth } from './unavailable.js';
 
 export type Db = Kysely<Database>;
 
@@ -15,6 +17,8 @@ export interface DatabaseHandle {
   url?: string;
   /** SQLite only: the driver handle, for prepared-statement fast paths (used under Kysely's connection lock). */
   sqlite?: SQLite.Database;
+  /** Whether the database answered last time (an outage is logged once, at its start and end). */
+  health: StoreHealth;
   close(): Promise<void>;
 }
 
@@ -24,9 +28,12 @@ export interface DatabaseOptions {
   dataDir: string;
   /** SQLite file name inside dataDir, or ':memory:'. */
   sqliteFile?: string;
-  /** PostgreSQL: an idle pooled connection failed (it is replaced). */
-  onIdleError?: (error: Error) => void;
+  /** Where an outage's start and end are logged. */
+  logger?: Logger;
 }
+
+/** How long a new PostgreSQL connection may take before the attempt fails (and the request answers 503). */
+export const PG_CONNECTION_TIMEOUT_MS = 10_000;
 
 // node-postgres returns int8 as strings to avoid precision loss; our int8 columns hold
 // epoch milliseconds and counters far below 2^53, so numbers are exact and simpler.
@@ -39,13 +46,26 @@ const pgTypes = {
 /** Opens the configured database and brings its schema up to date. */
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, types: pgTypes as pg.CustomTypesConfig });
-    // An idle connection the server drops (restart, failover, admin kill) is reported here;
-    // without a listener node-postgres would crash the process. The pool replaces it.
-    pool.on('error', (error) => options.onIdleError?.(error));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const health = createStoreHealth(options.logger);
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: 10,
+      types: pgTypes as pg.CustomTypesConfig,
+      // Without a bound a connection attempt to a host that drops packets waits for the OS (minutes).
+      connectionTimeoutMillis: PG_CONNECTION_TIMEOUT_MS,
+    });
+    // node-postgres emits 'error' on a client whose connection dies (server restart, failover,
+    // pg_terminate_backend: 57P01, "Connection terminated unexpectedly"). An EventEmitter
+    // 'error' without a listener throws and ends the process. The pool listens only while a
+    // client is idle ('error' on the pool); a checked-out client, mid-query or mid-transaction,
+    // has no listener of the pool's, so every client gets one of ours for its whole life. The
+    // failing query itself rejects, and the pool discards the client on release (it is no
+    // longer queryable).
+    pool.on('error', (error) => health.failed(error));
+    pool.on('connect', (client) => client.on('error', (error) => health.failed(error)));
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: classifyingPool(pool, health) }) });
     await migrateOrClose(db, 'postgres');
-    return { db, dialect: 'postgres', url: options.databaseUrl, close: () => db.destroy() };
+    return { db, dialect: 'postgres', url: options.databaseUrl, health, close: () => db.destroy() };
   }
   const file = options.sqliteFile ?? 'gatehouse.db';
   let path = file;
@@ -67,7 +87,42 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
   await migrateOrClose(db, 'sqlite');
-  return { db, dialect: 'sqlite', sqlite, close: () => db.destroy() };
+  return { db, dialect: 'sqlite', sqlite, health: createStoreHealth(options.logger), close: () => db.destroy() };
+}
+
+/**
+ * The pool Kysely sees: driver errors that mean "the database cannot be reached" become the
+ * typed STORE_UNAVAILABLE error (503 with Retry-After at every edge) at the one place every
+ * query passes, and the outage is tracked for logging. Other errors pass through unchanged.
+ */
+function classifyingPool(pool: pg.Pool, health: StoreHealth): PostgresPool {
+  const fail = (error: unknown): never => {
+    if (!isConnectionError(error)) throw error;
+    health.failed(error);
+    throw storeUnavailable(error);
+  };
+  // One wrapper per driver client: Kysely keys its connection objects by client.
+  const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  return {
+    async connect() {
+      const client = await pool.connect().catch(fail);
+      let wrapper = wrappers.get(client);
+      if (!wrapper) {
+        wrapper = {
+          // Kysely calls query(sql, parameters) only: we never stream with cursors.
+          query: ((text: string, parameters: readonly unknown[]) =>
+            client.query(text, parameters as unknown[]).then((result) => {
+              health.succeeded();
+              return result;
+            }, fail)) as unknown as PostgresPoolClient['query'],
+          release: () => client.release(),
+        };
+        wrappers.set(client, wrapper);
+      }
+      return wrapper;
+    },
+    end: () => pool.end(),
+  };
 }
 
 /**

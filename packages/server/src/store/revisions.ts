@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { sql } from 'kysely';
 import pg from 'pg';
-import type { DatabaseHandle, Db } from './database.js';
+import type { Logger } from 'pino';
+import { PG_CONNECTION_TIMEOUT_MS, type DatabaseHandle, type Db } from './database.js';
 
 export interface Change {
   revision: number;
@@ -11,6 +12,9 @@ export interface Change {
 }
 
 const CHANNEL = 'gatehouse_changes';
+// A lost LISTEN connection is retried after 250 ms, doubling up to 30 s while the database stays away.
+const LISTEN_RETRY_MIN_MS = 250;
+const LISTEN_RETRY_MAX_MS = 30_000;
 
 /**
  * Bumps the global revision inside the caller's transaction and records what changed.
@@ -41,6 +45,8 @@ export interface ChangeFeed {
   /** Reads changes newer than the last seen one now (writers call it after commit). */
   catchUp(): Promise<void>;
   readonly revision: number;
+  /** PostgreSQL: whether the LISTEN connection is up (it reconnects by itself); always true on SQLite. */
+  readonly listening: boolean;
   close(): Promise<void>;
 }
 
@@ -49,7 +55,7 @@ export interface ChangeFeed {
  * row. Either way the changes themselves are read from `gh_changes`, so a missed
  * notification only delays, never loses, an invalidation.
  */
-export async function createChangeFeed(handle: DatabaseHandle, options: { pollMs: number }): Promise<ChangeFeed> {
+export async function createChangeFeed(handle: DatabaseHandle, options: { pollMs: number; logger?: Logger }): Promise<ChangeFeed> {
   const events = new EventEmitter();
   events.setMaxListeners(0);
   let last = await currentRevision(handle.db);
@@ -80,15 +86,63 @@ export async function createChangeFeed(handle: DatabaseHandle, options: { pollMs
   }
 
   let listener: pg.Client | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  if (handle.dialect === 'postgres' && handle.url) {
-    listener = new pg.Client({ connectionString: handle.url });
-    await listener.connect();
-    listener.on('notification', () => void catchUp().catch(() => undefined));
-    // A dropped LISTEN connection must not crash the process; polling below keeps caches correct.
-    listener.on('error', () => undefined);
-    await listener.query(`LISTEN ${CHANNEL}`);
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let reconnectDelay = LISTEN_RETRY_MIN_MS;
+  let lostSince: number | undefined;
+
+  /** Opens the dedicated LISTEN connection; rejects (and leaves nothing open) when it cannot. */
+  async function listen(url: string): Promise<void> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: PG_CONNECTION_TIMEOUT_MS });
+    // node-postgres emits 'error' when the connection dies (57P01, "Connection terminated
+    // unexpectedly"); without a listener that ends the process. Either way we reconnect.
+    client.on('error', (error) => lost(client, error));
+    client.on('end', () => lost(client));
+    client.on('notification', () => void catchUp().catch(() => undefined));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch (error) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    listener = client;
   }
+
+  /** A LISTEN connection died: reconnect with backoff, logging the outage once. */
+  function lost(client: pg.Client, error?: Error): void {
+    if (closed || listener !== client) return;
+    listener = undefined;
+    client.removeAllListeners('end');
+    void client.end().catch(() => undefined);
+    lostSince = Date.now();
+    options.logger?.warn({ err: error }, 'change feed lost its LISTEN connection; reconnecting (polling meanwhile)');
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect(): void {
+    if (closed || reconnectTimer) return;
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      listen(handle.url!).then(
+        () => {
+          reconnectDelay = LISTEN_RETRY_MIN_MS;
+          options.logger?.info({ outageMs: Date.now() - (lostSince ?? Date.now()) }, 'change feed listening again');
+          lostSince = undefined;
+          // Notifications sent while we were away are gone: read what changed meanwhile.
+          void catchUp().catch(() => undefined);
+        },
+        () => {
+          reconnectDelay = Math.min(reconnectDelay * 2, LISTEN_RETRY_MAX_MS);
+          scheduleReconnect();
+        },
+      );
+    }, reconnectDelay);
+    reconnectTimer.unref();
+  }
+
+  if (handle.dialect === 'postgres' && handle.url) await listen(handle.url);
+  let timer: NodeJS.Timeout | undefined;
   // Polling on SQLite; on PostgreSQL a slow safety net in case a notification was lost.
   const interval = handle.dialect === 'postgres' ? Math.max(options.pollMs, 5000) : options.pollMs;
   timer = setInterval(() => {
@@ -112,12 +166,20 @@ export async function createChangeFeed(handle: DatabaseHandle, options: { pollMs
     get revision() {
       return last;
     },
+    get listening() {
+      return handle.dialect !== 'postgres' || listener !== undefined;
+    },
     async close() {
       closed = true;
       if (timer) clearInterval(timer);
       timer = undefined;
-      await running;
-      await listener?.end().catch(() => undefined);
+      clearTimeout(reconnectTimer);
+      reconnectTimer = undefined;
+      await running?.catch(() => undefined);
+      const client = listener;
+      listener = undefined;
+      client?.removeAllListeners('end');
+      await client?.end().catch(() => undefined);
     },
   };
 }
