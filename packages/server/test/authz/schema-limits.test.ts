@@ -65,6 +65,13 @@ describe('schema limits (issue 9 part 3)', () => {
     refused(folder(tooMany), 'operands', 5, columnOf(tooMany, 'viewer', SCHEMA_LIMITS.operands + 1));
   });
 
+  it('refuses a chain of 1,990 partials each including the next at the include past the limit', () => {
+    const partials = Array.from({ length: 1990 }, (_, i) => `partial part${i} {\n  ...part${i + 1}\n}`).join('\n');
+    const text = `use partial\ndefinition user {}\n${partials}\npartial part1990 {\n  relation viewer: user\n}\n`;
+    // Partial part0 starts at line 3; each partial takes 3 lines; the include is its second.
+    refused(text, 'partialNesting', 3 + 3 * SCHEMA_LIMITS.partialNesting + 1, 3);
+  });
+
   it('refuses caveat types nested too deeply, and too many definitions', () => {
     refused(`caveat deep(value ${'list<'.repeat(5000)}int${'>'.repeat(5000)}) {\n  true\n}\n`, 'typeNesting', 1, 'caveat deep(value '.length + 'list<'.length * SCHEMA_LIMITS.typeNesting + 'list'.length + 1);
     const many = Array.from({ length: SCHEMA_LIMITS.definitions + 1 }, (_, i) => `definition type${i} {}`).join('\n');

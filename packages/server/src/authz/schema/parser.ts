@@ -95,6 +95,8 @@ export const SCHEMA_LIMITS = {
   caveatParameters: 64,
   /** Type parameters nested in one caveat parameter type: `list<map<int>>` has 2. */
   typeNesting: 8,
+  /** Partials included through one another (`...a` in a partial that another includes). */
+  partialNesting: 16,
 } as const;
 
 const limitError = (position: Position, source: string | undefined, limit: keyof typeof SCHEMA_LIMITS, detail: string) =>
@@ -760,6 +762,8 @@ class Lowering {
       if (chain.includes(node.name)) {
         throw schemaErrors.create('AUTHZ_SCHEMA_CYCLE', { ...at(node.position, source), cycle: [...chain, node.name], detail: `partials include each other in a cycle: ${[...chain, node.name].join(' -> ')}` });
       }
+      // The definition or partial that starts the chain does not count.
+      if (chain.length > SCHEMA_LIMITS.partialNesting) throw limitError(node.position, source, 'partialNesting', `partials included through more than ${SCHEMA_LIMITS.partialNesting} others`);
       return this.#expand(partial.node.body, partial.source, [...chain, node.name]);
     });
   }
