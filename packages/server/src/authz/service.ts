@@ -269,7 +269,9 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
      */
     async writeSchema(tenantId: string, text: string): Promise<{ token: string }> {
       const schema = compileSchema(text);
-      compileCaveats(schema.caveats.values());
+      // Build the engine now, over no relationships: a schema it cannot compile (nested
+      // arrows, caveats) is refused here instead of failing every later check on the tenant.
+      createEngine({ schema, caveats: compileCaveats(schema.caveats.values()), reader: createRelationshipIndex([]), clock, maxDepth });
       const orphans = (await store.shapes(tenantId)).filter((shape) => misfit(schema, shape) !== undefined);
       if (orphans.length > 0) {
         const count = orphans.reduce((sum, s) => sum + s.count, 0);

@@ -96,5 +96,25 @@ for (const dialect of dialects) {
         assert.equal(response.json().code, 'AUTHZ_CYCLE', url);
       }
     });
+
+    // Issue 9 part 3: schemas that would stall or crash the engine are refused when written.
+    it('refuses a 6,000-hop arrow chain and 5,000 nested parentheses with 400 AUTHZ_SCHEMA_LIMIT at line and column, and keeps the schema that runs', async () => {
+      const folder = (permission: string) => `definition user {}\ndefinition folder {\n  relation par: folder\n  relation viewer: user\n  permission view = ${permission}\n}\n`;
+      await server.core.tenants.create('limits');
+      assert.equal((await call('/schema', { schema: folder('viewer + par->view') }, 'limits')).statusCode, 200);
+      const write = await call('/relationships/write', { updates: [{ operation: 'touch', relationship: 'folder:f1#viewer@user:ann' }] }, 'limits');
+      for (const [expr, limit, column] of [
+        [`${'par->'.repeat(6000)}viewer`, 'arrowChain', 20 + 5 * 32 + 4],
+        [`${'('.repeat(5000)}viewer${')'.repeat(5000)}`, 'parenthesisNesting', 20 + 64 + 1],
+      ] as const) {
+        const response = await call('/schema', { schema: folder(expr) }, 'limits');
+        assert.equal(response.statusCode, 400, response.body);
+        assert.equal(response.json().code, 'AUTHZ_SCHEMA_LIMIT');
+        assert.deepEqual([response.json().details.limit, response.json().details.line, response.json().details.column], [limit, 5, column]);
+      }
+      const check = await call('/check', { resource: 'folder:f1', permission: 'view', subject: 'user:ann', consistency: { mode: 'at_least_as_fresh', token: write.json().token } }, 'limits');
+      assert.equal(check.statusCode, 200, check.body);
+      assert.equal(check.json().permissionship, 'allowed');
+    });
   });
 }

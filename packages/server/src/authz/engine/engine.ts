@@ -1,7 +1,7 @@
 import { GatehouseError } from '../../errors.js';
 import type { CaveatResult, Definition, ObjectRef, PermissionExpr, Relationship, Schema, SubjectRef } from '../types.js';
 import { lowerArrowChains, unlowered } from '../schema/arrow-chains.js';
-import { engineErrors } from './errors.js';
+import { engineErrors, MAX_NESTING } from './errors.js';
 import { expandTree, type ExpandNode, type ExpandRequest } from './expand.js';
 import { explainCheck, type Explanation } from './explain.js';
 import { collectMentions, monotonePermissions, reverseEdges } from './reachability.js';
@@ -114,6 +114,7 @@ export function createEngine({ schema: declared, reader, caveats, maxDepth = 50,
     // Key → how many exclusions' subtracted sides the walk was inside when it entered the key.
     const onPath = new Map<string, number>();
     let negations = 0;
+    let nesting = 0;
     let cycleCuts = 0;
 
     function caveatOf(r: Relationship): Outcome {
@@ -221,7 +222,16 @@ export function createEngine({ schema: declared, reader, caveats, maxDepth = 50,
       return mode === 'all' && targets === 0 ? NO : outcome;
     }
 
+    // Each nested expression is a frame of this walk, as each relation is: bounded together
+    // (a deep expression in every object of a deep chain must not exhaust the stack).
     function expression(def: Definition, id: string, expr: PermissionExpr): Outcome {
+      if (++nesting > MAX_NESTING) throw engineErrors.create('AUTHZ_NESTING_EXCEEDED', { max: MAX_NESTING });
+      const outcome = expressionOf(def, id, expr);
+      nesting--;
+      return outcome;
+    }
+
+    function expressionOf(def: Definition, id: string, expr: PermissionExpr): Outcome {
       switch (expr.kind) {
         case 'nil':
           return NO;

@@ -3,7 +3,7 @@ import { formatRelationship } from '../relationships/index.js';
 import { chainText, unlowered } from '../schema/arrow-chains.js';
 import type { CaveatResult, Definition, PermissionExpr, Relationship, Schema, SubjectRef } from '../types.js';
 import type { CaveatEvaluator } from './engine.js';
-import { engineErrors } from './errors.js';
+import { engineErrors, MAX_NESTING } from './errors.js';
 import type { RelationshipReader } from './relationship-index.js';
 
 /**
@@ -176,6 +176,7 @@ export function explainCheck(
   const memo = new Map<string, Proof>();
   const onPath = new Map<string, number>();
   let negations = 0;
+  let nesting = 0;
   let cycleCuts = 0;
 
   function definition(type: string): Definition {
@@ -278,6 +279,13 @@ export function explainCheck(
   }
 
   function expression(def: Definition, id: string, expr: PermissionExpr): Proof {
+    if (++nesting > MAX_NESTING) throw engineErrors.create('AUTHZ_NESTING_EXCEEDED', { max: MAX_NESTING });
+    const proof = expressionOf(def, id, expr);
+    nesting--;
+    return proof;
+  }
+
+  function expressionOf(def: Definition, id: string, expr: PermissionExpr): Proof {
     switch (expr.kind) {
       case 'nil':
         return NO;
