@@ -165,14 +165,14 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     async ensureDefaults(): Promise<void> {
       await tenants.ensure(DEFAULT_TENANT, 'Default');
       const existing = await catalog.apiByIdentifier(DEFAULT_TENANT, ADMIN_API.identifier);
-      if (existing && ADMIN_API.scopes.some((s) => !existing.scopes.includes(s))) {
-        // A database from an earlier version: the built-in API gains the newer scopes.
-        await repos.oauth.updateApi({ ...existing, scopes: [...new Set([...existing.scopes, ...ADMIN_API.scopes])] });
+      if (existing && (ADMIN_API.scopes.some((s) => !existing.scopes.includes(s)) || existing.accessTokenTtl !== config.adminTokenTtl)) {
+        // A database from an earlier version gains the newer scopes; the lifetime follows GATEHOUSE_ADMIN_TOKEN_TTL.
+        await repos.oauth.updateApi({ ...existing, scopes: [...new Set([...existing.scopes, ...ADMIN_API.scopes])], accessTokenTtl: config.adminTokenTtl });
         catalog.invalidate(DEFAULT_TENANT, 'apis');
       }
       if (!existing) {
         await catalog
-          .createApi(DEFAULT_TENANT, { identifier: ADMIN_API.identifier, name: ADMIN_API.name, scopes: [...ADMIN_API.scopes], builtin: true })
+          .createApi(DEFAULT_TENANT, { identifier: ADMIN_API.identifier, name: ADMIN_API.name, scopes: [...ADMIN_API.scopes], accessTokenTtl: config.adminTokenTtl, builtin: true })
           .catch((error: { code?: string }) => {
             if (error.code !== 'OAUTH_API_IDENTIFIER_TAKEN') throw error;
           });

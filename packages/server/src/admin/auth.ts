@@ -53,6 +53,25 @@ export function createAdminGuard(core: Core) {
     return verified;
   }
 
+  /**
+   * Why a verified token's client no longer stands behind it, or undefined when it does: the
+   * client was deleted, or its tokens were revoked after this one was issued (revoke-tokens,
+   * a secret rotated without grace). The catalog caches clients, and every node drops its
+   * copy when the change feed reports a write to them, so this costs no query per call.
+   */
+  async function clientWithdrawn({ tenantId, claims }: VerifiedAccessToken): Promise<string | undefined> {
+    if (typeof claims.client_id !== 'string') return 'no client';
+    const client = await core.catalog.findClient(tenantId, claims.client_id);
+    if (!client) return 'client deleted';
+    const issuedAt = Number(claims.iat);
+    // Older than the client itself: a token of a deleted client whose id was given out again.
+    if (!(issuedAt >= Math.floor(client.createdAt / 1000))) return 'client recreated';
+    // iat has whole seconds (RFC 7519 §4.1.6), so a token of the revocation's own second may
+    // predate it: fail closed, it ends too (the client asks for a new one a second later).
+    if (client.tokensValidAfter !== null && issuedAt <= Math.floor(client.tokensValidAfter / 1000)) return 'client tokens revoked';
+    return undefined;
+  }
+
   /** A guard that lets through tokens carrying `admin` or any of `accepted`. */
   return function requireScope(...accepted: AdminScope[]) {
     const needed = accepted[0] ?? 'admin';
@@ -72,6 +91,8 @@ export function createAdminGuard(core: Core) {
           return deny(request, reply, 401, ', error="invalid_token"', 'The access token is invalid', error.reason);
         }
       }
+      const withdrawn = await clientWithdrawn(verified);
+      if (withdrawn) return deny(request, reply, 401, ', error="invalid_token"', 'The access token is invalid', withdrawn);
       const { claims, tenantId } = verified;
       request.admin = { actor: String(claims.client_id ?? claims.sub), claims };
       const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];

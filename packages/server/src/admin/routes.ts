@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox';
 import type { AuditAction } from '../audit/index.js';
 import { signingAlgs, type SigningAlg } from '../config/defaults.js';
 import type { Core } from '../core.js';
-import type { ApiRecord, ClientRecord } from '../oauth/index.js';
+import { MAX_ACCESS_TOKEN_TTL, type ApiRecord, type ClientRecord } from '../oauth/index.js';
 import { authzRoutes } from '../authz/routes.js';
 import { LOGO_TYPES, MAX_LOGO_BYTES } from '../tenants/index.js';
 import { userRoutes } from '../identity/index.js';
@@ -418,6 +418,49 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       const rotated = await core.catalog.rotateSecret(tenant, client, request.body?.grace_seconds);
       audit(request, tenant, 'client.secret_rotated', client, { previous_secrets_expire_at: iso(rotated.previousSecretsExpireAt) });
       return { client_id: client, client_secret: rotated.clientSecret, previous_secrets_expire_at: iso(rotated.previousSecretsExpireAt) };
+    },
+  );
+
+  app.post<{ Params: Static<typeof ClientParams> }>(
+    '/tenants/:tenant/clients/:client/revoke-tokens',
+    {
+      onRequest: write,
+      schema: {
+        tags: ['clients'],
+        description: 'Ends every access token the client holds now, on every node: tokens issued before this call (and in its second) are refused by the admin API from here on. Its secret stays; rotate it too if it leaked.',
+        params: ClientParams,
+        response: { 200: Type.Object({ client_id: Type.String(), tokens_valid_after: Type.String({ format: 'date-time' }) }), ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant, client } = request.params;
+      await core.tenants.get(tenant);
+      const { tokensValidAfter } = await core.catalog.revokeTokens(tenant, client);
+      audit(request, tenant, 'client.tokens_revoked', client, { tokens_valid_after: iso(tokensValidAfter) });
+      return { client_id: client, tokens_valid_after: iso(tokensValidAfter) };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: { jti: string } }>(
+    '/tenants/:tenant/tokens/revoke',
+    {
+      onRequest: write,
+      schema: {
+        tags: ['clients'],
+        description: 'Revokes one access token of the tenant by its `jti` (the audit trail names issued tokens by it), whichever client holds it: introspection and the admin API refuse it from here on, on every node.',
+        params: TenantParams,
+        body: Type.Object({ jti: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { tenant } = request.params;
+      await core.tenants.get(tenant);
+      // Without the token its expiry is unknown: keep the jti as long as any token can live.
+      await core.repos.oauth.revokeToken(tenant, request.body.jti, core.clock() + MAX_ACCESS_TOKEN_TTL * 1000);
+      await core.verifyAccessToken.forget(tenant);
+      audit(request, tenant, 'token.revoked', request.body.jti, { by: 'jti' });
+      return reply.code(204).send();
     },
   );
 
