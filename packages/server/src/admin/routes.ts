@@ -170,8 +170,12 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   const requireScope = createAdminGuard(core);
   await app.register(authzRoutes, { authz: core.authz, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
   await app.register(userRoutes, { users: core.users, sessions: core.sessions, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
+  // Tenants, APIs and keys are the operator's; a tenant's own token reaches its clients and audit trail.
   const read = requireScope('admin:read');
   const write = requireScope('admin');
+  const clientsRead = requireScope('admin:read', 'clients:read', 'clients:write');
+  const clientsWrite = requireScope('admin', 'clients:write');
+  const auditRead = requireScope('admin:read', 'audit:read');
 
   function audit(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>) {
     core.audit.record({
@@ -329,7 +333,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/clients',
-    { onRequest: read, schema: { tags: ['clients'], params: TenantParams, response: { 200: Type.Object({ clients: Type.Array(Client) }), ...errors } } },
+    { onRequest: clientsRead, schema: { tags: ['clients'], params: TenantParams, response: { 200: Type.Object({ clients: Type.Array(Client) }), ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       return { clients: (await core.catalog.listClients(request.params.tenant)).map(clientView) };
@@ -339,7 +343,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof CreateClient> }>(
     '/tenants/:tenant/clients',
     {
-      onRequest: write,
+      onRequest: clientsWrite,
       schema: {
         tags: ['clients'],
         description: 'Creates a client. A confidential client\'s `client_secret` is in this response and nowhere else.',
@@ -368,7 +372,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   const ClientParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), client: Type.String({ maxLength: 200 }) });
   app.get<{ Params: Static<typeof ClientParams> }>(
     '/tenants/:tenant/clients/:client',
-    { onRequest: read, schema: { tags: ['clients'], params: ClientParams, response: { 200: Client, ...errors } } },
+    { onRequest: clientsRead, schema: { tags: ['clients'], params: ClientParams, response: { 200: Client, ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       return clientView(await core.catalog.getClient(request.params.tenant, request.params.client));
@@ -377,7 +381,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.patch<{ Params: Static<typeof ClientParams>; Body: Static<typeof UpdateClient> }>(
     '/tenants/:tenant/clients/:client',
-    { onRequest: write, schema: { tags: ['clients'], description: 'Changes a client: name, APIs and scopes, grant types, redirect and logout URIs, consent, refresh token lifetimes (its type and auth method stay).', params: ClientParams, body: UpdateClient, response: { 200: Client, ...errors } } },
+    { onRequest: clientsWrite, schema: { tags: ['clients'], description: 'Changes a client: name, APIs and scopes, grant types, redirect and logout URIs, consent, refresh token lifetimes (its type and auth method stay).', params: ClientParams, body: UpdateClient, response: { 200: Client, ...errors } } },
     async (request) => {
       const { tenant, client } = request.params;
       await core.tenants.get(tenant);
@@ -390,7 +394,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.delete<{ Params: Static<typeof ClientParams> }>(
     '/tenants/:tenant/clients/:client',
-    { onRequest: write, schema: { tags: ['clients'], params: ClientParams, response: { 204: Type.Null(), ...errors } } },
+    { onRequest: clientsWrite, schema: { tags: ['clients'], params: ClientParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
       const { tenant, client } = request.params;
       await core.tenants.get(tenant);
@@ -403,7 +407,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof ClientParams>; Body: Static<typeof RotateSecret> }>(
     '/tenants/:tenant/clients/:client/secret',
     {
-      onRequest: write,
+      onRequest: clientsWrite,
       schema: {
         tags: ['clients'],
         description: 'Rotates the client secret. The new secret is returned once; earlier secrets keep working for `grace_seconds`.',
@@ -424,7 +428,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof ClientParams> }>(
     '/tenants/:tenant/clients/:client/revoke-tokens',
     {
-      onRequest: write,
+      onRequest: clientsWrite,
       schema: {
         tags: ['clients'],
         description: 'Ends every access token the client holds now, on every node: tokens issued before this call (and in its second) are refused by the admin API from here on. Its secret stays; rotate it too if it leaked.',
@@ -444,7 +448,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof TenantParams>; Body: { jti: string } }>(
     '/tenants/:tenant/tokens/revoke',
     {
-      onRequest: write,
+      onRequest: clientsWrite,
       schema: {
         tags: ['clients'],
         description: 'Revokes one access token of the tenant by its `jti` (the audit trail names issued tokens by it), whichever client holds it: introspection and the admin API refuse it from here on, on every node.',
@@ -519,7 +523,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.get<{ Params: Static<typeof TenantParams>; Querystring: Static<typeof AuditQuery> }>(
     '/tenants/:tenant/audit',
     {
-      onRequest: read,
+      onRequest: auditRead,
       schema: {
         tags: ['audit'],
         description: 'Audit events, newest first. Page with `before` = the last id of the previous page.',
