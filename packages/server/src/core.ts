@@ -20,6 +20,16 @@ export const ADMIN_API = {
   name: 'gatehouse-admin',
   scopes: ['admin', 'admin:read', 'authz:check', 'authz:write', 'authz:admin'],
 } as const;
+/**
+ * The built-in API of every tenant but the default one (the operator's, where
+ * urn:gatehouse:admin plays this part): its tokens act on that tenant's own admin routes only
+ * (permissions, users, clients, audit), never on another tenant's or the operator's.
+ */
+export const TENANT_API = {
+  identifier: 'urn:gatehouse:tenant',
+  name: 'gatehouse-tenant',
+  scopes: ['authz:check', 'authz:write', 'authz:admin', 'users:read', 'users:write', 'clients:read', 'clients:write', 'audit:read'],
+} as const;
 export const BOOTSTRAP_CLIENT_ID = 'gatehouse-bootstrap';
 /** How long a node's public URL counts as served after the node last said so. */
 const NODE_URL_WINDOW_MS = 24 * 60 * 60_000;
@@ -67,7 +77,37 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     },
     clock,
   });
-  const tenants = createTenantService({ store: repos.tenants, publicUrl: config.publicUrl, onCreated: (id) => keys.ensureKey(id), clock });
+  /** Gatehouse's own API in `tenantId`, with every scope and the admin token lifetime; idempotent and safe to race. */
+  async function ensureBuiltinApi(tenantId: string, spec: { identifier: string; name: string; scopes: readonly string[] }): Promise<void> {
+    const existing = await catalog.apiByIdentifier(tenantId, spec.identifier);
+    if (existing && !existing.builtin) {
+      // Someone created an API of that name before it was Gatehouse's: its tokens get no power here.
+      logger.warn({ tenantId, api: spec.identifier }, 'an API that is not the built-in one holds this identifier; the admin guard ignores its tokens until it is deleted and Gatehouse restarts');
+      return;
+    }
+    if (existing && (spec.scopes.some((s) => !existing.scopes.includes(s)) || existing.accessTokenTtl !== config.adminTokenTtl)) {
+      // A database from an earlier version gains the newer scopes; the lifetime follows GATEHOUSE_ADMIN_TOKEN_TTL.
+      await repos.oauth.updateApi({ ...existing, scopes: [...new Set([...existing.scopes, ...spec.scopes])], accessTokenTtl: config.adminTokenTtl });
+      catalog.invalidate(tenantId, 'apis');
+    }
+    if (!existing) {
+      await catalog
+        .createApi(tenantId, { identifier: spec.identifier, name: spec.name, scopes: [...spec.scopes], accessTokenTtl: config.adminTokenTtl, builtin: true })
+        .catch((error: { code?: string }) => {
+          if (error.code !== 'OAUTH_API_IDENTIFIER_TAKEN') throw error;
+        });
+    }
+  }
+  const tenants = createTenantService({
+    store: repos.tenants,
+    publicUrl: config.publicUrl,
+    onCreated: async (id) => {
+      await keys.ensureKey(id);
+      // The default tenant is the operator's: urn:gatehouse:admin plays this part there.
+      if (id !== DEFAULT_TENANT) await ensureBuiltinApi(id, TENANT_API);
+    },
+    clock,
+  });
   const metrics = createMetrics();
   const passwords = createPasswordHasher({ memoryCost: config.passwordMemoryKib, timeCost: config.passwordTimeCost, parallelism: config.passwordParallelism });
   const sessions = createSessionService({ store: repos.oauth, clock });
@@ -161,22 +201,12 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     /** HMAC key of the sign-in forms' CSRF tokens. */
     csrfKey: Buffer.from(hkdfSync('sha256', master.key, '', 'gatehouse sign-in csrf', 32)),
 
-    /** The default tenant and its admin API; both idempotent and safe to race between nodes. */
+    /** The default tenant and its admin API, every tenant's tenant API; idempotent and safe to race between nodes. */
     async ensureDefaults(): Promise<void> {
       await tenants.ensure(DEFAULT_TENANT, 'Default');
-      const existing = await catalog.apiByIdentifier(DEFAULT_TENANT, ADMIN_API.identifier);
-      if (existing && ADMIN_API.scopes.some((s) => !existing.scopes.includes(s))) {
-        // A database from an earlier version: the built-in API gains the newer scopes.
-        await repos.oauth.updateApi({ ...existing, scopes: [...new Set([...existing.scopes, ...ADMIN_API.scopes])] });
-        catalog.invalidate(DEFAULT_TENANT, 'apis');
-      }
-      if (!existing) {
-        await catalog
-          .createApi(DEFAULT_TENANT, { identifier: ADMIN_API.identifier, name: ADMIN_API.name, scopes: [...ADMIN_API.scopes], builtin: true })
-          .catch((error: { code?: string }) => {
-            if (error.code !== 'OAUTH_API_IDENTIFIER_TAKEN') throw error;
-          });
-      }
+      await ensureBuiltinApi(DEFAULT_TENANT, ADMIN_API);
+      // Tenants of a database from before urn:gatehouse:tenant get it now (new ones at creation).
+      for (const tenant of await tenants.list()) if (tenant.id !== DEFAULT_TENANT) await ensureBuiltinApi(tenant.id, TENANT_API);
     },
 
     /**

@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox';
 import type { AuditAction } from '../audit/index.js';
 import { signingAlgs, type SigningAlg } from '../config/defaults.js';
 import type { Core } from '../core.js';
-import type { ApiRecord, ClientRecord } from '../oauth/index.js';
+import { MAX_ACCESS_TOKEN_TTL, type ApiRecord, type ClientRecord } from '../oauth/index.js';
 import { authzRoutes } from '../authz/routes.js';
 import { LOGO_TYPES, MAX_LOGO_BYTES } from '../tenants/index.js';
 import { userRoutes } from '../identity/index.js';
@@ -162,6 +162,20 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
                 'authz:write': 'Write and read relationships',
                 'authz:admin': 'Change permission schemas',
               } } } },
+          gatehouseTenant: {
+            type: 'oauth2',
+            description: 'A token of tenant {t} for its built-in urn:gatehouse:tenant API: routes under /tenants/{t} only (authz, users, clients, audit).',
+            flows: { clientCredentials: { tokenUrl: `${core.tenants.issuerFor('{tenant}')}/token`, scopes: {
+              'authz:check': 'Ask permission questions in the own tenant',
+              'authz:write': 'Write and read the own tenant\'s relationships',
+              'authz:admin': 'Change the own tenant\'s permission schema and policies',
+              'users:read': 'Read the own tenant\'s users, sessions and grants',
+              'users:write': 'Manage the own tenant\'s users, sessions and grants',
+              'clients:read': 'Read the own tenant\'s clients',
+              'clients:write': 'Manage the own tenant\'s clients, their secrets and tokens',
+              'audit:read': 'Read the own tenant\'s audit trail',
+            } } },
+          },
         },
       },
       security: [{ gatehouseAdmin: ['admin'] }],
@@ -170,8 +184,12 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   const requireScope = createAdminGuard(core);
   await app.register(authzRoutes, { authz: core.authz, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
   await app.register(userRoutes, { users: core.users, sessions: core.sessions, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
+  // Tenants, APIs and keys are the operator's; a tenant's own token reaches its clients and audit trail.
   const read = requireScope('admin:read');
   const write = requireScope('admin');
+  const clientsRead = requireScope('admin:read', 'clients:read', 'clients:write');
+  const clientsWrite = requireScope('admin', 'clients:write');
+  const auditRead = requireScope('admin:read', 'audit:read');
 
   function audit(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>) {
     core.audit.record({
@@ -329,7 +347,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/clients',
-    { onRequest: read, schema: { tags: ['clients'], params: TenantParams, response: { 200: Type.Object({ clients: Type.Array(Client) }), ...errors } } },
+    { onRequest: clientsRead, schema: { tags: ['clients'], params: TenantParams, response: { 200: Type.Object({ clients: Type.Array(Client) }), ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       return { clients: (await core.catalog.listClients(request.params.tenant)).map(clientView) };
@@ -339,7 +357,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof CreateClient> }>(
     '/tenants/:tenant/clients',
     {
-      onRequest: write,
+      onRequest: clientsWrite,
       schema: {
         tags: ['clients'],
         description: 'Creates a client. A confidential client\'s `client_secret` is in this response and nowhere else.',
@@ -368,7 +386,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   const ClientParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), client: Type.String({ maxLength: 200 }) });
   app.get<{ Params: Static<typeof ClientParams> }>(
     '/tenants/:tenant/clients/:client',
-    { onRequest: read, schema: { tags: ['clients'], params: ClientParams, response: { 200: Client, ...errors } } },
+    { onRequest: clientsRead, schema: { tags: ['clients'], params: ClientParams, response: { 200: Client, ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       return clientView(await core.catalog.getClient(request.params.tenant, request.params.client));
@@ -377,7 +395,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.patch<{ Params: Static<typeof ClientParams>; Body: Static<typeof UpdateClient> }>(
     '/tenants/:tenant/clients/:client',
-    { onRequest: write, schema: { tags: ['clients'], description: 'Changes a client: name, APIs and scopes, grant types, redirect and logout URIs, consent, refresh token lifetimes (its type and auth method stay).', params: ClientParams, body: UpdateClient, response: { 200: Client, ...errors } } },
+    { onRequest: clientsWrite, schema: { tags: ['clients'], description: 'Changes a client: name, APIs and scopes, grant types, redirect and logout URIs, consent, refresh token lifetimes (its type and auth method stay).', params: ClientParams, body: UpdateClient, response: { 200: Client, ...errors } } },
     async (request) => {
       const { tenant, client } = request.params;
       await core.tenants.get(tenant);
@@ -390,7 +408,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.delete<{ Params: Static<typeof ClientParams> }>(
     '/tenants/:tenant/clients/:client',
-    { onRequest: write, schema: { tags: ['clients'], params: ClientParams, response: { 204: Type.Null(), ...errors } } },
+    { onRequest: clientsWrite, schema: { tags: ['clients'], params: ClientParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
       const { tenant, client } = request.params;
       await core.tenants.get(tenant);
@@ -403,7 +421,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof ClientParams>; Body: Static<typeof RotateSecret> }>(
     '/tenants/:tenant/clients/:client/secret',
     {
-      onRequest: write,
+      onRequest: clientsWrite,
       schema: {
         tags: ['clients'],
         description: 'Rotates the client secret. The new secret is returned once; earlier secrets keep working for `grace_seconds`.',
@@ -418,6 +436,49 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       const rotated = await core.catalog.rotateSecret(tenant, client, request.body?.grace_seconds);
       audit(request, tenant, 'client.secret_rotated', client, { previous_secrets_expire_at: iso(rotated.previousSecretsExpireAt) });
       return { client_id: client, client_secret: rotated.clientSecret, previous_secrets_expire_at: iso(rotated.previousSecretsExpireAt) };
+    },
+  );
+
+  app.post<{ Params: Static<typeof ClientParams> }>(
+    '/tenants/:tenant/clients/:client/revoke-tokens',
+    {
+      onRequest: clientsWrite,
+      schema: {
+        tags: ['clients'],
+        description: 'Ends every access token the client holds now, on every node: tokens issued before this call (and in its second) are refused by the admin API from here on. Its secret stays; rotate it too if it leaked.',
+        params: ClientParams,
+        response: { 200: Type.Object({ client_id: Type.String(), tokens_valid_after: Type.String({ format: 'date-time' }) }), ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant, client } = request.params;
+      await core.tenants.get(tenant);
+      const { tokensValidAfter } = await core.catalog.revokeTokens(tenant, client);
+      audit(request, tenant, 'client.tokens_revoked', client, { tokens_valid_after: iso(tokensValidAfter) });
+      return { client_id: client, tokens_valid_after: iso(tokensValidAfter) };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: { jti: string } }>(
+    '/tenants/:tenant/tokens/revoke',
+    {
+      onRequest: clientsWrite,
+      schema: {
+        tags: ['clients'],
+        description: 'Revokes one access token of the tenant by its `jti` (the audit trail names issued tokens by it), whichever client holds it: introspection and the admin API refuse it from here on, on every node.',
+        params: TenantParams,
+        body: Type.Object({ jti: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { tenant } = request.params;
+      await core.tenants.get(tenant);
+      // Without the token its expiry is unknown: keep the jti as long as any token can live.
+      await core.repos.oauth.revokeToken(tenant, request.body.jti, core.clock() + MAX_ACCESS_TOKEN_TTL * 1000);
+      await core.verifyAccessToken.forget(tenant);
+      audit(request, tenant, 'token.revoked', request.body.jti, { by: 'jti' });
+      return reply.code(204).send();
     },
   );
 
@@ -476,7 +537,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.get<{ Params: Static<typeof TenantParams>; Querystring: Static<typeof AuditQuery> }>(
     '/tenants/:tenant/audit',
     {
-      onRequest: read,
+      onRequest: auditRead,
       schema: {
         tags: ['audit'],
         description: 'Audit events, newest first. Page with `before` = the last id of the previous page.',

@@ -14,6 +14,7 @@ export const auditActions = [
   'client.updated',
   'client.deleted',
   'client.secret_rotated',
+  'client.tokens_revoked',
   'key.rotated',
   'key.retired',
   'user.created',

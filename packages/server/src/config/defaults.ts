@@ -298,6 +298,14 @@ export const options = {
     recommendation: 'At least the number of tenants that receive traffic every minute.',
     parse: integer('GATEHOUSE_PROVIDER_POOL_SIZE', 1, 100000),
   },
+  adminTokenTtl: {
+    env: 'GATEHOUSE_ADMIN_TOKEN_TTL',
+    description: 'Lifetime in seconds of access tokens for Gatehouse\'s own APIs (urn:gatehouse:admin, urn:gatehouse:tenant); applied to them at every start.',
+    default: 300,
+    example: '120',
+    recommendation: 'Short: a leaked admin token lives this long unless it or its client is revoked.',
+    parse: integer('GATEHOUSE_ADMIN_TOKEN_TTL', 30, 3600),
+  },
   bodyLimit: {
     env: 'GATEHOUSE_BODY_LIMIT',
     description: 'Largest accepted request body in bytes; larger ones get 413. Bulk check, relationship writes and imports, schema and policies have their own limits (docs/authz.md).',

@@ -5,7 +5,7 @@ import type { SessionService } from '../oauth/index.js';
 import type { TenantService } from '../tenants/index.js';
 import type { User, UserService } from './users.js';
 
-type Guard = (...scopes: ('admin' | 'admin:read')[]) => onRequestAsyncHookHandler;
+type Guard = (...scopes: ('admin' | 'admin:read' | 'users:read' | 'users:write')[]) => onRequestAsyncHookHandler;
 
 export interface UserRoutesDeps {
   users: UserService;
@@ -96,8 +96,9 @@ const profileOf = (b: Static<typeof UpdateUser>) => ({ name: b.name, givenName: 
  * stay out of the audit trail (only the names of changed fields go in).
  */
 export async function userRoutes(app: FastifyInstance, { users, sessions, tenants, audit, requireScope, clock }: UserRoutesDeps) {
-  const read = requireScope('admin:read');
-  const write = requireScope('admin');
+  // A tenant's own gatehouse-tenant token manages that tenant's users too.
+  const read = requireScope('admin:read', 'users:read', 'users:write');
+  const write = requireScope('admin', 'users:write');
 
   function record(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>) {
     audit.record({ tenantId, time: clock(), actor: request.admin?.actor ?? null, action, target, result: 'success', requestId: String(request.id), ip: request.ip, details: details ?? null });

@@ -7,7 +7,9 @@ import type { ApiRecord, ClientRecord, ClientSecretRecord, ClientType, OAuthStor
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const MIN_TTL = 30;
-const MAX_TTL = 86400;
+/** Longest access-token lifetime an API may have (seconds). */
+export const MAX_ACCESS_TOKEN_TTL = 86400;
+const MAX_TTL = MAX_ACCESS_TOKEN_TTL;
 const MAX_GRACE = 30 * 86400;
 
 /** SHA-256 is the right hash for a 256-bit random secret: nothing to brute-force, and it is fast. */
@@ -200,6 +202,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         name: input.name,
         ...shape,
         firstParty: input.firstParty ?? false,
+        tokensValidAfter: null,
         apiScopes,
         authMethod,
         builtin: input.builtin ?? false,
@@ -261,9 +264,18 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
       if (found.client.type === 'public') throw oauthErrors.create('OAUTH_PUBLIC_CLIENT_NO_SECRET', { client: clientId });
       const { secret, record } = newSecret();
       const previousExpireAt = record.createdAt + graceSeconds * 1000;
-      await store.rotateSecret(tenantId, clientId, record, previousExpireAt);
+      // Without grace the old secret is treated as leaked: the tokens it obtained end too.
+      await store.rotateSecret(tenantId, clientId, record, previousExpireAt, graceSeconds === 0 ? record.createdAt : undefined);
       cacheOf(tenantId).clients.delete(clientId);
       return { clientSecret: secret, previousSecretsExpireAt: previousExpireAt };
+    },
+
+    /** Ends every access token the client holds now: the admin guard refuses tokens issued before this moment. */
+    async revokeTokens(tenantId: string, clientId: string): Promise<{ tokensValidAfter: number }> {
+      const at = clock();
+      if (!(await store.revokeClientTokens(tenantId, clientId, at))) throw oauthErrors.create('OAUTH_CLIENT_NOT_FOUND', { client: clientId });
+      cacheOf(tenantId).clients.delete(clientId);
+      return { tokensValidAfter: at };
     },
 
     /**

@@ -32,6 +32,8 @@ export interface ClientRecord {
   /** Refresh token lifetimes in seconds (null: the server defaults): since last use, and since sign-in. */
   refreshTokenIdleTtl: number | null;
   refreshTokenAbsoluteTtl: number | null;
+  /** Epoch ms: access tokens issued before it are refused (secret rotated without grace, revoke-tokens); null: none. */
+  tokensValidAfter: number | null;
   builtin: boolean;
   createdAt: number;
   updatedAt: number;
@@ -107,7 +109,9 @@ export interface OAuthStore {
   /** Replaces name and API scopes of a client; false when it does not exist. */
   updateClient(client: ClientRecord): Promise<boolean>;
   /** Adds `secret` as current; earlier secrets stay valid until `previousExpireAt`. */
-  rotateSecret(tenantId: string, clientId: string, secret: ClientSecretRecord, previousExpireAt: number): Promise<boolean>;
+  rotateSecret(tenantId: string, clientId: string, secret: ClientSecretRecord, previousExpireAt: number, revokeTokensAt?: number): Promise<boolean>;
+  /** Moves the client's tokens-valid-after time forward to `at` (never back); false when the client does not exist. */
+  revokeClientTokens(tenantId: string, clientId: string, at: number): Promise<boolean>;
   upsertPayload(record: OidcPayloadRecord): Promise<void>;
   findPayload(tenantId: string, model: string, by: 'id' | 'uid' | 'userCode', value: string): Promise<OidcPayloadRecord | undefined>;
   /**

@@ -228,6 +228,13 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0008_client_tokens_valid_after': {
+    async up(db: Kysely<unknown>) {
+      // Access tokens of a client issued before this time (epoch ms) are refused by the admin
+      // guard: a secret rotated without grace, or an explicit revoke-tokens, ends them.
+      await db.schema.alterTable('clients').addColumn('tokens_valid_after', 'bigint').execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {

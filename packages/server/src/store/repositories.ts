@@ -17,6 +17,19 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
   const bump = (trx: Db, tenantId: string, kind: string) => bumpRevision(trx, tenantId, kind, dialect);
   const tx = <T>(work: (trx: Db) => Promise<T>) => writeTransaction(db, dialect, work);
   /** Bumps the revision when a write touched rows; true when it did. */
+  /** Only forward: a later revocation never reopens tokens an earlier one ended. True when the client exists. */
+  const moveTokensValidAfter = async (trx: Db, tenantId: string, clientId: string, at: number) => {
+    const exists = await trx.selectFrom('clients').select('client_id').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+    if (!exists) return false;
+    await trx
+      .updateTable('clients')
+      .set({ tokens_valid_after: at })
+      .where('tenant_id', '=', tenantId)
+      .where('client_id', '=', clientId)
+      .where((eb) => eb.or([eb('tokens_valid_after', 'is', null), eb('tokens_valid_after', '<', at)]))
+      .execute();
+    return true;
+  };
   const bumpIfChanged = async (trx: Db, tenantId: string, kind: string, rows: bigint) => {
     if (Number(rows) === 0) return false;
     await bump(trx, tenantId, kind);
@@ -205,7 +218,8 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
       return tx(async (trx) => {
         const result = await trx
           .updateTable('clients')
-          .set((({ tenant_id: _t, client_id: _c, type: _type, auth_method: _m, builtin: _b, created_at: _at, ...changeable }) => changeable)(fromClient(client)))
+          // tokens_valid_after is only ever moved forward, by revokeClientTokens and rotateSecret.
+          .set((({ tenant_id: _t, client_id: _c, type: _type, auth_method: _m, builtin: _b, created_at: _at, tokens_valid_after: _v, ...changeable }) => changeable)(fromClient(client)))
           .where('tenant_id', '=', client.tenantId)
           .where('client_id', '=', client.clientId)
           .executeTakeFirst();
@@ -251,7 +265,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
         return deleted;
       });
     },
-    async rotateSecret(tenantId, clientId, secret, previousExpireAt) {
+    async rotateSecret(tenantId, clientId, secret, previousExpireAt, revokeTokensAt) {
       return tx(async (trx) => {
         const exists = await trx.selectFrom('clients').select('client_id').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
         if (!exists) return false;
@@ -265,6 +279,15 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
           .execute();
         await trx.deleteFrom('client_secrets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).where('expires_at', '<=', secret.createdAt).execute();
         await trx.insertInto('client_secrets').values(fromSecret(tenantId, clientId, secret)).execute();
+        if (revokeTokensAt !== undefined) await moveTokensValidAfter(trx, tenantId, clientId, revokeTokensAt);
+        await bump(trx, tenantId, 'clients');
+        return true;
+      });
+    },
+    async revokeClientTokens(tenantId, clientId, at) {
+      return tx(async (trx) => {
+        if (!(await moveTokensValidAfter(trx, tenantId, clientId, at))) return false;
+        // Every node drops its cached copy of the client, so its guard sees the new time.
         await bump(trx, tenantId, 'clients');
         return true;
       });
@@ -447,6 +470,7 @@ const fromClient = (c: ClientRecord) => ({
   backchannel_logout_uri: c.backchannelLogoutUri,
   refresh_idle_ttl: c.refreshTokenIdleTtl,
   refresh_absolute_ttl: c.refreshTokenAbsoluteTtl,
+  tokens_valid_after: c.tokensValidAfter,
   builtin: c.builtin ? 1 : 0,
   created_at: c.createdAt,
   updated_at: c.updatedAt,
@@ -466,6 +490,7 @@ const toClient = (row: Row<'clients'>): ClientRecord => ({
   backchannelLogoutUri: row.backchannel_logout_uri,
   refreshTokenIdleTtl: row.refresh_idle_ttl === null ? null : Number(row.refresh_idle_ttl),
   refreshTokenAbsoluteTtl: row.refresh_absolute_ttl === null ? null : Number(row.refresh_absolute_ttl),
+  tokensValidAfter: row.tokens_valid_after === null ? null : Number(row.tokens_valid_after),
   builtin: Number(row.builtin) === 1,
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),

@@ -40,6 +40,7 @@ export interface Database {
     backchannel_logout_uri: string | null;
     refresh_idle_ttl: number | null;
     refresh_absolute_ttl: number | null;
+    tokens_valid_after: number | null;
     builtin: number;
     created_at: number;
     updated_at: number;

@@ -71,6 +71,27 @@ for (const dialect of dialects) {
   });
 }
 
+describe('admin API before authentication, on a listening server', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ listen: true });
+  });
+  after(() => server.close());
+
+  it('answers parallel unauthenticated 10 MB nested bodies with 401 while /healthz answers', async () => {
+    const body = nested(5 * 1024 * 1024);
+    const anonymous = Array.from({ length: 4 }, () =>
+      fetch(`${server.url}/api/v1/tenants/default/authz/relationships/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      }),
+    );
+    const health = fetch(`${server.url}/healthz`).then((r) => r.status);
+    assert.deepEqual(await Promise.all(anonymous), [401, 401, 401, 401]);
+    assert.equal(await health, 200);
+  });
+});
+
 describe('JSON depth scan', () => {
   it('counts brackets outside strings only', () => {
     assert.equal(exceedsJsonDepth('[[[]]]', 3), false);

@@ -80,6 +80,7 @@ const client = (tenantId: string, clientId: string, extra: Partial<ClientRecord>
   backchannelLogoutUri: 'https://app.example.com/backchannel',
   refreshTokenIdleTtl: 3600,
   refreshTokenAbsoluteTtl: null,
+  tokensValidAfter: null,
   builtin: false,
   createdAt: T0,
   updatedAt: T0,
@@ -411,6 +412,26 @@ for (const dialect of dialects) {
         assert.deepEqual(await secretRows('clients-a', 'svc-ghost'), []);
       });
 
+      it('moves a client\'s tokens-valid-after time forward only, and keeps it through updates', async () => {
+        const original = client('clients-a', 'svc-valid-after');
+        await repos.oauth.createClient(original, secret('s1', 'one', T0));
+
+        assert.equal(await repos.oauth.revokeClientTokens('clients-a', 'svc-valid-after', T0 + HOUR), true);
+        assert.equal((await repos.oauth.getClient('clients-a', 'svc-valid-after'))?.client.tokensValidAfter, T0 + HOUR);
+        assert.equal(await repos.oauth.revokeClientTokens('clients-a', 'svc-valid-after', T0), true);
+        assert.equal((await repos.oauth.getClient('clients-a', 'svc-valid-after'))?.client.tokensValidAfter, T0 + HOUR, 'never moved back');
+        // An update carries the record it read; it must not reset a revocation made meanwhile.
+        assert.equal(await repos.oauth.updateClient({ ...original, name: 'renamed', tokensValidAfter: null }), true);
+        assert.equal((await repos.oauth.getClient('clients-a', 'svc-valid-after'))?.client.tokensValidAfter, T0 + HOUR);
+        // A rotation without grace moves it in the same transaction; one with grace leaves it.
+        await repos.oauth.rotateSecret('clients-a', 'svc-valid-after', secret('s2', 'two', T0 + 2 * HOUR), T0 + 3 * HOUR);
+        assert.equal((await repos.oauth.getClient('clients-a', 'svc-valid-after'))?.client.tokensValidAfter, T0 + HOUR);
+        await repos.oauth.rotateSecret('clients-a', 'svc-valid-after', secret('s3', 'three', T0 + 4 * HOUR), T0 + 4 * HOUR, T0 + 4 * HOUR);
+        assert.equal((await repos.oauth.getClient('clients-a', 'svc-valid-after'))?.client.tokensValidAfter, T0 + 4 * HOUR);
+        assert.equal(await repos.oauth.revokeClientTokens('clients-a', 'svc-ghost', T0), false);
+        assert.equal(await repos.oauth.revokeClientTokens('clients-b', 'svc-valid-after', T0 + DAY), false, 'another tenant\'s client of that id does not exist');
+      });
+
       it('refuses to delete a built-in client and keeps its secrets', async () => {
         const admin = client('clients-a', 'gatehouse-admin', { builtin: true });
         await repos.oauth.createClient(admin, secret('s1', 'admin-secret', T0));
@@ -730,6 +751,7 @@ for (const dialect of dialects) {
           { name: 'api delete', tenantId: t, kind: 'apis', write: () => repos.oauth.deleteApi(t, 'orders') },
           { name: 'client create', tenantId: t, kind: 'clients', write: () => repos.oauth.createClient(client(t, 'svc'), secret('s1', 'one', T0)) },
           { name: 'rotateSecret', tenantId: t, kind: 'clients', write: () => repos.oauth.rotateSecret(t, 'svc', secret('s2', 'two', T0 + HOUR), T0 + DAY) },
+          { name: 'revokeClientTokens', tenantId: t, kind: 'clients', write: () => repos.oauth.revokeClientTokens(t, 'svc', T0 + HOUR) },
           { name: 'deleteClient', tenantId: t, kind: 'clients', write: () => repos.oauth.deleteClient(t, 'svc') },
           { name: 'another tenant create', tenantId: 'rev-b', kind: 'tenants', write: () => repos.tenants.create(tenant('rev-b')) },
         ];
@@ -758,6 +780,7 @@ for (const dialect of dialects) {
           { name: 'delete unknown API', write: () => repos.oauth.deleteApi(t, 'nope'), returns: false },
           { name: 'delete built-in client', write: () => repos.oauth.deleteClient(t, 'admin'), returns: false },
           { name: 'rotate secret of unknown client', write: () => repos.oauth.rotateSecret(t, 'nope', secret('s', 'x', T0), T0), returns: false },
+          { name: 'revoke tokens of unknown client', write: () => repos.oauth.revokeClientTokens(t, 'nope', T0), returns: false },
           { name: 'retireDue with nothing due', write: () => repos.keys.retireDue(t, T0 + 365 * DAY), returns: 0 },
         ];
 
