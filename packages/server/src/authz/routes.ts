@@ -176,7 +176,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
     audit.record({ tenantId, time: clock(), actor: request.admin?.actor ?? null, action, target, result, requestId: String(request.id), ip: request.ip, details });
   }
 
-  /** The first RBAC write of a tenant adds the RBAC definitions to its schema: a schema change like any other. */
+  /** The first role of a tenant adds the RBAC definitions to its schema: a schema change like any other (authz:admin). */
   function recordRbacSchema(request: FastifyRequest, tenantId: string, result: { schemaToken?: string }) {
     if (result.schemaToken) record(request, tenantId, 'authz.schema_written', 'schema', 'success', { token: result.schemaToken, reason: 'rbac definitions added' });
   }
@@ -205,7 +205,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof WriteBody> }>(
     '/tenants/:tenant/authz/relationships/write',
-    { onRequest: write, bodyLimit: BODY_LIMITS.batch, schema: { tags: ['authz'], description: 'Creates, touches and deletes relationships in one transaction once every precondition holds. Returns a consistency token.', params: TenantParams, body: WriteBody, response: { 200: Type.Object({ token: Type.String() }), ...errors } } },
+    { onRequest: write, bodyLimit: BODY_LIMITS.batch, schema: { tags: ['authz'], description: 'Creates, touches and deletes relationships in one transaction once every precondition holds. Returns a consistency token. The RBAC types (`gatehouse/*`, as resource or subject) are refused with 403 `AUTHZ_RESERVED_TYPE`: use the RBAC endpoints.', params: TenantParams, body: WriteBody, response: { 200: Type.Object({ token: Type.String() }), ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -420,7 +420,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       onRequest: admin,
       schema: {
         tags: ['rbac'],
-        description: 'Creates a role or replaces its permissions (at least one; DELETE the role to take all away). The first RBAC write adds the RBAC definitions to the tenant schema (audited as a schema write).',
+        description: 'Creates a role or replaces its permissions (at least one; DELETE the role to take all away). The first role adds the RBAC definitions to the tenant schema (audited as a schema write); no other RBAC call changes the schema.',
         params: RoleParams,
         body: Type.Object({ permissions: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 500 }) }, { additionalProperties: false }),
         response: { 200: Token, ...errors },
@@ -472,12 +472,20 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof GroupParams>; Body: Static<typeof Membership> }>(
     '/tenants/:tenant/authz/rbac/groups/:group/members',
-    { onRequest: write, schema: { tags: ['rbac'], params: GroupParams, body: Membership, response: { 200: Token, ...errors } } },
+    {
+      onRequest: write,
+      schema: {
+        tags: ['rbac'],
+        description: 'Adds `user:id` or `gatehouse/group:id#member` to the group (or removes it with `remove: true`). Never changes the schema: refused with 409 `AUTHZ_RBAC_NOT_INSTALLED` until a role exists.',
+        params: GroupParams,
+        body: Membership,
+        response: { 200: Token, ...errors },
+      },
+    },
     async (request) => {
       const { tenant, group } = request.params;
       await tenants.get(tenant);
       const result = await rbac.addToGroup(tenant, group, parseSubject(request.body.subject), request.body.remove);
-      recordRbacSchema(request, tenant, result);
       record(request, tenant, 'authz.relationships_written', `group ${group}`, 'success', { subject: request.body.subject, remove: Boolean(request.body.remove), token: result.token });
       return result;
     },

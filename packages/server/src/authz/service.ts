@@ -168,10 +168,50 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     };
   }
 
-  async function currentSchema(tenantId: string): Promise<Schema> {
+  /** The last compiled schema of each tenant, by its revision: writes and RBAC read it per call. */
+  const compiled = new Map<string, { revision: number; schema: Schema }>();
+
+  /** The tenant's stored schema, compiled (once per schema revision); undefined without one. */
+  async function storedSchema(tenantId: string): Promise<Schema | undefined> {
     const stored = await store.readSchema(tenantId);
-    if (!stored) throw authzServiceErrors.create('AUTHZ_NO_SCHEMA', { tenant: tenantId });
-    return compileSchema(stored.text);
+    if (!stored) return undefined;
+    const cached = compiled.get(tenantId);
+    if (cached?.revision === stored.revision) return cached.schema;
+    const schema = compileSchema(stored.text);
+    compiled.set(tenantId, { revision: stored.revision, schema });
+    return schema;
+  }
+
+  async function currentSchema(tenantId: string): Promise<Schema> {
+    const schema = await storedSchema(tenantId);
+    if (!schema) throw authzServiceErrors.create('AUTHZ_NO_SCHEMA', { tenant: tenantId });
+    return schema;
+  }
+
+  /** Creates, touches and deletes in one transaction: the generic API and RBAC alike. */
+  async function write(tenantId: string, updates: RelationshipUpdate[], preconditions: Precondition[]): Promise<{ token: string }> {
+    const schema = await currentSchema(tenantId);
+    for (const update of updates) {
+      if (update.operation === 'delete') continue;
+      const problem = misfitRelationship(schema, update.relationship);
+      if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(update.relationship), detail: problem });
+    }
+    const outcome = await store.write(tenantId, updates, preconditions);
+    if (!outcome.ok) {
+      if (outcome.reason === 'exists') throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_EXISTS', { relationship: formatRelationship(outcome.relationship) });
+      throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: describePrecondition(outcome.precondition) });
+    }
+    await applyHere(tenantId, outcome.revision, updates);
+    return { token: tokenFor(outcome.revision) };
+  }
+
+  async function remove(tenantId: string, filters: RelationshipFilter[], preconditions: Precondition[]): Promise<{ token: string; deleted: number }> {
+    const outcome = await store.deleteMatching(tenantId, filters, preconditions);
+    if (!outcome.ok) {
+      throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: outcome.reason === 'precondition' ? describePrecondition(outcome.precondition) : 'conflict' });
+    }
+    markChanged(tenantId, outcome.revision);
+    return { token: tokenFor(outcome.revision), deleted: outcome.deleted ?? 0 };
   }
 
   function markChanged(tenantId: string, revision: number) {
@@ -296,9 +336,10 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
       const relationships = parseRelationships(text);
       await service.validateRelationships(tenantId, relationships);
       let token = (await engineFor(tenantId)).token;
+      for (const relationship of relationships) refuseReserved(relationship);
       for (let i = 0; i < relationships.length; i += IMPORT_CHUNK) {
         const chunk = relationships.slice(i, i + IMPORT_CHUNK).map((relationship): RelationshipUpdate => ({ operation: 'touch', relationship }));
-        ({ token } = await service.writeRelationships(tenantId, chunk));
+        ({ token } = await write(tenantId, chunk, []));
       }
       return { imported: relationships.length, token };
     },
@@ -312,32 +353,34 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
       }
     },
 
-    /** Creates, touches and deletes relationships in one transaction, after the preconditions hold. */
+    /**
+     * Creates, touches and deletes relationships in one transaction, after the preconditions
+     * hold. Refuses the reserved `gatehouse/*` types: RBAC owns them (see `rbacStore`).
+     */
     async writeRelationships(tenantId: string, updates: RelationshipUpdate[], preconditions: Precondition[] = []): Promise<{ token: string }> {
-      const schema = await currentSchema(tenantId);
-      for (const update of updates) {
-        if (update.operation === 'delete') continue;
-        const problem = misfitRelationship(schema, update.relationship);
-        if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(update.relationship), detail: problem });
-      }
-      const outcome = await store.write(tenantId, updates, preconditions);
-      if (!outcome.ok) {
-        if (outcome.reason === 'exists') throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_EXISTS', { relationship: formatRelationship(outcome.relationship) });
-        throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: describePrecondition(outcome.precondition) });
-      }
-      await applyHere(tenantId, outcome.revision, updates);
-      return { token: tokenFor(outcome.revision) };
+      for (const update of updates) refuseReserved(update.relationship);
+      return write(tenantId, updates, preconditions);
     },
 
-    /** Deletes every relationship a filter matches (several filters: one transaction). */
+    /** Deletes every relationship a filter matches (several filters: one transaction); not of the reserved types. */
     async deleteRelationships(tenantId: string, filter: RelationshipFilter | RelationshipFilter[], preconditions: Precondition[] = []): Promise<{ token: string; deleted: number }> {
-      const outcome = await store.deleteMatching(tenantId, Array.isArray(filter) ? filter : [filter], preconditions);
-      if (!outcome.ok) {
-        throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: outcome.reason === 'precondition' ? describePrecondition(outcome.precondition) : 'conflict' });
-      }
-      markChanged(tenantId, outcome.revision);
-      return { token: tokenFor(outcome.revision), deleted: outcome.deleted ?? 0 };
+      const filters = Array.isArray(filter) ? filter : [filter];
+      for (const f of filters) refuseReserved(f);
+      return remove(tenantId, filters, preconditions);
     },
+
+    /**
+     * Writes of the reserved `gatehouse/*` types, for the RBAC module only (rbac.ts): it keeps
+     * their invariants (a role has a permission, assignments name a role that exists) and its
+     * routes carry their own scopes. Nothing else may reach these.
+     */
+    rbacStore: {
+      writeRelationships: (tenantId: string, updates: RelationshipUpdate[]) => write(tenantId, updates, []),
+      deleteRelationships: (tenantId: string, filters: RelationshipFilter[]) => remove(tenantId, filters, []),
+    },
+
+    /** The tenant's schema, parsed and compiled (undefined when it has none). */
+    schemaOf: storedSchema,
 
     /** A consistency token for everything committed so far (any tenant). */
     currentToken: async (): Promise<string> => tokenFor(await currentRevision()),
@@ -353,6 +396,19 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
 }
 
 export type AuthzService = ReturnType<typeof createAuthzService>;
+
+/**
+ * The RBAC types (rbac.ts). A generic write of `gatehouse/capability:x#granted@gatehouse/role:r#member`
+ * would widen a role (or create one) with only `authz:write`; a subject of these types outside
+ * RBAC would make RBAC groups reachable from data RBAC does not manage. Both sides are refused.
+ */
+const RESERVED_PREFIX = 'gatehouse/';
+
+function refuseReserved(r: { resourceType: string; subjectType?: string }): void {
+  for (const type of [r.resourceType, r.subjectType]) {
+    if (type?.startsWith(RESERVED_PREFIX)) throw authzServiceErrors.create('AUTHZ_RESERVED_TYPE', { type });
+  }
+}
 
 function describePrecondition(p: Precondition): string {
   const f = p.filter;
