@@ -225,7 +225,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
       schema: {
         tags: ['authz'],
         description:
-          'Bulk import: one relationship per line in SpiceDB syntax (blank, `//` and `#` lines ignored), touched in transactions of 1000. Every line is parsed and checked against the schema before anything is written; a failure midway leaves the earlier transactions written (the response of a retry with the same text is idempotent).',
+          'Bulk import: one relationship per line in SpiceDB syntax (blank, `//` and `#` lines ignored). Every line is parsed and checked against the schema (and refused for the reserved `gatehouse/*` types) before anything is written; then the lines are touched in transactions of 2000, yielding to other requests between them. A database failure midway leaves the earlier transactions written (a retry with the same text is idempotent).',
         params: TenantParams,
         body: Type.Object({ relationships: Type.String({ maxLength: BODY_LIMITS.import }) }, { additionalProperties: false }),
         response: { 200: Type.Object({ imported: Type.Integer(), token: Type.String() }), ...errors },
