@@ -186,7 +186,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
       return tx(async (trx) => {
         const result = await trx
           .updateTable('apis')
-          .set({ name: api.name, scopes: JSON.stringify(api.scopes), access_token_ttl: api.accessTokenTtl })
+          .set({ name: api.name, scopes: JSON.stringify(api.scopes), access_token_ttl: api.accessTokenTtl, resource_servers: JSON.stringify(api.resourceServers) })
           .where('tenant_id', '=', api.tenantId)
           .where('id', '=', api.id)
           .executeTakeFirst();
@@ -238,6 +238,13 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
         const deleted = Number(result.numDeletedRows) > 0;
         if (deleted) {
           await trx.deleteFrom('client_secrets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
+          // A deleted client is no API's resource server any more (it could introspect nothing anyway).
+          for (const row of await trx.selectFrom('apis').select(['id', 'resource_servers']).where('tenant_id', '=', tenantId).execute()) {
+            const servers = JSON.parse(row.resource_servers) as string[];
+            if (!servers.includes(clientId)) continue;
+            await trx.updateTable('apis').set({ resource_servers: JSON.stringify(servers.filter((c) => c !== clientId)) }).where('tenant_id', '=', tenantId).where('id', '=', row.id).execute();
+            await bump(trx, tenantId, 'apis');
+          }
           await bump(trx, tenantId, 'clients');
         }
         return deleted;
@@ -411,6 +418,7 @@ const fromApi = (api: ApiRecord) => ({
   access_token_ttl: api.accessTokenTtl,
   builtin: api.builtin ? 1 : 0,
   created_at: api.createdAt,
+  resource_servers: JSON.stringify(api.resourceServers),
 });
 
 const toApi = (row: Row<'apis'>): ApiRecord => ({
@@ -422,6 +430,7 @@ const toApi = (row: Row<'apis'>): ApiRecord => ({
   accessTokenTtl: Number(row.access_token_ttl),
   builtin: Number(row.builtin) === 1,
   createdAt: Number(row.created_at),
+  resourceServers: JSON.parse(row.resource_servers),
 });
 
 const fromClient = (c: ClientRecord) => ({

@@ -63,6 +63,7 @@ const api = (tenantId: string, id: string, identifier: string, extra: Partial<Ap
   accessTokenTtl: 600,
   builtin: false,
   createdAt: T0,
+  resourceServers: [],
   ...extra,
 });
 
