@@ -26,8 +26,14 @@ const Api = Type.Object({
   name: Type.String(),
   scopes: Type.Array(Type.String()),
   access_token_ttl: Type.Integer(),
+  resource_servers: Type.Array(Type.String()),
   builtin: Type.Boolean(),
   created_at: Type.String({ format: 'date-time' }),
+});
+/** RFC 7662 §2.1: the clients, besides a token's own, that may introspect the API's tokens. */
+const ResourceServers = Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
+  maxItems: 100,
+  description: "Client ids of the API's resource servers: besides a token's own client, only they may introspect its tokens",
 });
 const Client = Type.Object({
   client_id: Type.String(),
@@ -63,6 +69,7 @@ const CreateApi = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     scopes: Type.Array(Scope, { maxItems: 200 }),
     access_token_ttl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400 })),
+    resource_servers: Type.Optional(ResourceServers),
   },
   { additionalProperties: false },
 );
@@ -82,6 +89,7 @@ const UpdateApi = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     scopes: Type.Optional(Type.Array(Scope, { maxItems: 200 })),
     access_token_ttl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400 })),
+    resource_servers: Type.Optional(ResourceServers),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -118,6 +126,7 @@ const apiView = (a: ApiRecord) => ({
   name: a.name,
   scopes: a.scopes,
   access_token_ttl: a.accessTokenTtl,
+  resource_servers: a.resourceServers,
   builtin: a.builtin,
   created_at: iso(a.createdAt),
 });
@@ -303,9 +312,9 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     async (request, reply) => {
       const { tenant } = request.params;
       await core.tenants.get(tenant);
-      const { identifier, name, scopes, access_token_ttl: accessTokenTtl } = request.body;
-      const api = await core.catalog.createApi(tenant, { identifier, name, scopes, accessTokenTtl });
-      audit(request, tenant, 'api.created', api.identifier, { scopes: api.scopes, access_token_ttl: api.accessTokenTtl });
+      const { identifier, name, scopes, access_token_ttl: accessTokenTtl, resource_servers: resourceServers } = request.body;
+      const api = await core.catalog.createApi(tenant, { identifier, name, scopes, accessTokenTtl, resourceServers });
+      audit(request, tenant, 'api.created', api.identifier, { scopes: api.scopes, access_token_ttl: api.accessTokenTtl, resource_servers: api.resourceServers });
       return reply.code(201).send(apiView(api));
     },
   );
@@ -329,7 +338,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       onRequest: write,
       schema: {
         tags: ['apis'],
-        description: 'Changes name, scopes or access-token lifetime. Tokens already issued keep their claims; clients lose scopes the API no longer defines.',
+        description: 'Changes name, scopes, access-token lifetime or resource servers. Tokens already issued keep their claims; clients lose scopes the API no longer defines.',
         params: ApiParams,
         body: UpdateApi,
         response: { 200: Api, ...errors },
@@ -338,9 +347,9 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     async (request) => {
       const { tenant, api } = request.params;
       await core.tenants.get(tenant);
-      const { name, scopes, access_token_ttl: accessTokenTtl } = request.body;
-      const updated = await core.catalog.updateApi(tenant, api, { name, scopes, accessTokenTtl });
-      audit(request, tenant, 'api.updated', updated.identifier, { scopes: updated.scopes, access_token_ttl: updated.accessTokenTtl });
+      const { name, scopes, access_token_ttl: accessTokenTtl, resource_servers: resourceServers } = request.body;
+      const updated = await core.catalog.updateApi(tenant, api, { name, scopes, accessTokenTtl, resourceServers });
+      audit(request, tenant, 'api.updated', updated.identifier, { scopes: updated.scopes, access_token_ttl: updated.accessTokenTtl, resource_servers: updated.resourceServers });
       return apiView(updated);
     },
   );

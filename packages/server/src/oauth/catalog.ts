@@ -20,6 +20,8 @@ export interface CreateApiInput {
   name?: string;
   scopes: string[];
   accessTokenTtl?: number;
+  /** Client ids allowed to introspect the API's tokens (RFC 7662 §2.1). */
+  resourceServers?: string[];
 }
 
 export interface CreateClientInput {
@@ -124,6 +126,17 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
     return out;
   }
 
+  /** Resource servers introspect, so they authenticate: existing confidential clients of the tenant. */
+  async function checkResourceServers(tenantId: string, clientIds: string[]): Promise<string[]> {
+    const unique = [...new Set(clientIds)];
+    for (const clientId of unique) {
+      const found = await loadClient(tenantId, clientId);
+      if (!found) throw oauthErrors.create('OAUTH_RESOURCE_SERVER_INVALID', { client: clientId, reason: 'no such client in this tenant' });
+      if (found.client.type !== 'confidential') throw oauthErrors.create('OAUTH_RESOURCE_SERVER_INVALID', { client: clientId, reason: 'a public client cannot authenticate to introspect' });
+    }
+    return unique;
+  }
+
   function validateScopes(scopes: string[]) {
     for (const scope of scopes) if (!SCOPE_TOKEN.test(scope)) throw oauthErrors.create('OAUTH_SCOPE_INVALID', { scope });
   }
@@ -151,6 +164,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         accessTokenTtl: ttl,
         builtin: input.builtin ?? false,
         createdAt: clock(),
+        resourceServers: await checkResourceServers(tenantId, input.resourceServers ?? []),
       };
       if (!(await store.createApi(api))) throw oauthErrors.create('OAUTH_API_IDENTIFIER_TAKEN', { identifier: input.identifier });
       tenants.delete(tenantId);
@@ -164,7 +178,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
     },
 
     /** Changes name, scopes or lifetime; tokens already issued keep what they carry. */
-    async updateApi(tenantId: string, idOrIdentifier: string, changes: { name?: string; scopes?: string[]; accessTokenTtl?: number }): Promise<ApiRecord> {
+    async updateApi(tenantId: string, idOrIdentifier: string, changes: { name?: string; scopes?: string[]; accessTokenTtl?: number; resourceServers?: string[] }): Promise<ApiRecord> {
       const api = await changeableApi(tenantId, idOrIdentifier);
       if (changes.scopes) validateScopes(changes.scopes);
       const updated: ApiRecord = {
@@ -172,6 +186,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         name: changes.name ?? api.name,
         scopes: changes.scopes ? [...new Set(changes.scopes)] : api.scopes,
         accessTokenTtl: changes.accessTokenTtl === undefined ? api.accessTokenTtl : checkTtl(changes.accessTokenTtl),
+        resourceServers: changes.resourceServers ? await checkResourceServers(tenantId, changes.resourceServers) : api.resourceServers,
       };
       if (!(await store.updateApi(updated))) throw oauthErrors.create('OAUTH_API_NOT_FOUND', { api: idOrIdentifier });
       tenants.delete(tenantId);
@@ -294,6 +309,20 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         if (timingSafeEqual(digest, Buffer.from(secret.hash, 'hex'))) ok = true;
       }
       return ok;
+    },
+
+    /**
+     * RFC 7662 §2.1: whether `clientId` may introspect a token issued to `tokenClientId` for
+     * `audiences`: the token's own client, or a resource server of one of its APIs.
+     */
+    async mayIntrospect(tenantId: string, clientId: string, token: { clientId: unknown; audiences: unknown }): Promise<boolean> {
+      if (typeof token.clientId === 'string' && token.clientId === clientId) return true;
+      const audiences = typeof token.audiences === 'string' ? [token.audiences] : Array.isArray(token.audiences) ? token.audiences : [];
+      for (const audience of audiences) {
+        if (typeof audience !== 'string') continue;
+        if ((await apiByIdentifier(tenantId, audience))?.resourceServers.includes(clientId)) return true;
+      }
+      return false;
     },
 
     /** Longest access-token lifetime among the tenant's APIs (what key retirement waits for). */

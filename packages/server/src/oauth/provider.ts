@@ -188,7 +188,16 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       features: {
         devInteractions: { enabled: false },
         clientCredentials: { enabled: true },
-        introspection: { enabled: true },
+        introspection: {
+          enabled: true,
+          // RFC 7662 §2.1: the token's own client, or a resource server of the token's API. A
+          // refresh token is only ever its client's business. Others read active: false.
+          async allowedPolicy(ctx, client, token) {
+            const own = token.clientId === client.clientId;
+            if (own || token.kind === 'RefreshToken') return own;
+            return catalog.mayIntrospect(tenantId, client.clientId, { clientId: token.clientId, audiences: (token as { aud?: unknown }).aud });
+          },
+        },
         revocation: { enabled: true },
         userinfo: { enabled: true },
         rpInitiatedLogout: {

@@ -8,6 +8,11 @@ export interface ApiRecord {
   accessTokenTtl: number;
   builtin: boolean;
   createdAt: number;
+  /**
+   * Client ids of the API's resource servers: besides a token's own client, only they may
+   * introspect the API's tokens (RFC 7662 §2.1: the protected resource is authorized).
+   */
+  resourceServers: string[];
 }
 
 export type ClientType = 'confidential' | 'public';
@@ -100,7 +105,7 @@ export interface OAuthStore {
   listApis(tenantId: string): Promise<ApiRecord[]>;
   /** Built-in APIs cannot be deleted. */
   deleteApi(tenantId: string, id: string): Promise<boolean>;
-  /** Replaces name, scopes and lifetime of an API; false when it does not exist. */
+  /** Replaces name, scopes, lifetime and resource servers of an API; false when it does not exist. */
   updateApi(api: ApiRecord): Promise<boolean>;
   createClient(client: ClientRecord, secret?: ClientSecretRecord): Promise<void>;
   getClient(tenantId: string, clientId: string): Promise<{ client: ClientRecord; secrets: ClientSecretRecord[] } | undefined>;

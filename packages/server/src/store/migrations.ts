@@ -235,6 +235,12 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.alterTable('clients').addColumn('tokens_valid_after', 'bigint').execute();
     },
   },
+  '0009_api_resource_servers': {
+    async up(db: Kysely<unknown>) {
+      // RFC 7662 §2.1: the clients that are an API's resource servers may introspect its tokens.
+      await db.schema.alterTable('apis').addColumn('resource_servers', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {

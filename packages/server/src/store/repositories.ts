@@ -35,6 +35,41 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     await bump(trx, tenantId, kind);
     return true;
   };
+  /**
+   * What clients may ask of an API follows the API in the same transaction (issue 9 part 12):
+   * when an API loses scopes, or goes, every client's entry for it loses them too, so that a
+   * scope added again later, or a new API under the same identifier, grants nothing by itself.
+   * `keep`: the API's scopes now; null when the API is gone. On PostgreSQL the client rows are
+   * locked, and client writes lock the API rows they check (withApiScopesOf), so the two orders
+   * of an API change and a concurrent client write both end with the API's rule applied.
+   */
+  const pruneClientEntries = async (trx: Db, tenantId: string, identifier: string, keep: string[] | null) => {
+    const query = trx.selectFrom('clients').select(['client_id', 'api_scopes']).where('tenant_id', '=', tenantId);
+    let changed = false;
+    for (const row of await (dialect === 'postgres' ? query.forUpdate() : query).execute()) {
+      const entries = JSON.parse(row.api_scopes) as Record<string, string[]>;
+      const granted = entries[identifier];
+      if (!granted) continue;
+      const next = { ...entries };
+      if (keep === null) delete next[identifier];
+      else if (granted.every((scope) => keep.includes(scope))) continue;
+      else next[identifier] = granted.filter((scope) => keep.includes(scope));
+      await trx.updateTable('clients').set({ api_scopes: JSON.stringify(next) }).where('tenant_id', '=', tenantId).where('client_id', '=', row.client_id).execute();
+      changed = true;
+    }
+    if (changed) await bump(trx, tenantId, 'clients');
+  };
+  /** A client's API entries as the tenant's APIs stand inside this transaction: unknown APIs and scopes dropped. */
+  const withApiScopesOf = async (trx: Db, client: ClientRecord): Promise<ClientRecord> => {
+    const query = trx.selectFrom('apis').select(['identifier', 'scopes']).where('tenant_id', '=', client.tenantId);
+    const apis = new Map((await (dialect === 'postgres' ? query.forShare() : query).execute()).map((row) => [row.identifier, JSON.parse(row.scopes) as string[]]));
+    const apiScopes: Record<string, string[]> = {};
+    for (const [identifier, scopes] of Object.entries(client.apiScopes)) {
+      const defined = apis.get(identifier);
+      if (defined) apiScopes[identifier] = scopes.filter((scope) => defined.includes(scope));
+    }
+    return { ...client, apiScopes };
+  };
   const isUniqueViolation = (error: unknown) => {
     const e = error as { code?: string; message?: string };
     return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === 'SQLITE_CONSTRAINT_UNIQUE';
@@ -199,23 +234,30 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     },
     async deleteApi(tenantId, id) {
       return tx(async (trx) => {
+        const api = await trx.selectFrom('apis').select('identifier').where('tenant_id', '=', tenantId).where('id', '=', id).where('builtin', '=', 0).executeTakeFirst();
+        if (!api) return false;
         const result = await trx.deleteFrom('apis').where('tenant_id', '=', tenantId).where('id', '=', id).where('builtin', '=', 0).executeTakeFirst();
-        return bumpIfChanged(trx, tenantId, 'apis', result.numDeletedRows);
+        if (!(await bumpIfChanged(trx, tenantId, 'apis', result.numDeletedRows))) return false;
+        await pruneClientEntries(trx, tenantId, api.identifier, null);
+        return true;
       });
     },
     async updateApi(api) {
       return tx(async (trx) => {
         const result = await trx
           .updateTable('apis')
-          .set({ name: api.name, scopes: JSON.stringify(api.scopes), access_token_ttl: api.accessTokenTtl })
+          .set({ name: api.name, scopes: JSON.stringify(api.scopes), access_token_ttl: api.accessTokenTtl, resource_servers: JSON.stringify(api.resourceServers) })
           .where('tenant_id', '=', api.tenantId)
           .where('id', '=', api.id)
           .executeTakeFirst();
-        return bumpIfChanged(trx, api.tenantId, 'apis', result.numUpdatedRows);
+        if (!(await bumpIfChanged(trx, api.tenantId, 'apis', result.numUpdatedRows))) return false;
+        await pruneClientEntries(trx, api.tenantId, api.identifier, api.scopes);
+        return true;
       });
     },
-    async updateClient(client) {
+    async updateClient(given) {
       return tx(async (trx) => {
+        const client = await withApiScopesOf(trx, given);
         const result = await trx
           .updateTable('clients')
           // tokens_valid_after is only ever moved forward, by revokeClientTokens and rotateSecret.
@@ -228,7 +270,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     },
     async createClient(client, secret) {
       await tx(async (trx) => {
-        await trx.insertInto('clients').values(fromClient(client)).execute();
+        await trx.insertInto('clients').values(fromClient(await withApiScopesOf(trx, client))).execute();
         if (secret) await trx.insertInto('client_secrets').values(fromSecret(client.tenantId, client.clientId, secret)).execute();
         await bump(trx, client.tenantId, 'clients');
       });
@@ -260,6 +302,13 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
         const deleted = Number(result.numDeletedRows) > 0;
         if (deleted) {
           await trx.deleteFrom('client_secrets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
+          // A deleted client is no API's resource server any more (it could introspect nothing anyway).
+          for (const row of await trx.selectFrom('apis').select(['id', 'resource_servers']).where('tenant_id', '=', tenantId).execute()) {
+            const servers = JSON.parse(row.resource_servers) as string[];
+            if (!servers.includes(clientId)) continue;
+            await trx.updateTable('apis').set({ resource_servers: JSON.stringify(servers.filter((c) => c !== clientId)) }).where('tenant_id', '=', tenantId).where('id', '=', row.id).execute();
+            await bump(trx, tenantId, 'apis');
+          }
           await bump(trx, tenantId, 'clients');
         }
         return deleted;
@@ -443,6 +492,7 @@ const fromApi = (api: ApiRecord) => ({
   access_token_ttl: api.accessTokenTtl,
   builtin: api.builtin ? 1 : 0,
   created_at: api.createdAt,
+  resource_servers: JSON.stringify(api.resourceServers),
 });
 
 const toApi = (row: Row<'apis'>): ApiRecord => ({
@@ -454,6 +504,7 @@ const toApi = (row: Row<'apis'>): ApiRecord => ({
   accessTokenTtl: Number(row.access_token_ttl),
   builtin: Number(row.builtin) === 1,
   createdAt: Number(row.created_at),
+  resourceServers: JSON.parse(row.resource_servers),
 });
 
 const fromClient = (c: ClientRecord) => ({

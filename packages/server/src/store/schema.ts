@@ -25,6 +25,8 @@ export interface Database {
     access_token_ttl: number;
     builtin: number;
     created_at: number;
+    /** JSON array of client ids (RFC 7662 §2.1: who may introspect the API's tokens). */
+    resource_servers: string;
   };
   clients: {
     tenant_id: string;

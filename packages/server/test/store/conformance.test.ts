@@ -63,6 +63,7 @@ const api = (tenantId: string, id: string, identifier: string, extra: Partial<Ap
   accessTokenTtl: 600,
   builtin: false,
   createdAt: T0,
+  resourceServers: [],
   ...extra,
 });
 
@@ -349,6 +350,20 @@ for (const dialect of dialects) {
       before(async () => {
         await repos.tenants.create(tenant('clients-a'));
         await repos.tenants.create(tenant('clients-b'));
+        // Client entries name APIs of their tenant (the store keeps only those: issue 9 part 12).
+        for (const t of ['clients-a', 'clients-b']) {
+          await repos.oauth.createApi(api(t, `${t}-api`, 'https://api.example.com', { scopes: ['read'] }));
+          await repos.oauth.createApi(api(t, `${t}-orders`, 'https://orders.example.com', { scopes: ['orders:read', 'orders:write'] }));
+          await repos.oauth.createApi(api(t, `${t}-billing`, 'https://billing.example.com', { scopes: [] }));
+        }
+      });
+
+      it('keeps only the entries of APIs and scopes the tenant defines, at create and at update', async () => {
+        await repos.oauth.createClient(client('clients-a', 'svc-clamp', { apiScopes: { 'https://orders.example.com': ['orders:read', 'orders:nope'], 'https://gone.example.com': ['read'] } }));
+        assert.deepEqual((await repos.oauth.getClient('clients-a', 'svc-clamp'))!.client.apiScopes, { 'https://orders.example.com': ['orders:read'] });
+        const stored = (await repos.oauth.getClient('clients-a', 'svc-clamp'))!.client;
+        await repos.oauth.updateClient({ ...stored, apiScopes: { 'https://api.example.com': ['read', 'write'], 'https://gone.example.com': [] } });
+        assert.deepEqual((await repos.oauth.getClient('clients-a', 'svc-clamp'))!.client.apiScopes, { 'https://api.example.com': ['read'] });
       });
 
       it('creates a client with a secret and returns both from getClient', async () => {
