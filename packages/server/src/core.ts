@@ -33,6 +33,8 @@ export const TENANT_API = {
 export const BOOTSTRAP_CLIENT_ID = 'gatehouse-bootstrap';
 /** How long a node's public URL counts as served after the node last said so. */
 const NODE_URL_WINDOW_MS = 24 * 60 * 60_000;
+/** Audit rows deleted per statement when pruning. */
+const AUDIT_PRUNE_CHUNK = 5000;
 
 export interface CoreOptions {
   logger?: Logger;
@@ -66,7 +68,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     clock,
   });
   // Declared before the key service, which reports retirements into it.
-  const audit = createAuditWriter({ store: repos.audit, logger, flushMs: config.auditFlushMs });
+  const audit = createAuditWriter({ store: repos.audit, logger, flushMs: config.auditFlushMs, clock });
   const keys = createKeyService({
     store: repos.keys,
     masterKey: master.key,
@@ -126,7 +128,13 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     keySecret: Buffer.from(hkdfSync('sha256', master.key, '', 'gatehouse login throttle', 32)),
     onStoreError: (err) => logger.warn({ err }, 'rate-limit store unreachable; counting sign-in failures in this process meanwhile'),
   });
-  const accounts = createSignInAccounts({ users, hasher: passwords, throttle, onRehashError: (err) => logger.warn({ err }, 'could not store a rehashed password') });
+  const accounts = createSignInAccounts({
+    users,
+    hasher: passwords,
+    throttle,
+    auditKey: Buffer.from(hkdfSync('sha256', master.key, '', 'gatehouse audit account names', 32)),
+    onRehashError: (err) => logger.warn({ err }, 'could not store a rehashed password'),
+  });
   const pool = createProviderPool({
     catalog,
     store: repos.oauth,
@@ -178,6 +186,23 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
   }, 10 * 60_000);
   purgeTimer.unref();
   let announceTimer: NodeJS.Timeout | undefined;
+
+  /** Deletes audit events past GATEHOUSE_AUDIT_RETENTION_DAYS, in chunks, yielding between them. */
+  async function pruneAudit(): Promise<number> {
+    if (config.auditRetentionDays === 0) return 0;
+    const before = clock() - config.auditRetentionDays * 24 * 60 * 60_000;
+    let total = 0;
+    for (;;) {
+      const deleted = await repos.audit.prune(before, AUDIT_PRUNE_CHUNK);
+      total += deleted;
+      if (deleted < AUDIT_PRUNE_CHUNK) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (total > 0) logger.info({ deleted: total, retentionDays: config.auditRetentionDays }, 'pruned audit events past retention');
+    return total;
+  }
+  const pruneTimer = setInterval(() => void pruneAudit().catch((err: unknown) => logger.warn({ err }, 'pruning audit events failed')), 60 * 60_000);
+  pruneTimer.unref();
 
   return {
     config,
@@ -254,8 +279,11 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
       return announce();
     },
 
+    pruneAudit,
+
     async close(): Promise<void> {
       clearInterval(purgeTimer);
+      clearInterval(pruneTimer);
       clearInterval(announceTimer);
       unsubscribe();
       await audit.close();

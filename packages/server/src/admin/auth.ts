@@ -32,7 +32,8 @@ const REALM = 'gatehouse-admin';
  */
 export function createAdminGuard(core: Core) {
   function deny(request: FastifyRequest, reply: FastifyReply, status: 401 | 403, challenge: string, message: string, reason: string) {
-    core.audit.record({
+    // A 401 has no actor (request.admin is set only once a token verified); repeats are counted per window.
+    core.audit.recordFailure({
       tenantId: DEFAULT_TENANT,
       time: core.clock(),
       actor: request.admin?.actor ?? null,

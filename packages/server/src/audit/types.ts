@@ -84,6 +84,11 @@ export interface AuditQuery {
 
 export interface AuditStore {
   append(events: AuditEvent[]): Promise<void>;
+  /**
+   * Deletes events older than `before` (epoch ms), at most `limit` of them, oldest first;
+   * returns how many went. Called in a loop so one call never holds the database for long.
+   */
+  prune(before: number, limit: number): Promise<number>;
   /** Newest first. */
   query(query: AuditQuery): Promise<StoredAuditEvent[]>;
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { createRepeatFolder } from './repeats.js';
 import type { AuditEvent, AuditStore } from './types.js';
 
 export interface AuditWriterOptions {
@@ -12,6 +13,8 @@ export interface AuditWriterOptions {
   maxBuffered?: number;
   /** Longest wait between two attempts while writes keep failing (the wait doubles from flushMs up to this). */
   maxBackoffMs?: number;
+  /** Window within which repeats of an unauthenticated failure are counted instead of written (see repeats.ts). */
+  repeatWindowMs?: number;
   clock?: () => number;
 }
 
@@ -22,7 +25,7 @@ export interface AuditWriterOptions {
  * writer waits longer between attempts (doubling up to `maxBackoffMs`) instead of trying
  * again for every new event, and says so once per outage, not once per attempt.
  */
-export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxBuffered = 100_000, maxBackoffMs = 30_000, clock = Date.now }: AuditWriterOptions) {
+export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxBuffered = 100_000, maxBackoffMs = 30_000, repeatWindowMs = 60_000, clock = Date.now }: AuditWriterOptions) {
   let buffer: AuditEvent[] = [];
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<void> | undefined;
@@ -31,6 +34,10 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
   let failures = 0;
   let failingSince = 0;
   let droppedThisOutage = 0;
+  const repeats = createRepeatFolder({ windowMs: repeatWindowMs, clock, emit: (event) => record(event) });
+  // Ends windows that saw no new event; a window's counts are written within a sixth of it after it ends.
+  const windowTimer = setInterval(() => repeats.tick(), Math.max(10, Math.floor(repeatWindowMs / 6)));
+  windowTimer.unref();
 
   function schedule(delay = flushMs) {
     if (timer) return;
@@ -69,6 +76,8 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
   }
 
   function flush(): Promise<void> {
+    // A window of counted repeats that has ended is written with the rest.
+    repeats.tick();
     const next = (writing ?? Promise.resolve()).then(writeOnce);
     writing = next.finally(() => {
       if (writing === next) writing = undefined;
@@ -76,21 +85,31 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
     return next;
   }
 
+  function record(event: AuditEvent): void {
+    buffer.push(event);
+    if (buffer.length > maxBuffered) {
+      const excess = buffer.length - maxBuffered;
+      buffer.splice(0, excess);
+      dropped += excess;
+      // Once per outage; the total is in the 'audit writes resumed' line.
+      if (droppedThisOutage === 0) logger.error({ maxBuffered }, 'audit buffer full: the oldest unwritten events are being dropped');
+      droppedThisOutage += excess;
+    }
+    // While writes fail, the backoff timer alone decides when to try again.
+    if (failures > 0) return;
+    if (buffer.length >= maxBatch) void flush();
+    else schedule();
+  }
+
   return {
-    record(event: AuditEvent): void {
-      buffer.push(event);
-      if (buffer.length > maxBuffered) {
-        const excess = buffer.length - maxBuffered;
-        buffer.splice(0, excess);
-        dropped += excess;
-        // Once per outage; the total is in the 'audit writes resumed' line.
-        if (droppedThisOutage === 0) logger.error({ maxBuffered }, 'audit buffer full: the oldest unwritten events are being dropped');
-        droppedThisOutage += excess;
-      }
-      // While writes fail, the backoff timer alone decides when to try again.
-      if (failures > 0) return;
-      if (buffer.length >= maxBatch) void flush();
-      else schedule();
+    record,
+    /**
+     * A failure an unauthenticated caller can cause at will (wrong secret, bad token, wrong
+     * password): repeats within a window are counted into one row instead of one row each.
+     * Name a client the caller only claimed in `details.claimed_client_id`, never as the actor.
+     */
+    recordFailure(event: AuditEvent): void {
+      repeats.record(event);
     },
     /** Writes everything recorded so far. */
     flush,
@@ -102,6 +121,8 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
       return dropped;
     },
     async close(): Promise<void> {
+      clearInterval(windowTimer);
+      repeats.drain();
       if (timer) clearTimeout(timer);
       timer = undefined;
       await flush();

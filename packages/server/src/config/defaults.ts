@@ -322,6 +322,14 @@ export const options = {
     recommendation: 'Short: a crash loses at most this window of events.',
     parse: integer('GATEHOUSE_AUDIT_FLUSH_MS', 10, 60000),
   },
+  auditRetentionDays: {
+    env: 'GATEHOUSE_AUDIT_RETENTION_DAYS',
+    description: 'Audit events older than this many days are deleted (checked every hour); 0 keeps them forever.',
+    default: 365,
+    example: '90',
+    recommendation: 'As long as your compliance rules ask for (often one year); export events elsewhere if you need them longer.',
+    parse: integer('GATEHOUSE_AUDIT_RETENTION_DAYS', 0, 36500),
+  },
   changePollMs: {
     env: 'GATEHOUSE_CHANGE_POLL_MS',
     description: 'On SQLite, how often other processes on the same database are looked for (PostgreSQL uses LISTEN/NOTIFY).',

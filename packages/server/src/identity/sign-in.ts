@@ -1,7 +1,9 @@
+import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountClaims, SignInAccounts, SignInOutcome } from '../oauth/index.js';
 import type { LoginThrottle } from './brute-force.js';
 import type { PasswordHasher } from './passwords.js';
+import { emailKeyOf } from './users.js';
 
 /** A person as the sign-in sees them. */
 export interface SignInUser {
@@ -36,6 +38,12 @@ export interface SignInDeps {
   users: SignInUserStore;
   hasher: PasswordHasher;
   throttle: LoginThrottle;
+  /**
+   * HMAC key naming an unknown email in the audit trail (derived from the master key): the
+   * same address always gets the same name, so attempts on it can be counted, but the trail
+   * does not hold addresses typed by strangers.
+   */
+  auditKey: Buffer;
   /** Receives rehash failures (the sign-in itself succeeds). */
   onRehashError?: (error: unknown) => void;
   /** The wait of the progressive delay (tests make it instant). */
@@ -59,7 +67,9 @@ export function claimsOf(user: SignInUser): AccountClaims {
  * and a wrong password all cost one Argon2id verification and count as a failure, so timing
  * and counters tell an attacker nothing about which emails exist.
  */
-export function createSignInAccounts({ users, hasher, throttle, onRehashError, wait = sleep }: SignInDeps): SignInAccounts {
+export function createSignInAccounts({ users, hasher, throttle, auditKey, onRehashError, wait = sleep }: SignInDeps): SignInAccounts {
+  /** How the audit trail names the account an attempt was for: its user id, or an HMAC of the normalised email. */
+  const accountName = (user: SignInUser | undefined, email: string) => user?.id ?? `email-hmac:${createHmac('sha256', auditKey).update(emailKeyOf(email)).digest('base64url')}`;
   return {
     async find(tenantId, accountId, authTime) {
       const user = await users.findById(tenantId, accountId);
@@ -74,13 +84,15 @@ export function createSignInAccounts({ users, hasher, throttle, onRehashError, w
 
     async authenticate({ tenantId, email, password, ip }): Promise<SignInOutcome> {
       const admission = await throttle.before({ tenantId, email, ip });
-      if (!admission.allowed) return { ok: false, reason: 'rate_limited', retryAfterSeconds: admission.retryAfterSeconds };
+      if (!admission.allowed) {
+        return { ok: false, reason: 'rate_limited', retryAfterSeconds: admission.retryAfterSeconds, account: accountName(await users.findByEmail(tenantId, email), email) };
+      }
       if (admission.delayMs > 0) await wait(admission.delayMs);
+      const user = await users.findByEmail(tenantId, email);
       const refuse = async (reason: 'unknown_email' | 'wrong_password' | 'disabled' | 'no_password'): Promise<SignInOutcome> => {
         const { locked } = await admission.failed();
-        return { ok: false, reason, ...(locked.length > 0 ? { locked } : {}) };
+        return { ok: false, reason, account: accountName(user, email), ...(locked.length > 0 ? { locked } : {}) };
       };
-      const user = await users.findByEmail(tenantId, email);
       if (!user?.passwordHash) {
         await hasher.verifyDummy(password);
         return refuse(user ? 'no_password' : 'unknown_email');

@@ -4,6 +4,23 @@ import type { ClientRecord } from './types.js';
 export type ClientAuthResult = { ok: true; client: ClientRecord } | { ok: false; reason: string; clientId: string | null };
 
 /**
+ * The client id of RFC 6749 §2.3.1 Basic credentials, without checking anything: what the
+ * caller claims to be, for the audit trail. Undefined when the header is not Basic or malformed.
+ */
+export function basicClientId(authorization: string | undefined): string | undefined {
+  const match = authorization ? /^Basic ([A-Za-z0-9+/=]+)$/i.exec(authorization.trim()) : null;
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * RFC 6749 §2.3.1 client authentication (client_secret_basic / client_secret_post) for the
  * endpoints we answer ourselves. Same rules as the token endpoint: exactly one method, a
  * confidential client, a secret that is still valid.

@@ -63,6 +63,13 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
   function audit(request: FastifyRequest, tenantId: string, action: AuditAction, actor: string | null, target: string | null, result: 'success' | 'failure', details?: Record<string, unknown>) {
     deps.audit.record({ tenantId, time: clock(), actor, action, target, result, requestId: String(request.id), ip: deps.clientIp(request), details: details ?? null });
   }
+  /**
+   * A failed sign-in: nobody is authenticated, so no actor; the target is the account tried
+   * (user id, or an HMAC of the email) and repeats are counted per window, not written one by one.
+   */
+  function auditFailure(request: FastifyRequest, tenantId: string, action: 'login.failed' | 'login.rate_limited', account: string | null, clientId: string, details: Record<string, unknown>) {
+    deps.audit.recordFailure({ tenantId, time: clock(), actor: null, action, target: account, result: 'failure', requestId: String(request.id), ip: deps.clientIp(request), details: { ...details, client_id: clientId } });
+  }
 
   /** The interaction of this browser, or an error page when there is none (expired, another browser, forged uid). */
   async function load(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<{ provider: Provider; interaction: Interaction; branding: PageTenant } | undefined> {
@@ -150,7 +157,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     const { interaction } = loaded;
     const clientId = String(interaction.params.client_id);
     if (!csrfValid(tenant, uid, request.body?.csrf)) {
-      audit(request, tenant, 'login.failed', clientId, null, 'failure', { reason: 'csrf' });
+      auditFailure(request, tenant, 'login.failed', null, clientId, { reason: 'csrf' });
       return sendPage(reply, 403, renderErrorPage({ tenant: loaded.branding, error: 'invalid_request', description: 'This form has expired. Go back to the application and sign in again.' }));
     }
     if (interaction.prompt.name !== 'login') return show(request, reply, loaded);
@@ -163,13 +170,13 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionR
     const outcome = await deps.accounts.authenticate({ tenantId: tenant, email, password, ip: deps.clientIp(request) });
     if (!outcome.ok) {
       if (outcome.reason === 'rate_limited') {
-        audit(request, tenant, 'login.rate_limited', clientId, null, 'failure', { retry_after: outcome.retryAfterSeconds });
+        auditFailure(request, tenant, 'login.rate_limited', outcome.account, clientId, { reason: 'rate_limited', retry_after: outcome.retryAfterSeconds });
         reply.header('retry-after', String(outcome.retryAfterSeconds));
         return show(request, reply, loaded, { email, status: 429, error: `Too many attempts. Try again in ${Math.ceil(outcome.retryAfterSeconds / 60)} minute(s).` });
       }
       // The reason stays in the audit trail; the person reads the same sentence whatever it is.
-      audit(request, tenant, 'login.failed', clientId, null, 'failure', { reason: outcome.reason });
-      if (outcome.locked) audit(request, tenant, 'login.rate_limited', clientId, null, 'failure', { locked: outcome.locked });
+      auditFailure(request, tenant, 'login.failed', outcome.account, clientId, { reason: outcome.reason });
+      if (outcome.locked) auditFailure(request, tenant, 'login.rate_limited', outcome.account, clientId, { reason: 'locked', locked: outcome.locked });
       return show(request, reply, loaded, { email, error: INVALID, status: 401 });
     }
     audit(request, tenant, 'login.succeeded', outcome.accountId, clientId, 'success', { amr: ['pwd'] });

@@ -2,10 +2,11 @@ import { hkdfSync } from 'node:crypto';
 import type { default as Provider, AdapterPayload, Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { AuditAction, AuditWriter } from '../audit/index.js';
+import type { AuditAction, AuditEvent, AuditWriter } from '../audit/index.js';
 import type { KeyService } from '../keys/index.js';
 import type { Metrics } from '../http/metrics.js';
 import { createAdapterFactory, digest } from './adapter.js';
+import { basicClientId } from './client-auth.js';
 import { engineContext } from './engine-context.js';
 import type { OAuthCatalog } from './catalog.js';
 import { type PageTenant, renderDeviceCodePage, renderDeviceConfirmPage, renderDeviceDonePage, renderErrorPage, renderLoggedOutPage, renderLogoutPage } from './pages.js';
@@ -434,25 +435,34 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     });
     const onError = (ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError, code = error.error ?? 'server_error') => {
       if (ctx.oidc?.route === 'token') metrics.tokenErrors.inc({ error: code });
-      const clientId = ctx.oidc?.client?.clientId ?? (ctx.oidc?.params?.client_id as string | undefined) ?? null;
       const failedAuth = code === 'invalid_client';
+      const route = ctx.oidc?.route;
+      // The engine loads the client named in the request before it checks the secret, and the
+      // authorization endpoint never authenticates one: only a client that passed client
+      // authentication is the actor. Any other client id is what the caller claimed.
+      const authenticated = !failedAuth && route !== 'authorization' && ctx.oidc?.client ? ctx.oidc.client.clientId : null;
+      const claimed = authenticated
+        ? null
+        : (ctx.oidc?.client?.clientId ?? (typeof ctx.oidc?.params?.client_id === 'string' ? ctx.oidc.params.client_id : basicClientId(ctx.get('authorization')))) ?? null;
       const reason = error.error_detail ?? error.error_description ?? null;
       // A used refresh token or code presented again, one after the other (oidc-provider) or in
       // parallel (the adapter's consume lost the race): the grant is revoked.
       const reuse = code === 'invalid_grant' && reason ? REUSE_EVENTS.get(reason) : undefined;
-      const route = ctx.oidc?.route;
-      audit.record({
+      const event = {
         tenantId,
         time: clock(),
-        actor: clientId,
+        actor: authenticated,
         action: failedAuth ? 'client.authentication_failed' : (reuse ?? (route === 'token' || route === undefined ? 'token.denied' : 'authorization.denied')),
         target: ctx.oidc?.route ?? null,
         result: 'failure',
         ...requestFacts(ctx),
         // error_detail is oidc-provider's internal reason ("invalid secret provided"): kept in
         // the audit trail, never sent to the client.
-        details: { error: code, reason, grant_type: ctx.oidc?.params?.grant_type ?? null },
-      });
+        details: { error: code, reason, grant_type: ctx.oidc?.params?.grant_type ?? null, ...(claimed ? { claimed_client_id: claimed } : {}) },
+      } satisfies AuditEvent;
+      // A reuse revokes a grant: always its own row. Other failures are counted per window.
+      if (reuse) audit.record(event);
+      else audit.recordFailure(event);
       if (code === 'server_error') logger.error({ err: error, tenant: tenantId }, 'oidc-provider server error');
     };
     provider.on('grant.error', onError);

@@ -62,16 +62,17 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
   async function clientOrReject(request: FastifyRequest, reply: FastifyReply, tenantId: string, form: Form, action: string) {
     const result = await authenticateClient(deps.catalog, tenantId, request.headers.authorization, form);
     if (result.ok) return result.client;
-    deps.audit.record({
+    // Not authenticated: the client id is only what the caller claimed, never the actor.
+    deps.audit.recordFailure({
       tenantId,
       time: clock(),
-      actor: result.clientId,
+      actor: null,
       action: 'client.authentication_failed',
       target: action,
       result: 'failure',
       requestId: String(request.id),
       ip: request.ip,
-      details: { reason: result.reason },
+      details: { reason: result.reason, ...(result.clientId ? { claimed_client_id: result.clientId } : {}) },
     });
     // RFC 6749 §5.2: invalid_client with 401 and a WWW-Authenticate challenge; the reason stays internal.
     void reply

@@ -83,9 +83,12 @@ export type AccountClaims = {
 
 export type SignInOutcome =
   | { ok: true; accountId: string }
-  /** Why, for the audit trail only: the person always reads "Invalid email or password". */
-  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'disabled' | 'no_password'; locked?: ('account' | 'ip')[] }
-  | { ok: false; reason: 'rate_limited'; retryAfterSeconds: number };
+  /**
+   * Why, for the audit trail only: the person always reads "Invalid email or password".
+   * `account` names the account tried: its user id, or `email-hmac:…` for an unknown email.
+   */
+  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'disabled' | 'no_password'; account: string; locked?: ('account' | 'ip')[] }
+  | { ok: false; reason: 'rate_limited'; retryAfterSeconds: number; account: string };
 
 /** What the OAuth capability needs from the identity capability: who signs in, and their claims. */
 export interface SignInAccounts {

@@ -447,6 +447,18 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
       const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
       return rows.map(toAudit);
     },
+    async prune(before, limit) {
+      // Ids grow with time, so the oldest rows are the first ones in primary-key order: the
+      // scan stops after `limit` of them instead of reading the table.
+      const chunk = await db.selectFrom('audit_events').select('id').where('time', '<', before).orderBy('id').limit(limit).execute();
+      if (chunk.length === 0) return 0;
+      const result = await db
+        .deleteFrom('audit_events')
+        .where('id', '<=', chunk[chunk.length - 1]!.id)
+        .where('time', '<', before)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
   };
 
   const nodes = {

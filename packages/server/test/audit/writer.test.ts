@@ -17,6 +17,9 @@ function memoryStore(failures = 0) {
     async query() {
       return [];
     },
+    async prune() {
+      return 0;
+    },
   };
   return { store, batches, attempts };
 }

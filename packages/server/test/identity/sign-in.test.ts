@@ -32,7 +32,7 @@ for (const dialect of dialects) {
     let rehashErrors: unknown[] = [];
 
     const accountsWith = (hasher: PasswordHasher): SignInAccounts =>
-      createSignInAccounts({ users, hasher, throttle, wait: async () => {}, onRehashError: (error) => rehashErrors.push(error) });
+      createSignInAccounts({ users, hasher, throttle, auditKey: Buffer.alloc(32, 7), wait: async () => {}, onRehashError: (error) => rehashErrors.push(error) });
     const storedHash = async (id: string) => (await users.findById('acme', id))!.passwordHash!;
 
     before(async () => {
@@ -49,6 +49,27 @@ for (const dialect of dialects) {
       await handle.close();
       await dropPostgres?.();
       rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it('names the account a failed sign-in tried: the user id, or an HMAC of the normalised email, never the email', async () => {
+      const user = await users.create('acme', { email: 'cat@example.org', password: OLD_PASSWORD });
+      const accounts = accountsWith(current);
+      const attempt = (email: string) => accounts.authenticate({ tenantId: 'acme', email, password: 'not the password', ip: '203.0.113.8' });
+      const known = await attempt('cat@example.org');
+      assert.equal(known.ok, false);
+      assert.equal(!known.ok && known.account, user.id);
+      const unknown = await attempt('nobody@example.org');
+      const sameUnknown = await attempt('  NOBODY@example.org ');
+      const otherUnknown = await attempt('someone-else@example.org');
+      assert.ok(!unknown.ok && !sameUnknown.ok && !otherUnknown.ok);
+      assert.match(unknown.account, /^email-hmac:[A-Za-z0-9_-]{43}$/);
+      assert.equal(sameUnknown.account, unknown.account, 'the same address, however typed, has one name');
+      assert.notEqual(otherUnknown.account, unknown.account);
+      assert.ok(!unknown.account.includes('nobody'));
+      // Another key (another installation's master key) gives another name: not a plain hash anyone can recompute.
+      const elsewhere = createSignInAccounts({ users, hasher: current, throttle, auditKey: Buffer.alloc(32, 8), wait: async () => {} });
+      const there = await elsewhere.authenticate({ tenantId: 'acme', email: 'nobody@example.org', password: 'x', ip: '203.0.113.8' });
+      assert.ok(!there.ok && there.account !== unknown.account);
     });
 
     it('rehashes a right password whose hash has outdated parameters', async () => {

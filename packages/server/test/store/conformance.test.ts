@@ -711,6 +711,19 @@ for (const dialect of dialects) {
         assert.deepEqual((await repos.audit.query({ tenantId: 'audit-b', limit: 100 })).map((e) => e.target), ['other-tenant']);
         assert.deepEqual(await repos.audit.query({ tenantId: 'audit-nobody', limit: 100 }), []);
       });
+
+      it('prunes the oldest events first, at most `limit` per call, and only those before the cutoff', async () => {
+        const old = Array.from({ length: 5 }, (_, i): AuditEvent => ({ tenantId: 'audit-prune', time: T0 - (10 - i) * MINUTE, action: 'token.issued', target: `old-${i}`, result: 'success' }));
+        await repos.audit.append([...old, { tenantId: 'audit-prune', time: T0 + 10 * MINUTE, action: 'token.issued', target: 'new', result: 'success' }]);
+        const targets = async () => (await repos.audit.query({ tenantId: 'audit-prune', limit: 100 })).map((e) => e.target).reverse();
+        // Events of other suites (T0 and later) are newer than the cutoff.
+        assert.equal(await repos.audit.prune(T0 - MINUTE, 3), 3);
+        assert.deepEqual(await targets(), ['old-3', 'old-4', 'new']);
+        assert.equal(await repos.audit.prune(T0 - MINUTE, 3), 2);
+        assert.equal(await repos.audit.prune(T0 - MINUTE, 3), 0);
+        assert.deepEqual(await targets(), ['new']);
+        assert.equal((await repos.audit.query({ tenantId: 'audit-a', limit: 100 })).length, 5);
+      });
     });
 
     describe('concurrent processes', () => {
