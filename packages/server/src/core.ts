@@ -8,7 +8,7 @@ import type { Config } from './config/defaults.js';
 import { createMetrics } from './http/metrics.js';
 import { createLoginThrottle, createPasswordHasher, createSignInAccounts, createUserService } from './identity/index.js';
 import { createKeyService, resolveMasterKey } from './keys/index.js';
-import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool, createSessionService, pageTenant } from './oauth/index.js';
+import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool, createSessionService, pageTenant, type OAuthStore } from './oauth/index.js';
 import { openDatabase } from './store/database.js';
 import { createRepositories } from './store/repositories.js';
 import { createChangeFeed, currentRevision } from './store/revisions.js';
@@ -112,7 +112,26 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
   });
   const metrics = createMetrics();
   const passwords = createPasswordHasher({ memoryCost: config.passwordMemoryKib, timeCost: config.passwordTimeCost, parallelism: config.passwordParallelism });
-  const sessions = createSessionService({ store: repos.oauth, clock });
+  const verifyAccessToken = createAccessTokenVerifier({ keys, store: repos.oauth, issuerFor: tenants.issuerFor, clock });
+  // Revoking a grant or an account revokes its JWT access tokens (store): this node forgets the
+  // ones it had verified at once; the others follow the tokens_revoked change.
+  const oauthStore: OAuthStore = {
+    ...repos.oauth,
+    async revokeGrant(tenantId, grantId) {
+      await repos.oauth.revokeGrant(tenantId, grantId);
+      await verifyAccessToken.forget(tenantId);
+    },
+    async destroyPayload(tenantId, model, id) {
+      await repos.oauth.destroyPayload(tenantId, model, id);
+      if (model === 'Grant') await verifyAccessToken.forget(tenantId);
+    },
+    async revokeAccount(tenantId, accountId) {
+      const removed = await repos.oauth.revokeAccount(tenantId, accountId);
+      await verifyAccessToken.forget(tenantId);
+      return removed;
+    },
+  };
+  const sessions = createSessionService({ store: oauthStore, clock });
   /** Ends every session of a user and revokes their grants and refresh tokens (disable, delete, password reset). */
   const endSessionsOf = async (tenantId: string, userId: string) => {
     const ended = await sessions.endAll(tenantId, userId);
@@ -137,7 +156,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
   });
   const pool = createProviderPool({
     catalog,
-    store: repos.oauth,
+    store: oauthStore,
     keys,
     audit,
     metrics,
@@ -156,7 +175,6 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     allowPrivateOutbound: config.allowPrivateOutbound,
     clock,
   });
-  const verifyAccessToken = createAccessTokenVerifier({ keys, store: repos.oauth, issuerFor: tenants.issuerFor, clock });
   const authz = createAuthzService({
     store: createAuthzRepository(handle),
     currentRevision: () => currentRevision(handle.db),

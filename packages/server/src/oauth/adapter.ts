@@ -140,8 +140,9 @@ async function lostConsumeRace(store: OAuthStore, tenantId: string, model: strin
   const { errors } = await import('oidc-provider');
   const row = await store.findPayload(tenantId, model, 'id', storedId);
   if (row?.grantId) {
-    await store.revokeGrant(tenantId, row.grantId);
+    // The grant first: a token the winner is issuing now is then revoked when recorded.
     await store.destroyPayload(tenantId, 'Grant', row.grantId);
+    await store.revokeGrant(tenantId, row.grantId);
   }
   throw new errors.InvalidGrant(REUSED.get(model) ?? `${model} already consumed`);
 }

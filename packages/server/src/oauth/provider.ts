@@ -178,6 +178,22 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       if (!(Array.isArray(granted) ? granted : [granted]).includes(resource)) throw new errors.InvalidTarget();
       await getResourceServerInfo(ctx, resource, ctx.oidc.client);
     }
+    /**
+     * A JWT access token never reaches the adapter, so revoking its grant could not reach it:
+     * each one issued under a grant (not client credentials) is recorded before it is handed
+     * out, and revoking the grant or the account moves it to the revoked list (store).
+     */
+    async function recordIssued(_ctx: KoaContextWithOIDC, token: { grantId?: string; accountId?: string; clientId?: string }, jwt: { payload: Record<string, unknown> }) {
+      if (!token.grantId) return;
+      await deps.store.recordIssuedToken({
+        tenantId,
+        jti: String(jwt.payload.jti),
+        grantId: token.grantId,
+        accountId: token.accountId ?? null,
+        clientId: String(token.clientId ?? jwt.payload.client_id),
+        expiresAt: Number(jwt.payload.exp) * 1000,
+      });
+    }
     const configuration: Configuration = {
       adapter: createAdapterFactory(tenantId, deps.store, catalog, clock, { beforeConsume: checkTarget }),
       jwks: { keys: keySet.privateJwks as NonNullable<Configuration['jwks']>['keys'] },
@@ -234,6 +250,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         },
         resourceIndicators: { enabled: true, defaultResource, useGrantedResource: () => true, getResourceServerInfo },
       },
+      formats: { customizers: { jwt: recordIssued } },
       // Asymmetric algorithms only (architecture: no HS*, never none).
       enabledJWA: {
         idTokenSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],

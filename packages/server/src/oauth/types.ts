@@ -128,11 +128,17 @@ export interface OAuthStore {
    */
   consumePayload(tenantId: string, model: string, id: string, at: number): Promise<boolean>;
   destroyPayload(tenantId: string, model: string, id: string): Promise<void>;
+  /** Deletes every code and token of a grant; its JWT access tokens become revoked. */
   revokeGrant(tenantId: string, grantId: string): Promise<void>;
-  /** Deletes every session, grant, code and token of a user; the number of rows removed. */
+  /** Deletes every session, grant, code and token of a user (JWT access tokens become revoked); the number of rows removed. */
   revokeAccount(tenantId: string, accountId: string): Promise<number>;
   /** The payloads of one model that belong to a user (their sessions, say). */
   listAccountPayloads(tenantId: string, model: string, accountId: string): Promise<OidcPayloadRecord[]>;
+  /**
+   * Records a JWT access token issued under a grant (expiresAt: epoch ms), so that revoking the
+   * grant or the account revokes it too; one issued under a grant already revoked is revoked.
+   */
+  recordIssuedToken(token: { tenantId: string; jti: string; grantId: string; accountId: string | null; clientId: string; expiresAt: number }): Promise<void>;
   /** JWT access tokens cannot be recalled; their jti is kept until expiry so introspection reports them inactive. */
   revokeToken(tenantId: string, jti: string, expiresAt: number): Promise<void>;
   isTokenRevoked(tenantId: string, jti: string): Promise<boolean>;

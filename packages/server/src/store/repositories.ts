@@ -1,4 +1,4 @@
-import type { Insertable } from 'kysely';
+import { sql, type Insertable } from 'kysely';
 import type { DatabaseHandle, Db } from './database.js';
 import type { Database } from './schema.js';
 import { preparedQuery } from './prepared.js';
@@ -75,6 +75,22 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === 'SQLITE_CONSTRAINT_UNIQUE';
   };
 
+  /**
+   * JWT access tokens cannot be recalled: revoking their grant (or account) moves the ones
+   * issued under it into revoked_tokens, which introspection and every node's verifier read
+   * (the tokens_revoked revision makes them forget what they had verified).
+   */
+  const revokeIssued = async (trx: Db, tenantId: string, by: 'grant_id' | 'account_id', value: string) => {
+    const moved = await trx
+      .insertInto('revoked_tokens')
+      .columns(['tenant_id', 'jti', 'expires_at'])
+      .expression(trx.selectFrom('issued_tokens').select(['tenant_id', 'jti', 'expires_at']).where('tenant_id', '=', tenantId).where(by, '=', value))
+      .onConflict((oc) => oc.columns(['tenant_id', 'jti']).doNothing())
+      .executeTakeFirst();
+    await trx.deleteFrom('issued_tokens').where('tenant_id', '=', tenantId).where(by, '=', value).execute();
+    await bumpIfChanged(trx, tenantId, 'tokens_revoked', moved.numInsertedOrUpdatedRows ?? 0n);
+  };
+
   // Every sign-in and token request runs these several times: compiled once (see preparedQuery).
   type PayloadKey = { tenantId: string; model: string };
   const findPayloadBy = (column: 'id' | 'uid' | 'user_code') =>
@@ -120,6 +136,40 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
         .where('model', '=', v.model)
         .where('id', '=', v.id)
         .where('consumed_at', 'is', null),
+    ),
+    // A JWT access token issued under a grant, recorded only while the grant exists: a grant
+    // revoked while the token was being issued (a parallel code replay) leaves nothing to find.
+    // One statement, one round trip per issued token. Casts: PostgreSQL cannot type a bare
+    // parameter in a select list. FOR SHARE (PostgreSQL): a grant being destroyed is waited
+    // for, then found gone, and a destroy waits for this insert and then moves it; SQLite runs
+    // one write at a time.
+    recordIssued: preparedQuery(db, (v: { tenantId: string; jti: string; grantId: string; accountId: string | null; clientId: string; expiresAt: number }) =>
+      db
+        .insertInto('issued_tokens')
+        .columns(['tenant_id', 'jti', 'grant_id', 'account_id', 'client_id', 'expires_at'])
+        .expression(
+          db
+            .selectNoFrom([
+              sql<string>`cast(${v.tenantId} as text)`.as('tenant_id'),
+              sql<string>`cast(${v.jti} as text)`.as('jti'),
+              sql<string>`cast(${v.grantId} as text)`.as('grant_id'),
+              sql<string | null>`cast(${v.accountId} as text)`.as('account_id'),
+              sql<string>`cast(${v.clientId} as text)`.as('client_id'),
+              sql<number>`cast(${v.expiresAt} as bigint)`.as('expires_at'),
+            ])
+            .where((eb) =>
+              eb.exists(
+                eb
+                  .selectFrom('oidc_payloads')
+                  .select(sql`1`.as('one'))
+                  .where('tenant_id', '=', v.tenantId)
+                  .where('model', '=', 'Grant')
+                  .where('id', '=', v.grantId)
+                  .$call((q) => (dialect === 'postgres' ? q.forShare() : q)),
+              ),
+            ),
+        )
+        .onConflict((oc) => oc.columns(['tenant_id', 'jti']).doNothing()),
     ),
     destroy: preparedQuery(db, (v: PayloadKey & { id: string }) =>
       db.deleteFrom('oidc_payloads').where('tenant_id', '=', v.tenantId).where('model', '=', v.model).where('id', '=', v.id),
@@ -363,18 +413,42 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
       return Number(numAffectedRows ?? 0) === 1;
     },
     async destroyPayload(tenantId, model, id) {
-      await payloadQueries.destroy({ tenantId, model, id });
+      if (model !== 'Grant') {
+        await payloadQueries.destroy({ tenantId, model, id });
+        return;
+      }
+      // A grant ends with its JWT access tokens, whoever destroys it (oidc-provider's revoke
+      // runs this beside revokeByGrantId, in no order): the row first, so that a token being
+      // recorded meanwhile either lands before the move or finds the grant gone.
+      await tx(async (trx) => {
+        await trx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('model', '=', 'Grant').where('id', '=', id).execute();
+        await revokeIssued(trx, tenantId, 'grant_id', id);
+      });
     },
     async revokeGrant(tenantId, grantId) {
-      await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).execute();
+      await tx(async (trx) => {
+        await revokeIssued(trx, tenantId, 'grant_id', grantId);
+        await trx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).execute();
+      });
+    },
+    async recordIssuedToken(token) {
+      const { numAffectedRows } = await payloadQueries.recordIssued(token);
+      if (Number(numAffectedRows ?? 0) > 0) return;
+      // Not recorded: the grant is gone (or the jti was recorded already). A token issued under
+      // a revoked grant is revoked at once; a second record of one jti changes nothing.
+      const recorded = await db.selectFrom('issued_tokens').select('jti').where('tenant_id', '=', token.tenantId).where('jti', '=', token.jti).executeTakeFirst();
+      if (!recorded) await oauth.revokeToken(token.tenantId, token.jti, token.expiresAt);
     },
     async listAccountPayloads(tenantId, model, accountId) {
       const rows = await db.selectFrom('oidc_payloads').selectAll().where('tenant_id', '=', tenantId).where('model', '=', model).where('account_id', '=', accountId).execute();
       return rows.map(toPayload);
     },
     async revokeAccount(tenantId, accountId) {
-      const result = await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('account_id', '=', accountId).executeTakeFirst();
-      return Number(result.numDeletedRows);
+      return tx(async (trx) => {
+        await revokeIssued(trx, tenantId, 'account_id', accountId);
+        const result = await trx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('account_id', '=', accountId).executeTakeFirst();
+        return Number(result.numDeletedRows);
+      });
     },
     async revokeToken(tenantId, jti, expiresAt) {
       await tx(async (trx) => {
@@ -394,7 +468,8 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     async purgeExpired(now) {
       const a = await db.deleteFrom('oidc_payloads').where('expires_at', '<=', now).executeTakeFirst();
       const b = await db.deleteFrom('revoked_tokens').where('expires_at', '<=', now).executeTakeFirst();
-      return Number(a.numDeletedRows) + Number(b.numDeletedRows);
+      const c = await db.deleteFrom('issued_tokens').where('expires_at', '<=', now).executeTakeFirst();
+      return Number(a.numDeletedRows) + Number(b.numDeletedRows) + Number(c.numDeletedRows);
     },
   };
 

@@ -100,6 +100,7 @@ export interface Database {
     updated_at: number;
   };
   revoked_tokens: { tenant_id: string; jti: string; expires_at: number };
+  issued_tokens: { tenant_id: string; jti: string; grant_id: string; account_id: string | null; client_id: string; expires_at: number };
   gh_node_urls: { public_url: string; seen_at: number };
   audit_events: {
     id: Generated<number>;

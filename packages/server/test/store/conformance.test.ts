@@ -645,6 +645,65 @@ for (const dialect of dialects) {
         assert.equal(await repos.oauth.isTokenRevoked('revoked-a', 'jti-2'), false);
       });
 
+      const issued = (tenantId: string, jti: string, grantId: string, accountId: string | null, expiresAt = T0 + DAY) => ({ tenantId, jti, grantId, accountId, clientId: 'cl_app', expiresAt });
+
+      it('revokes the JWT access tokens recorded under a grant when the grant is revoked, and only those', async () => {
+        for (const g of ['g-1', 'g-2']) await repos.oauth.upsertPayload(payload('issued-a', 'Grant', g, { accountId: 'usr_ann' }));
+        await repos.oauth.recordIssuedToken(issued('issued-a', 'at-1', 'g-1', 'usr_ann'));
+        await repos.oauth.recordIssuedToken(issued('issued-a', 'at-1b', 'g-1', 'usr_ann'));
+        await repos.oauth.recordIssuedToken(issued('issued-a', 'at-2', 'g-2', 'usr_ann'));
+        assert.equal(await repos.oauth.isTokenRevoked('issued-a', 'at-1'), false);
+        const before = await currentRevision(handle.db);
+
+        await repos.oauth.revokeGrant('issued-a', 'g-1');
+
+        assert.deepEqual(await Promise.all(['at-1', 'at-1b', 'at-2'].map((jti) => repos.oauth.isTokenRevoked('issued-a', jti))), [true, true, false]);
+        // Every node's verifier forgets what it had verified for the tenant.
+        assert.ok((await currentRevision(handle.db)) > before);
+      });
+
+      it('revokes the JWT access tokens of a grant when the grant row is destroyed', async () => {
+        await repos.oauth.upsertPayload(payload('issued-e', 'Grant', 'g-e'));
+        await repos.oauth.recordIssuedToken(issued('issued-e', 'at-e', 'g-e', null));
+
+        await repos.oauth.destroyPayload('issued-e', 'Grant', 'g-e');
+
+        assert.equal(await repos.oauth.isTokenRevoked('issued-e', 'at-e'), true);
+        assert.equal(await repos.oauth.findPayload('issued-e', 'Grant', 'id', 'g-e'), undefined);
+      });
+
+      it('revokes every JWT access token of an account when the account is revoked', async () => {
+        for (const g of ['g-ann', 'g-bob']) await repos.oauth.upsertPayload(payload('issued-b', 'Grant', g));
+        await repos.oauth.recordIssuedToken(issued('issued-b', 'at-ann', 'g-ann', 'usr_ann'));
+        await repos.oauth.recordIssuedToken(issued('issued-b', 'at-bob', 'g-bob', 'usr_bob'));
+
+        await repos.oauth.revokeAccount('issued-b', 'usr_ann');
+
+        assert.equal(await repos.oauth.isTokenRevoked('issued-b', 'at-ann'), true);
+        assert.equal(await repos.oauth.isTokenRevoked('issued-b', 'at-bob'), false);
+      });
+
+      it('revokes at once a token recorded under a grant that is gone, and records one jti once', async () => {
+        await repos.oauth.recordIssuedToken(issued('issued-c', 'at-late', 'g-revoked', 'usr_ann'));
+        assert.equal(await repos.oauth.isTokenRevoked('issued-c', 'at-late'), true);
+
+        await repos.oauth.upsertPayload(payload('issued-c', 'Grant', 'g-live'));
+        await repos.oauth.recordIssuedToken(issued('issued-c', 'at-twice', 'g-live', null));
+        await repos.oauth.recordIssuedToken(issued('issued-c', 'at-twice', 'g-live', null));
+        assert.equal(await repos.oauth.isTokenRevoked('issued-c', 'at-twice'), false);
+      });
+
+      it('prunes the records of expired tokens', async () => {
+        await repos.oauth.upsertPayload(payload('issued-d', 'Grant', 'g-d', { expiresAt: null }));
+        await repos.oauth.recordIssuedToken(issued('issued-d', 'at-old', 'g-d', null, T0 - 1));
+        await repos.oauth.recordIssuedToken(issued('issued-d', 'at-new', 'g-d', null, T0 + HOUR));
+        const rows = () => handle.db.selectFrom('issued_tokens').select('jti').where('tenant_id', '=', 'issued-d').orderBy('jti').execute();
+
+        await repos.oauth.purgeExpired(T0);
+
+        assert.deepEqual((await rows()).map((r) => r.jti), ['at-new']);
+      });
+
       it('accepts revoking the same token twice', async () => {
         await repos.oauth.revokeToken('revoked-a', 'jti-twice', T0 + DAY);
         await repos.oauth.revokeToken('revoked-a', 'jti-twice', T0 + 2 * DAY);
