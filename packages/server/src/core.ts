@@ -8,7 +8,7 @@ import type { Config } from './config/defaults.js';
 import { createMetrics } from './http/metrics.js';
 import { createLoginThrottle, createPasswordHasher, createSignInAccounts, createUserService } from './identity/index.js';
 import { createKeyService, resolveMasterKey } from './keys/index.js';
-import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool, createSessionService, pageTenant } from './oauth/index.js';
+import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool, createSessionService, pageTenant, type OAuthStore } from './oauth/index.js';
 import { openDatabase } from './store/database.js';
 import { createRepositories } from './store/repositories.js';
 import { createChangeFeed, currentRevision } from './store/revisions.js';
@@ -19,6 +19,16 @@ export const ADMIN_API = {
   identifier: 'urn:gatehouse:admin',
   name: 'gatehouse-admin',
   scopes: ['admin', 'admin:read', 'authz:check', 'authz:write', 'authz:admin'],
+} as const;
+/**
+ * The built-in API of every tenant but the default one (the operator's, where
+ * urn:gatehouse:admin plays this part): its tokens act on that tenant's own admin routes only
+ * (permissions, users, clients, audit), never on another tenant's or the operator's.
+ */
+export const TENANT_API = {
+  identifier: 'urn:gatehouse:tenant',
+  name: 'gatehouse-tenant',
+  scopes: ['authz:check', 'authz:write', 'authz:admin', 'users:read', 'users:write', 'clients:read', 'clients:write', 'audit:read'],
 } as const;
 export const BOOTSTRAP_CLIENT_ID = 'gatehouse-bootstrap';
 /** How long a node's public URL counts as served after the node last said so. */
@@ -48,7 +58,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
   });
   const repos = createRepositories(handle);
   const feed = await createChangeFeed(handle, { pollMs: config.changePollMs, logger });
-  const master = resolveMasterKey(config.masterKey, config.dataDir);
+  const master = resolveMasterKey(config.masterKey, config.dataDir, config.production);
   if (master.source === 'generated') logger.warn({ path: `${config.dataDir}/master.key` }, 'generated a development master key; set GATEHOUSE_MASTER_KEY in production');
 
   const catalog = createOAuthCatalog({
@@ -69,10 +79,59 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     },
     clock,
   });
-  const tenants = createTenantService({ store: repos.tenants, publicUrl: config.publicUrl, onCreated: (id) => keys.ensureKey(id), clock });
+  /** Gatehouse's own API in `tenantId`, with every scope and the admin token lifetime; idempotent and safe to race. */
+  async function ensureBuiltinApi(tenantId: string, spec: { identifier: string; name: string; scopes: readonly string[] }): Promise<void> {
+    const existing = await catalog.apiByIdentifier(tenantId, spec.identifier);
+    if (existing && !existing.builtin) {
+      // Someone created an API of that name before it was Gatehouse's: its tokens get no power here.
+      logger.warn({ tenantId, api: spec.identifier }, 'an API that is not the built-in one holds this identifier; the admin guard ignores its tokens until it is deleted and Gatehouse restarts');
+      return;
+    }
+    if (existing && (spec.scopes.some((s) => !existing.scopes.includes(s)) || existing.accessTokenTtl !== config.adminTokenTtl)) {
+      // A database from an earlier version gains the newer scopes; the lifetime follows GATEHOUSE_ADMIN_TOKEN_TTL.
+      await repos.oauth.updateApi({ ...existing, scopes: [...new Set([...existing.scopes, ...spec.scopes])], accessTokenTtl: config.adminTokenTtl });
+      catalog.invalidate(tenantId, 'apis');
+    }
+    if (!existing) {
+      await catalog
+        .createApi(tenantId, { identifier: spec.identifier, name: spec.name, scopes: [...spec.scopes], accessTokenTtl: config.adminTokenTtl, builtin: true })
+        .catch((error: { code?: string }) => {
+          if (error.code !== 'OAUTH_API_IDENTIFIER_TAKEN') throw error;
+        });
+    }
+  }
+  const tenants = createTenantService({
+    store: repos.tenants,
+    publicUrl: config.publicUrl,
+    onCreated: async (id) => {
+      await keys.ensureKey(id);
+      // The default tenant is the operator's: urn:gatehouse:admin plays this part there.
+      if (id !== DEFAULT_TENANT) await ensureBuiltinApi(id, TENANT_API);
+    },
+    clock,
+  });
   const metrics = createMetrics();
   const passwords = createPasswordHasher({ memoryCost: config.passwordMemoryKib, timeCost: config.passwordTimeCost, parallelism: config.passwordParallelism });
-  const sessions = createSessionService({ store: repos.oauth, clock });
+  const verifyAccessToken = createAccessTokenVerifier({ keys, store: repos.oauth, issuerFor: tenants.issuerFor, clock });
+  // Revoking a grant or an account revokes its JWT access tokens (store): this node forgets the
+  // ones it had verified at once; the others follow the tokens_revoked change.
+  const oauthStore: OAuthStore = {
+    ...repos.oauth,
+    async revokeGrant(tenantId, grantId) {
+      await repos.oauth.revokeGrant(tenantId, grantId);
+      await verifyAccessToken.forget(tenantId);
+    },
+    async destroyPayload(tenantId, model, id) {
+      await repos.oauth.destroyPayload(tenantId, model, id);
+      if (model === 'Grant') await verifyAccessToken.forget(tenantId);
+    },
+    async revokeAccount(tenantId, accountId) {
+      const removed = await repos.oauth.revokeAccount(tenantId, accountId);
+      await verifyAccessToken.forget(tenantId);
+      return removed;
+    },
+  };
+  const sessions = createSessionService({ store: oauthStore, clock });
   /** Ends every session of a user and revokes their grants and refresh tokens (disable, delete, password reset). */
   const endSessionsOf = async (tenantId: string, userId: string) => {
     const ended = await sessions.endAll(tenantId, userId);
@@ -97,7 +156,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
   });
   const pool = createProviderPool({
     catalog,
-    store: repos.oauth,
+    store: oauthStore,
     keys,
     audit,
     metrics,
@@ -116,7 +175,6 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     allowPrivateOutbound: config.allowPrivateOutbound,
     clock,
   });
-  const verifyAccessToken = createAccessTokenVerifier({ keys, store: repos.oauth, issuerFor: tenants.issuerFor, clock });
   const authz = createAuthzService({
     store: createAuthzRepository(handle),
     currentRevision: () => currentRevision(handle.db),
@@ -186,22 +244,12 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     /** HMAC key of the sign-in forms' CSRF tokens. */
     csrfKey: Buffer.from(hkdfSync('sha256', master.key, '', 'gatehouse sign-in csrf', 32)),
 
-    /** The default tenant and its admin API; both idempotent and safe to race between nodes. */
+    /** The default tenant and its admin API, every tenant's tenant API; idempotent and safe to race between nodes. */
     async ensureDefaults(): Promise<void> {
       await tenants.ensure(DEFAULT_TENANT, 'Default');
-      const existing = await catalog.apiByIdentifier(DEFAULT_TENANT, ADMIN_API.identifier);
-      if (existing && ADMIN_API.scopes.some((s) => !existing.scopes.includes(s))) {
-        // A database from an earlier version: the built-in API gains the newer scopes.
-        await repos.oauth.updateApi({ ...existing, scopes: [...new Set([...existing.scopes, ...ADMIN_API.scopes])] });
-        catalog.invalidate(DEFAULT_TENANT, 'apis');
-      }
-      if (!existing) {
-        await catalog
-          .createApi(DEFAULT_TENANT, { identifier: ADMIN_API.identifier, name: ADMIN_API.name, scopes: [...ADMIN_API.scopes], builtin: true })
-          .catch((error: { code?: string }) => {
-            if (error.code !== 'OAUTH_API_IDENTIFIER_TAKEN') throw error;
-          });
-      }
+      await ensureBuiltinApi(DEFAULT_TENANT, ADMIN_API);
+      // Tenants of a database from before urn:gatehouse:tenant get it now (new ones at creation).
+      for (const tenant of await tenants.list()) if (tenant.id !== DEFAULT_TENANT) await ensureBuiltinApi(tenant.id, TENANT_API);
     },
 
     /**

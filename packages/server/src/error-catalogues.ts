@@ -19,7 +19,8 @@ import { tenantErrors } from './tenants/service.js';
 export const httpErrors = {
   REQUEST_INVALID: { status: 400, message: 'The request does not match the schema of this endpoint' },
   REQUEST_MALFORMED: { status: 400, message: 'The request body could not be parsed' },
-  REQUEST_TOO_LARGE: { status: 413, message: 'The request body is larger than GATEHOUSE_BODY_LIMIT' },
+  REQUEST_TOO_DEEP: { status: 400, message: 'The JSON body nests objects and arrays deeper than {max} levels' },
+  REQUEST_TOO_LARGE: { status: 413, message: 'The request body is larger than this endpoint accepts (GATEHOUSE_BODY_LIMIT, or the endpoint\'s own limit)' },
   REQUEST_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body has an unsupported content type' },
   NOT_FOUND: { status: 404, message: 'No route for this method and path' },
   INTERNAL_ERROR: { status: 500, message: 'Internal server error (details are in the server log under the request id)' },

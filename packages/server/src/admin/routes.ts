@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox';
 import type { AuditAction } from '../audit/index.js';
 import { signingAlgs, type SigningAlg } from '../config/defaults.js';
 import type { Core } from '../core.js';
-import type { ApiRecord, ClientRecord } from '../oauth/index.js';
+import { MAX_ACCESS_TOKEN_TTL, type ApiRecord, type ClientRecord } from '../oauth/index.js';
 import { authzRoutes } from '../authz/routes.js';
 import { LOGO_TYPES, MAX_LOGO_BYTES } from '../tenants/index.js';
 import { userRoutes } from '../identity/index.js';
@@ -26,8 +26,14 @@ const Api = Type.Object({
   name: Type.String(),
   scopes: Type.Array(Type.String()),
   access_token_ttl: Type.Integer(),
+  resource_servers: Type.Array(Type.String()),
   builtin: Type.Boolean(),
   created_at: Type.String({ format: 'date-time' }),
+});
+/** RFC 7662 §2.1: the clients, besides a token's own, that may introspect the API's tokens. */
+const ResourceServers = Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
+  maxItems: 100,
+  description: "Client ids of the API's resource servers: besides a token's own client, only they may introspect its tokens",
 });
 const Client = Type.Object({
   client_id: Type.String(),
@@ -63,6 +69,7 @@ const CreateApi = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     scopes: Type.Array(Scope, { maxItems: 200 }),
     access_token_ttl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400 })),
+    resource_servers: Type.Optional(ResourceServers),
   },
   { additionalProperties: false },
 );
@@ -82,6 +89,7 @@ const UpdateApi = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     scopes: Type.Optional(Type.Array(Scope, { maxItems: 200 })),
     access_token_ttl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400 })),
+    resource_servers: Type.Optional(ResourceServers),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -118,6 +126,7 @@ const apiView = (a: ApiRecord) => ({
   name: a.name,
   scopes: a.scopes,
   access_token_ttl: a.accessTokenTtl,
+  resource_servers: a.resourceServers,
   builtin: a.builtin,
   created_at: iso(a.createdAt),
 });
@@ -162,6 +171,20 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
                 'authz:write': 'Write and read relationships',
                 'authz:admin': 'Change permission schemas',
               } } } },
+          gatehouseTenant: {
+            type: 'oauth2',
+            description: 'A token of tenant {t} for its built-in urn:gatehouse:tenant API: routes under /tenants/{t} only (authz, users, clients, audit).',
+            flows: { clientCredentials: { tokenUrl: `${core.tenants.issuerFor('{tenant}')}/token`, scopes: {
+              'authz:check': 'Ask permission questions in the own tenant',
+              'authz:write': 'Write and read the own tenant\'s relationships',
+              'authz:admin': 'Change the own tenant\'s permission schema and policies',
+              'users:read': 'Read the own tenant\'s users, sessions and grants',
+              'users:write': 'Manage the own tenant\'s users, sessions and grants',
+              'clients:read': 'Read the own tenant\'s clients',
+              'clients:write': 'Manage the own tenant\'s clients, their secrets and tokens',
+              'audit:read': 'Read the own tenant\'s audit trail',
+            } } },
+          },
         },
       },
       security: [{ gatehouseAdmin: ['admin'] }],
@@ -170,8 +193,12 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   const requireScope = createAdminGuard(core);
   await app.register(authzRoutes, { authz: core.authz, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
   await app.register(userRoutes, { users: core.users, sessions: core.sessions, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
+  // Tenants, APIs and keys are the operator's; a tenant's own token reaches its clients and audit trail.
   const read = requireScope('admin:read');
   const write = requireScope('admin');
+  const clientsRead = requireScope('admin:read', 'clients:read', 'clients:write');
+  const clientsWrite = requireScope('admin', 'clients:write');
+  const auditRead = requireScope('admin:read', 'audit:read');
 
   /** The answer leaves only once its event is written (GATEHOUSE_AUDIT_MODE). */
   function audit(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>): Promise<void> {
@@ -198,13 +225,13 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   // Public by decision: the API description holds no tenant data.
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/tenants', { preHandler: read, schema: { tags: ['tenants'], response: { 200: Type.Object({ tenants: Type.Array(Tenant) }), ...errors } } }, async () => ({
+  app.get('/tenants', { onRequest: read, schema: { tags: ['tenants'], response: { 200: Type.Object({ tenants: Type.Array(Tenant) }), ...errors } } }, async () => ({
     tenants: (await core.tenants.list()).map(tenantView),
   }));
 
   app.post<{ Body: Static<typeof CreateTenant> }>(
     '/tenants',
-    { preHandler: write, schema: { tags: ['tenants'], body: CreateTenant, response: { 201: Tenant, ...errors } } },
+    { onRequest: write, schema: { tags: ['tenants'], body: CreateTenant, response: { 201: Tenant, ...errors } } },
     async (request, reply) => {
       const tenant = await core.tenants.create(request.body.id, request.body.display_name);
       await audit(request, tenant.id, 'tenant.created', tenant.id);
@@ -214,14 +241,14 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant',
-    { preHandler: read, schema: { tags: ['tenants'], params: TenantParams, response: { 200: Tenant, ...errors } } },
+    { onRequest: read, schema: { tags: ['tenants'], params: TenantParams, response: { 200: Tenant, ...errors } } },
     async (request) => tenantView(await core.tenants.get(request.params.tenant)),
   );
 
   app.patch<{ Params: Static<typeof TenantParams>; Body: { display_name: string } }>(
     '/tenants/:tenant',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['tenants'],
         description: 'Renames the tenant: the name its sign-in pages show.',
@@ -243,7 +270,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     logos.put<{ Params: Static<typeof TenantParams> }>(
       '/tenants/:tenant/logo',
       {
-        preHandler: write,
+        onRequest: write,
         schema: {
           tags: ['tenants'],
           description: `Sets the logo of the sign-in pages: the image itself as the body (${LOGO_TYPES.join(', ')}; at most ${MAX_LOGO_BYTES} bytes). Served at /t/{tenant}/logo.`,
@@ -263,7 +290,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.delete<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/logo',
-    { preHandler: write, schema: { tags: ['tenants'], params: TenantParams, response: { 204: Type.Null(), ...errors } } },
+    { onRequest: write, schema: { tags: ['tenants'], params: TenantParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
       await core.tenants.setLogo(request.params.tenant, null);
       await audit(request, request.params.tenant, 'tenant.updated', request.params.tenant, { changed: ['logo'] });
@@ -273,7 +300,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/apis',
-    { preHandler: read, schema: { tags: ['apis'], params: TenantParams, response: { 200: Type.Object({ apis: Type.Array(Api) }), ...errors } } },
+    { onRequest: read, schema: { tags: ['apis'], params: TenantParams, response: { 200: Type.Object({ apis: Type.Array(Api) }), ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       return { apis: (await core.catalog.listApis(request.params.tenant)).map(apiView) };
@@ -282,13 +309,13 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof CreateApi> }>(
     '/tenants/:tenant/apis',
-    { preHandler: write, schema: { tags: ['apis'], params: TenantParams, body: CreateApi, response: { 201: Api, ...errors } } },
+    { onRequest: write, schema: { tags: ['apis'], params: TenantParams, body: CreateApi, response: { 201: Api, ...errors } } },
     async (request, reply) => {
       const { tenant } = request.params;
       await core.tenants.get(tenant);
-      const { identifier, name, scopes, access_token_ttl: accessTokenTtl } = request.body;
-      const api = await core.catalog.createApi(tenant, { identifier, name, scopes, accessTokenTtl });
-      await audit(request, tenant, 'api.created', api.identifier, { scopes: api.scopes, access_token_ttl: api.accessTokenTtl });
+      const { identifier, name, scopes, access_token_ttl: accessTokenTtl, resource_servers: resourceServers } = request.body;
+      const api = await core.catalog.createApi(tenant, { identifier, name, scopes, accessTokenTtl, resourceServers });
+      await audit(request, tenant, 'api.created', api.identifier, { scopes: api.scopes, access_token_ttl: api.accessTokenTtl, resource_servers: api.resourceServers });
       return reply.code(201).send(apiView(api));
     },
   );
@@ -296,7 +323,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   const ApiParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), api: Type.String({ maxLength: 2048 }) });
   app.delete<{ Params: Static<typeof ApiParams> }>(
     '/tenants/:tenant/apis/:api',
-    { preHandler: write, schema: { tags: ['apis'], params: ApiParams, response: { 204: Type.Null(), ...errors } } },
+    { onRequest: write, schema: { tags: ['apis'], params: ApiParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
       const { tenant, api } = request.params;
       await core.tenants.get(tenant);
@@ -309,10 +336,10 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.patch<{ Params: Static<typeof ApiParams>; Body: Static<typeof UpdateApi> }>(
     '/tenants/:tenant/apis/:api',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['apis'],
-        description: 'Changes name, scopes or access-token lifetime. Tokens already issued keep their claims; clients lose scopes the API no longer defines.',
+        description: 'Changes name, scopes, access-token lifetime or resource servers. Tokens already issued keep their claims; clients lose scopes the API no longer defines.',
         params: ApiParams,
         body: UpdateApi,
         response: { 200: Api, ...errors },
@@ -321,16 +348,16 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     async (request) => {
       const { tenant, api } = request.params;
       await core.tenants.get(tenant);
-      const { name, scopes, access_token_ttl: accessTokenTtl } = request.body;
-      const updated = await core.catalog.updateApi(tenant, api, { name, scopes, accessTokenTtl });
-      await audit(request, tenant, 'api.updated', updated.identifier, { scopes: updated.scopes, access_token_ttl: updated.accessTokenTtl });
+      const { name, scopes, access_token_ttl: accessTokenTtl, resource_servers: resourceServers } = request.body;
+      const updated = await core.catalog.updateApi(tenant, api, { name, scopes, accessTokenTtl, resourceServers });
+      await audit(request, tenant, 'api.updated', updated.identifier, { scopes: updated.scopes, access_token_ttl: updated.accessTokenTtl, resource_servers: updated.resourceServers });
       return apiView(updated);
     },
   );
 
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/clients',
-    { preHandler: read, schema: { tags: ['clients'], params: TenantParams, response: { 200: Type.Object({ clients: Type.Array(Client) }), ...errors } } },
+    { onRequest: clientsRead, schema: { tags: ['clients'], params: TenantParams, response: { 200: Type.Object({ clients: Type.Array(Client) }), ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       return { clients: (await core.catalog.listClients(request.params.tenant)).map(clientView) };
@@ -340,7 +367,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof CreateClient> }>(
     '/tenants/:tenant/clients',
     {
-      preHandler: write,
+      onRequest: clientsWrite,
       schema: {
         tags: ['clients'],
         description: 'Creates a client. A confidential client\'s `client_secret` is in this response and nowhere else.',
@@ -369,7 +396,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   const ClientParams = Type.Object({ tenant: Type.String({ maxLength: 63 }), client: Type.String({ maxLength: 200 }) });
   app.get<{ Params: Static<typeof ClientParams> }>(
     '/tenants/:tenant/clients/:client',
-    { preHandler: read, schema: { tags: ['clients'], params: ClientParams, response: { 200: Client, ...errors } } },
+    { onRequest: clientsRead, schema: { tags: ['clients'], params: ClientParams, response: { 200: Client, ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       return clientView(await core.catalog.getClient(request.params.tenant, request.params.client));
@@ -378,7 +405,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.patch<{ Params: Static<typeof ClientParams>; Body: Static<typeof UpdateClient> }>(
     '/tenants/:tenant/clients/:client',
-    { preHandler: write, schema: { tags: ['clients'], description: 'Changes a client: name, APIs and scopes, grant types, redirect and logout URIs, consent, refresh token lifetimes (its type and auth method stay).', params: ClientParams, body: UpdateClient, response: { 200: Client, ...errors } } },
+    { onRequest: clientsWrite, schema: { tags: ['clients'], description: 'Changes a client: name, APIs and scopes, grant types, redirect and logout URIs, consent, refresh token lifetimes (its type and auth method stay).', params: ClientParams, body: UpdateClient, response: { 200: Client, ...errors } } },
     async (request) => {
       const { tenant, client } = request.params;
       await core.tenants.get(tenant);
@@ -391,7 +418,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
 
   app.delete<{ Params: Static<typeof ClientParams> }>(
     '/tenants/:tenant/clients/:client',
-    { preHandler: write, schema: { tags: ['clients'], params: ClientParams, response: { 204: Type.Null(), ...errors } } },
+    { onRequest: clientsWrite, schema: { tags: ['clients'], params: ClientParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
       const { tenant, client } = request.params;
       await core.tenants.get(tenant);
@@ -404,7 +431,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof ClientParams>; Body: Static<typeof RotateSecret> }>(
     '/tenants/:tenant/clients/:client/secret',
     {
-      preHandler: write,
+      onRequest: clientsWrite,
       schema: {
         tags: ['clients'],
         description: 'Rotates the client secret. The new secret is returned once; earlier secrets keep working for `grace_seconds`.',
@@ -422,6 +449,49 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     },
   );
 
+  app.post<{ Params: Static<typeof ClientParams> }>(
+    '/tenants/:tenant/clients/:client/revoke-tokens',
+    {
+      onRequest: clientsWrite,
+      schema: {
+        tags: ['clients'],
+        description: 'Ends every access token the client holds now, on every node: tokens issued before this call (and in its second) are refused by the admin API from here on. Its secret stays; rotate it too if it leaked.',
+        params: ClientParams,
+        response: { 200: Type.Object({ client_id: Type.String(), tokens_valid_after: Type.String({ format: 'date-time' }) }), ...errors },
+      },
+    },
+    async (request) => {
+      const { tenant, client } = request.params;
+      await core.tenants.get(tenant);
+      const { tokensValidAfter } = await core.catalog.revokeTokens(tenant, client);
+      await audit(request, tenant, 'client.tokens_revoked', client, { tokens_valid_after: iso(tokensValidAfter) });
+      return { client_id: client, tokens_valid_after: iso(tokensValidAfter) };
+    },
+  );
+
+  app.post<{ Params: Static<typeof TenantParams>; Body: { jti: string } }>(
+    '/tenants/:tenant/tokens/revoke',
+    {
+      onRequest: clientsWrite,
+      schema: {
+        tags: ['clients'],
+        description: 'Revokes one access token of the tenant by its `jti` (the audit trail names issued tokens by it), whichever client holds it: introspection and the admin API refuse it from here on, on every node.',
+        params: TenantParams,
+        body: Type.Object({ jti: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { tenant } = request.params;
+      await core.tenants.get(tenant);
+      // Without the token its expiry is unknown: keep the jti as long as any token can live.
+      await core.repos.oauth.revokeToken(tenant, request.body.jti, core.clock() + MAX_ACCESS_TOKEN_TTL * 1000);
+      await core.verifyAccessToken.forget(tenant);
+      await audit(request, tenant, 'token.revoked', request.body.jti, { by: 'jti' });
+      return reply.code(204).send();
+    },
+  );
+
   const KeyView = Type.Object({
     kid: Type.String(),
     alg: Type.String(),
@@ -432,7 +502,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   });
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/keys',
-    { preHandler: read, schema: { tags: ['keys'], params: TenantParams, response: { 200: Type.Object({ keys: Type.Array(KeyView) }), ...errors } } },
+    { onRequest: read, schema: { tags: ['keys'], params: TenantParams, response: { 200: Type.Object({ keys: Type.Array(KeyView) }), ...errors } } },
     async (request) => {
       await core.tenants.get(request.params.tenant);
       const keys = await core.keys.list(request.params.tenant);
@@ -445,7 +515,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof RotateKey> }>(
     '/tenants/:tenant/keys/rotate',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['keys'],
         description: 'Makes a new signing key active at once. The previous key stays in JWKS until every token it signed has expired.',
@@ -477,7 +547,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.get<{ Params: Static<typeof TenantParams>; Querystring: Static<typeof AuditQuery> }>(
     '/tenants/:tenant/audit',
     {
-      preHandler: read,
+      onRequest: auditRead,
       schema: {
         tags: ['audit'],
         description: 'Audit events, newest first. Page with `before` = the last id of the previous page.',

@@ -14,6 +14,7 @@ export const auditActions = [
   'client.updated',
   'client.deleted',
   'client.secret_rotated',
+  'client.tokens_revoked',
   'key.rotated',
   'key.retired',
   'user.created',
@@ -42,6 +43,7 @@ export const auditActions = [
   'user.grant_revoked',
   'refresh_token.reused',
   'authorization_code.reused',
+  'device_code.reused',
   'authorization.denied',
   'token.refreshed',
 ] as const;

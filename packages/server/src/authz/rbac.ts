@@ -8,6 +8,10 @@ export const rbacErrors = defineErrors({
   AUTHZ_RBAC_SUBJECT_INVALID: { status: 400, message: 'Roles can be assigned to users (`user:id`) and groups (`gatehouse/group:id#member`), not "{subject}"' },
   AUTHZ_RBAC_ROLE_NOT_FOUND: { status: 404, message: 'Role "{role}" does not exist; a role exists once it has a permission (PUT …/authz/rbac/roles/{role})' },
   AUTHZ_RBAC_ROLE_EMPTY: { status: 400, message: 'A role needs at least one permission; delete role "{role}" to take all of them away' },
+  AUTHZ_RBAC_NOT_INSTALLED: {
+    status: 409,
+    message: 'RBAC is not set up in tenant "{tenant}": create a role first (PUT …/authz/rbac/roles/{role} with authz:admin), which adds the RBAC definitions to the schema',
+  },
 });
 
 // Role, group and permission names become object ids, so they use the id charset.
@@ -19,21 +23,13 @@ const PERMISSION = 'gatehouse/capability';
 
 /**
  * The definitions that hold RBAC in the same engine as everything else. A tenant without a
- * schema gets exactly this; a tenant with one gets it added (and `user` if it has none).
+ * schema gets exactly these; a tenant with one gets those it lacks added (and `user`).
  */
-const FRAGMENT = `
-definition ${GROUP} {
-  relation member: user | ${GROUP}#member
-}
-
-definition ${ROLE} {
-  relation member: user | ${GROUP}#member
-}
-
-definition ${PERMISSION} {
-  relation granted: ${ROLE}#member
-}
-`;
+const DEFINITIONS: [string, string][] = [
+  [GROUP, `definition ${GROUP} {\n  relation member: user | ${GROUP}#member\n}\n`],
+  [ROLE, `definition ${ROLE} {\n  relation member: user | ${GROUP}#member\n}\n`],
+  [PERMISSION, `definition ${PERMISSION} {\n  relation granted: ${ROLE}#member\n}\n`],
+];
 
 function checkName(name: string, kind: string) {
   if (!NAME.test(name)) throw rbacErrors.create('AUTHZ_RBAC_NAME_INVALID', { name, kind });
@@ -60,17 +56,27 @@ const rel = (resourceType: string, resourceId: string, relation: string, subject
  * `gatehouse/role:R#member@user:U`, groups nest) and answered by the same engine.
  */
 export function createRbac(authz: AuthzService) {
+  /** Whether the tenant's schema holds every RBAC definition (read from the parsed schema, not its text). */
   async function hasRbac(tenantId: string): Promise<boolean> {
-    return (await authz.readSchema(tenantId))?.text.includes(`definition ${ROLE} `) ?? false;
+    const schema = await authz.schemaOf(tenantId);
+    return schema !== undefined && DEFINITIONS.every(([type]) => schema.definitions.has(type));
   }
 
-  /** Adds the RBAC definitions to the tenant schema unless present; the schema write's token when it wrote one. */
+  /**
+   * Adds the RBAC definitions the tenant schema lacks; the schema write's token when it wrote
+   * one. Only role creation (authz:admin) calls this: no authz:write path changes the schema.
+   */
   async function ensureSchema(tenantId: string): Promise<string | undefined> {
-    const stored = await authz.readSchema(tenantId);
-    if (stored?.text.includes(`definition ${ROLE} `)) return undefined;
-    const base = stored?.text ?? '';
-    const needsUser = !/(^|\n)\s*definition user\s*\{/.test(base);
-    return (await authz.writeSchema(tenantId, `${base}${needsUser ? '\ndefinition user {}\n' : ''}${FRAGMENT}`)).token;
+    const schema = await authz.schemaOf(tenantId);
+    const missing = DEFINITIONS.filter(([type]) => !schema?.definitions.has(type));
+    if (missing.length === 0) return undefined;
+    const base = schema ? ((await authz.readSchema(tenantId))?.text ?? '') : '';
+    const user = schema?.definitions.has('user') ? '' : '\ndefinition user {}\n';
+    return (await authz.writeSchema(tenantId, `${base}${user}${missing.map(([, text]) => `\n${text}`).join('')}`)).token;
+  }
+
+  async function requireRbac(tenantId: string): Promise<void> {
+    if (!(await hasRbac(tenantId))) throw rbacErrors.create('AUTHZ_RBAC_NOT_INSTALLED', { tenant: tenantId });
   }
 
   const grantsOf = (role: string) => ({ resourceType: PERMISSION, relation: 'granted', subjectType: ROLE, subjectId: role, subjectRelation: 'member' });
@@ -99,7 +105,7 @@ export function createRbac(authz: AuthzService) {
         ...current.filter((r) => !wanted.has(r.resourceId)).map((relationship): RelationshipUpdate => ({ operation: 'delete', relationship })),
         ...[...wanted].map((permission): RelationshipUpdate => ({ operation: 'touch', relationship: rel(PERMISSION, permission, 'granted', roleSet) })),
       ];
-      return written(await authz.writeRelationships(tenantId, updates), schemaToken);
+      return written(await authz.rbacStore.writeRelationships(tenantId, updates), schemaToken);
     },
 
     async listRoles(tenantId: string): Promise<{ role: string; permissions: string[] }[]> {
@@ -113,21 +119,22 @@ export function createRbac(authz: AuthzService) {
     /** Deletes the role's permissions and every assignment of it, in one transaction. */
     async deleteRole(tenantId: string, role: string): Promise<{ token: string }> {
       await requireRole(tenantId, role);
-      return authz.deleteRelationships(tenantId, [grantsOf(role), { resourceType: ROLE, resourceId: role }]);
+      return authz.rbacStore.deleteRelationships(tenantId, [grantsOf(role), { resourceType: ROLE, resourceId: role }]);
     },
 
     async assign(tenantId: string, role: string, subject: SubjectRef, remove = false): Promise<Written> {
       checkName(role, 'role');
       const relationship = rel(ROLE, role, 'member', checkSubject(subject));
       await requireRole(tenantId, role);
-      return written(await authz.writeRelationships(tenantId, [{ operation: remove ? 'delete' : 'touch', relationship }]), undefined);
+      return written(await authz.rbacStore.writeRelationships(tenantId, [{ operation: remove ? 'delete' : 'touch', relationship }]), undefined);
     },
 
     async addToGroup(tenantId: string, group: string, subject: SubjectRef, remove = false): Promise<Written> {
       checkName(group, 'group');
       const relationship = rel(GROUP, group, 'member', checkSubject(subject));
-      const schemaToken = await ensureSchema(tenantId);
-      return written(await authz.writeRelationships(tenantId, [{ operation: remove ? 'delete' : 'touch', relationship }]), schemaToken);
+      // Group membership is an authz:write call: it never installs RBAC (a schema change).
+      await requireRbac(tenantId);
+      return written(await authz.rbacStore.writeRelationships(tenantId, [{ operation: remove ? 'delete' : 'touch', relationship }]), undefined);
     },
 
     /** May the subject use the permission through any of its roles (directly or via groups)? Never writes. */

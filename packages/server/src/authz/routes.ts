@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AuditAction, AuditEvent, AuditWriter } from '../audit/index.js';
 import type { TenantService } from '../tenants/index.js';
@@ -7,7 +7,7 @@ import { createRbac } from './rbac.js';
 import type { AuthzService, Consistency, Decision } from './service.js';
 import { authzServiceErrors } from './service-errors.js';
 
-type Guard = (...scopes: ('authz:check' | 'authz:write' | 'authz:admin')[]) => preHandlerAsyncHookHandler;
+type Guard = (...scopes: ('authz:check' | 'authz:write' | 'authz:admin')[]) => onRequestAsyncHookHandler;
 
 export interface AuthzRoutesDeps {
   authz: AuthzService;
@@ -59,6 +59,20 @@ const Preconditions = Type.Optional(
 const TenantParams = Type.Object({ tenant: Type.String({ maxLength: 63 }) });
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Object({}, { additionalProperties: true }) });
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+
+/**
+ * Body limits of the endpoints whose documented payloads outgrow GATEHOUSE_BODY_LIMIT. Like
+ * every body, these are read only after the token is checked (the guard runs in onRequest),
+ * so an unauthenticated caller cannot make the server take them in.
+ */
+export const BODY_LIMITS = {
+  /** 1,000 check items (or relationship updates) of up to ~4 KiB each. */
+  batch: 8 * 1024 * 1024,
+  /** A schema or policy text of 1,000,000 characters, JSON-escaped. */
+  text: 4 * 1024 * 1024,
+  /** A relationship import: one relationship per line. */
+  import: 16 * 1024 * 1024,
+} as const;
 
 const SchemaBody = Type.Object({ schema: Type.String({ minLength: 1, maxLength: 1_000_000 }) }, { additionalProperties: false });
 const WriteBody = Type.Object(
@@ -166,14 +180,14 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
     return audit.recordDurable(eventOf(request, tenantId, action, target, result, details));
   }
 
-  /** The first RBAC write of a tenant adds the RBAC definitions to its schema: a schema change like any other. */
+  /** The first role of a tenant adds the RBAC definitions to its schema: a schema change like any other (authz:admin). */
   async function recordRbacSchema(request: FastifyRequest, tenantId: string, result: { schemaToken?: string }): Promise<void> {
     if (result.schemaToken) await record(request, tenantId, 'authz.schema_written', 'schema', 'success', { token: result.schemaToken, reason: 'rbac definitions added' });
   }
 
   app.put<{ Params: Static<typeof TenantParams>; Body: Static<typeof SchemaBody> }>(
     '/tenants/:tenant/authz/schema',
-    { preHandler: admin, schema: { tags: ['authz'], description: 'Replaces the SpiceDB-language schema. Refused with line and column when invalid, and with the count when stored relationships would no longer fit.', params: TenantParams, body: SchemaBody, response: { 200: Type.Object({ token: Type.String() }), ...errors } } },
+    { onRequest: admin, bodyLimit: BODY_LIMITS.text, schema: { tags: ['authz'], description: 'Replaces the SpiceDB-language schema. Refused with line and column when invalid, and with the count when stored relationships would no longer fit.', params: TenantParams, body: SchemaBody, response: { 200: Type.Object({ token: Type.String() }), ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -185,7 +199,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/authz/schema',
-    { preHandler: check, schema: { tags: ['authz'], params: TenantParams, response: { 200: Type.Object({ schema: Type.String() }), ...errors } } },
+    { onRequest: check, schema: { tags: ['authz'], params: TenantParams, response: { 200: Type.Object({ schema: Type.String() }), ...errors } } },
     async (request) => {
       await tenants.get(request.params.tenant);
       const stored = await authz.readSchema(request.params.tenant);
@@ -195,7 +209,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof WriteBody> }>(
     '/tenants/:tenant/authz/relationships/write',
-    { preHandler: write, schema: { tags: ['authz'], description: 'Creates, touches and deletes relationships in one transaction once every precondition holds. Returns a consistency token.', params: TenantParams, body: WriteBody, response: { 200: Type.Object({ token: Type.String() }), ...errors } } },
+    { onRequest: write, bodyLimit: BODY_LIMITS.batch, schema: { tags: ['authz'], description: 'Creates, touches and deletes relationships in one transaction once every precondition holds. Returns a consistency token. The RBAC types (`gatehouse/*`, as resource or subject) are refused with 403 `AUTHZ_RESERVED_TYPE`: use the RBAC endpoints.', params: TenantParams, body: WriteBody, response: { 200: Type.Object({ token: Type.String() }), ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -209,15 +223,15 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
   app.post<{ Params: Static<typeof TenantParams>; Body: { relationships: string } }>(
     '/tenants/:tenant/authz/relationships/import',
     {
-      preHandler: write,
+      onRequest: write,
       // Imports are large by nature: 16 MiB here, the server-wide limit elsewhere.
-      bodyLimit: 16 * 1024 * 1024,
+      bodyLimit: BODY_LIMITS.import,
       schema: {
         tags: ['authz'],
         description:
-          'Bulk import: one relationship per line in SpiceDB syntax (blank, `//` and `#` lines ignored), touched in transactions of 1000. Every line is parsed and checked against the schema before anything is written; a failure midway leaves the earlier transactions written (the response of a retry with the same text is idempotent).',
+          'Bulk import: one relationship per line in SpiceDB syntax (blank, `//` and `#` lines ignored). Every line is parsed and checked against the schema (and refused for the reserved `gatehouse/*` types) before anything is written; then the lines are touched in transactions of 2000, yielding to other requests between them. A database failure midway leaves the earlier transactions written (a retry with the same text is idempotent).',
         params: TenantParams,
-        body: Type.Object({ relationships: Type.String({ maxLength: 16 * 1024 * 1024 }) }, { additionalProperties: false }),
+        body: Type.Object({ relationships: Type.String({ maxLength: BODY_LIMITS.import }) }, { additionalProperties: false }),
         response: { 200: Type.Object({ imported: Type.Integer(), token: Type.String() }), ...errors },
       },
     },
@@ -232,7 +246,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof ReadBody> }>(
     '/tenants/:tenant/authz/relationships/read',
-    { preHandler: write, schema: { tags: ['authz'], params: TenantParams, body: ReadBody, response: { 200: Type.Object({ relationships: Type.Array(Type.String()), next: Type.Union([Type.String(), Type.Null()]) }), ...errors } } },
+    { onRequest: write, schema: { tags: ['authz'], params: TenantParams, body: ReadBody, response: { 200: Type.Object({ relationships: Type.Array(Type.String()), next: Type.Union([Type.String(), Type.Null()]) }), ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -248,7 +262,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof DeleteBody> }>(
     '/tenants/:tenant/authz/relationships/delete',
-    { preHandler: write, schema: { tags: ['authz'], params: TenantParams, body: DeleteBody, response: { 200: Type.Object({ token: Type.String(), deleted: Type.Integer() }), ...errors } } },
+    { onRequest: write, schema: { tags: ['authz'], params: TenantParams, body: DeleteBody, response: { 200: Type.Object({ token: Type.String(), deleted: Type.Integer() }), ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -261,7 +275,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof CheckBody> }>(
     '/tenants/:tenant/authz/check',
     {
-      preHandler: check,
+      onRequest: check,
       schema: {
         tags: ['authz'],
         description: 'May the subject do the permission on the resource? `conditional` lists the caveat parameters that would decide it.',
@@ -298,7 +312,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof BulkBody> }>(
     '/tenants/:tenant/authz/check/bulk',
-    { preHandler: check, schema: { tags: ['authz'], params: TenantParams, body: BulkBody, response: { 200: Type.Object({ results: Type.Array(CheckAnswer), token: Type.String() }), ...errors } } },
+    { onRequest: check, bodyLimit: BODY_LIMITS.batch, schema: { tags: ['authz'], params: TenantParams, body: BulkBody, response: { 200: Type.Object({ results: Type.Array(CheckAnswer), token: Type.String() }), ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -322,7 +336,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
   const Lookup = Type.Object({ allowed: Type.Array(Type.String()), conditional: Type.Array(Type.String()), token: Type.String() });
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof LookupResourcesBody> }>(
     '/tenants/:tenant/authz/lookup-resources',
-    { preHandler: check, schema: { tags: ['authz'], description: 'Ids of every resource of the type on which the subject has the permission.', params: TenantParams, body: LookupResourcesBody, response: { 200: Lookup, ...errors } } },
+    { onRequest: check, schema: { tags: ['authz'], description: 'Ids of every resource of the type on which the subject has the permission.', params: TenantParams, body: LookupResourcesBody, response: { 200: Lookup, ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -335,7 +349,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof LookupSubjectsBody> }>(
     '/tenants/:tenant/authz/lookup-subjects',
-    { preHandler: check, schema: { tags: ['authz'], description: 'Ids of every subject of the type with the permission on the resource (`*` when the resource is public).', params: TenantParams, body: LookupSubjectsBody, response: { 200: Lookup, ...errors } } },
+    { onRequest: check, schema: { tags: ['authz'], description: 'Ids of every subject of the type with the permission on the resource (`*` when the resource is public).', params: TenantParams, body: LookupSubjectsBody, response: { 200: Lookup, ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -352,7 +366,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof ExpandBody> }>(
     '/tenants/:tenant/authz/expand',
-    { preHandler: check, schema: { tags: ['authz'], description: 'The tree of subject sets behind a permission (one level of usersets by default).', params: TenantParams, body: ExpandBody, response: { 200: Type.Object({ tree: Type.Object({}, { additionalProperties: true }), token: Type.String() }), ...errors } } },
+    { onRequest: check, schema: { tags: ['authz'], description: 'The tree of subject sets behind a permission (one level of usersets by default).', params: TenantParams, body: ExpandBody, response: { 200: Type.Object({ tree: Type.Object({}, { additionalProperties: true }), token: Type.String() }), ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -368,7 +382,8 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
   app.put<{ Params: Static<typeof TenantParams>; Body: Static<typeof PoliciesBody> }>(
     '/tenants/:tenant/authz/policies',
     {
-      preHandler: admin,
+      onRequest: admin,
+      bodyLimit: BODY_LIMITS.text,
       schema: {
         tags: ['authz'],
         description: 'Replaces the Cedar policies. A decision is allowed when the graph or a permit allows it and no forbid applies; any policy evaluation error denies.',
@@ -388,7 +403,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/authz/policies',
-    { preHandler: check, schema: { tags: ['authz'], params: TenantParams, response: { 200: Type.Object({ policies: Type.String() }), ...errors } } },
+    { onRequest: check, schema: { tags: ['authz'], params: TenantParams, response: { 200: Type.Object({ policies: Type.String() }), ...errors } } },
     async (request) => {
       await tenants.get(request.params.tenant);
       return { policies: (await authz.readPolicies(request.params.tenant))?.text ?? '' };
@@ -404,7 +419,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.get<{ Params: Static<typeof TenantParams> }>(
     '/tenants/:tenant/authz/rbac/roles',
-    { preHandler: check, schema: { tags: ['rbac'], params: TenantParams, response: { 200: Type.Object({ roles: Type.Array(Type.Object({ role: Type.String(), permissions: Type.Array(Type.String()) })) }), ...errors } } },
+    { onRequest: check, schema: { tags: ['rbac'], params: TenantParams, response: { 200: Type.Object({ roles: Type.Array(Type.Object({ role: Type.String(), permissions: Type.Array(Type.String()) })) }), ...errors } } },
     async (request) => {
       await tenants.get(request.params.tenant);
       return { roles: await rbac.listRoles(request.params.tenant) };
@@ -414,10 +429,10 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
   app.put<{ Params: Static<typeof RoleParams>; Body: { permissions: string[] } }>(
     '/tenants/:tenant/authz/rbac/roles/:role',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags: ['rbac'],
-        description: 'Creates a role or replaces its permissions (at least one; DELETE the role to take all away). The first RBAC write adds the RBAC definitions to the tenant schema (audited as a schema write).',
+        description: 'Creates a role or replaces its permissions (at least one; DELETE the role to take all away). The first role adds the RBAC definitions to the tenant schema (audited as a schema write); no other RBAC call changes the schema.',
         params: RoleParams,
         body: Type.Object({ permissions: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 500 }) }, { additionalProperties: false }),
         response: { 200: Token, ...errors },
@@ -435,7 +450,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.delete<{ Params: Static<typeof RoleParams> }>(
     '/tenants/:tenant/authz/rbac/roles/:role',
-    { preHandler: admin, schema: { tags: ['rbac'], params: RoleParams, response: { 200: Token, ...errors } } },
+    { onRequest: admin, schema: { tags: ['rbac'], params: RoleParams, response: { 200: Token, ...errors } } },
     async (request) => {
       const { tenant, role } = request.params;
       await tenants.get(tenant);
@@ -448,7 +463,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
   app.post<{ Params: Static<typeof TenantParams>; Body: { role: string; subject: string; remove?: boolean } }>(
     '/tenants/:tenant/authz/rbac/assignments',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['rbac'],
         description: 'Assigns a role to `user:id` or `gatehouse/group:id#member` (or removes it with `remove: true`).',
@@ -469,12 +484,20 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof GroupParams>; Body: Static<typeof Membership> }>(
     '/tenants/:tenant/authz/rbac/groups/:group/members',
-    { preHandler: write, schema: { tags: ['rbac'], params: GroupParams, body: Membership, response: { 200: Token, ...errors } } },
+    {
+      onRequest: write,
+      schema: {
+        tags: ['rbac'],
+        description: 'Adds `user:id` or `gatehouse/group:id#member` to the group (or removes it with `remove: true`). Never changes the schema: refused with 409 `AUTHZ_RBAC_NOT_INSTALLED` until a role exists.',
+        params: GroupParams,
+        body: Membership,
+        response: { 200: Token, ...errors },
+      },
+    },
     async (request) => {
       const { tenant, group } = request.params;
       await tenants.get(tenant);
       const result = await rbac.addToGroup(tenant, group, parseSubject(request.body.subject), request.body.remove);
-      await recordRbacSchema(request, tenant, result);
       await record(request, tenant, 'authz.relationships_written', `group ${group}`, 'success', { subject: request.body.subject, remove: Boolean(request.body.remove), token: result.token });
       return result;
     },
@@ -483,7 +506,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
   app.post<{ Params: Static<typeof TenantParams>; Body: { subject: string; permission: string; consistency?: Static<typeof ConsistencyBody> } }>(
     '/tenants/:tenant/authz/rbac/check',
     {
-      preHandler: check,
+      onRequest: check,
       schema: {
         tags: ['rbac'],
         description: 'Does any role of the subject (directly or through groups) carry the permission?',

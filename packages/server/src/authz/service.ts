@@ -2,7 +2,8 @@ import { compileCaveats } from './caveats/index.js';
 import { combine, compilePolicies, decide, type CedarEntity, type PolicySet } from './cedar/index.js';
 import { createEngine, type CheckRequest, type Engine, type Permissionship } from './engine/engine.js';
 import { createRelationshipIndex, type RelationshipIndex } from './engine/relationship-index.js';
-import { formatRelationship, parseRelationships } from './relationships/index.js';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { formatRelationship, relationshipChunks } from './relationships/index.js';
 import { compileSchema } from './schema/index.js';
 import { authzServiceErrors } from './service-errors.js';
 import type { AuthzStore, Precondition, RelationshipFilter, RelationshipShape, RelationshipUpdate } from './store-types.js';
@@ -36,10 +37,14 @@ export interface Decision {
   policy?: string;
 }
 
-/** Consistency tokens are revisions, opaque to callers. */
-/** Relationships per transaction of a bulk import. */
-const IMPORT_CHUNK = 1000;
+/**
+ * Relationships per transaction of a bulk import. Between chunks the import yields to the
+ * event loop, so other requests (health probes, checks, writes) are served throughout; a
+ * chunk is a few tens of milliseconds of work.
+ */
+const IMPORT_CHUNK = 2000;
 
+/** Consistency tokens are revisions, opaque to callers. */
 export const tokenFor = (revision: number) => `gh1_${revision.toString(36)}`;
 export function revisionOf(token: string): number {
   const match = /^gh1_([0-9a-z]{1,12})$/.exec(token);
@@ -80,7 +85,11 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     if (!stored) throw authzServiceErrors.create('AUTHZ_NO_SCHEMA', { tenant: tenantId });
     const schema = compileSchema(stored.text);
     const relationships: Relationship[] = [];
-    for await (const page of store.scan(tenantId)) relationships.push(...page);
+    for await (const page of store.scan(tenantId)) {
+      for (const r of page) relationships.push(r);
+      // A large tenant's pages are read back to back (synchronously on SQLite): let other requests in between.
+      await yieldToEventLoop();
+    }
     const index = createRelationshipIndex(relationships);
     const engine = createEngine({ schema, caveats: compileCaveats(schema.caveats.values()), reader: index, clock, maxDepth });
     const policyText = (await store.readPolicies(tenantId))?.text ?? '';
@@ -168,10 +177,50 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     };
   }
 
-  async function currentSchema(tenantId: string): Promise<Schema> {
+  /** The last compiled schema of each tenant, by its revision: writes and RBAC read it per call. */
+  const compiled = new Map<string, { revision: number; schema: Schema }>();
+
+  /** The tenant's stored schema, compiled (once per schema revision); undefined without one. */
+  async function storedSchema(tenantId: string): Promise<Schema | undefined> {
     const stored = await store.readSchema(tenantId);
-    if (!stored) throw authzServiceErrors.create('AUTHZ_NO_SCHEMA', { tenant: tenantId });
-    return compileSchema(stored.text);
+    if (!stored) return undefined;
+    const cached = compiled.get(tenantId);
+    if (cached?.revision === stored.revision) return cached.schema;
+    const schema = compileSchema(stored.text);
+    compiled.set(tenantId, { revision: stored.revision, schema });
+    return schema;
+  }
+
+  async function currentSchema(tenantId: string): Promise<Schema> {
+    const schema = await storedSchema(tenantId);
+    if (!schema) throw authzServiceErrors.create('AUTHZ_NO_SCHEMA', { tenant: tenantId });
+    return schema;
+  }
+
+  /** Creates, touches and deletes in one transaction: the generic API and RBAC alike. */
+  async function write(tenantId: string, updates: RelationshipUpdate[], preconditions: Precondition[]): Promise<{ token: string }> {
+    const schema = await currentSchema(tenantId);
+    for (const update of updates) {
+      if (update.operation === 'delete') continue;
+      const problem = misfitRelationship(schema, update.relationship);
+      if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(update.relationship), detail: problem });
+    }
+    const outcome = await store.write(tenantId, updates, preconditions);
+    if (!outcome.ok) {
+      if (outcome.reason === 'exists') throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_EXISTS', { relationship: formatRelationship(outcome.relationship) });
+      throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: describePrecondition(outcome.precondition) });
+    }
+    await applyHere(tenantId, outcome.revision, updates);
+    return { token: tokenFor(outcome.revision) };
+  }
+
+  async function remove(tenantId: string, filters: RelationshipFilter[], preconditions: Precondition[]): Promise<{ token: string; deleted: number }> {
+    const outcome = await store.deleteMatching(tenantId, filters, preconditions);
+    if (!outcome.ok) {
+      throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: outcome.reason === 'precondition' ? describePrecondition(outcome.precondition) : 'conflict' });
+    }
+    markChanged(tenantId, outcome.revision);
+    return { token: tokenFor(outcome.revision), deleted: outcome.deleted ?? 0 };
   }
 
   function markChanged(tenantId: string, revision: number) {
@@ -269,7 +318,9 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
      */
     async writeSchema(tenantId: string, text: string): Promise<{ token: string }> {
       const schema = compileSchema(text);
-      compileCaveats(schema.caveats.values());
+      // Build the engine now, over no relationships: a schema it cannot compile (nested
+      // arrows, caveats) is refused here instead of failing every later check on the tenant.
+      createEngine({ schema, caveats: compileCaveats(schema.caveats.values()), reader: createRelationshipIndex([]), clock, maxDepth });
       const orphans = (await store.shapes(tenantId)).filter((shape) => misfit(schema, shape) !== undefined);
       if (orphans.length > 0) {
         const count = orphans.reduce((sum, s) => sum + s.count, 0);
@@ -285,20 +336,36 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     },
 
     /**
-     * Bulk import of relationship text, one per line (blank, `//` and `#` lines skipped): every
-     * line is parsed and checked against the schema before anything is written, then touched
-     * in transactions of 1000. A failure midway leaves the earlier transactions written; a
-     * retry with the same text is idempotent.
+     * Bulk import of relationship text, one per line (blank, `//` and `#` lines skipped), in two
+     * passes over the text, a chunk at a time with a yield to the event loop after each: first
+     * every line is parsed and checked (syntax, duplicates, reserved types, the schema) before
+     * anything is written, then the lines are parsed again and touched in transactions of
+     * IMPORT_CHUNK. Memory holds the text, one chunk and the keys seen (for duplicates), never
+     * the whole import parsed. Not one transaction: on SQLite it would hold the only writer
+     * (every tenant's writes, token issuance, the audit trail) for the length of the import,
+     * on PostgreSQL the global revision row. A failure midway (database outage, a concurrent
+     * schema change) leaves earlier chunks written; a retry with the same text is idempotent.
      */
     async importRelationships(tenantId: string, text: string): Promise<{ imported: number; token: string }> {
-      const relationships = parseRelationships(text);
-      await service.validateRelationships(tenantId, relationships);
-      let token = (await engineFor(tenantId)).token;
-      for (let i = 0; i < relationships.length; i += IMPORT_CHUNK) {
-        const chunk = relationships.slice(i, i + IMPORT_CHUNK).map((relationship): RelationshipUpdate => ({ operation: 'touch', relationship }));
-        ({ token } = await service.writeRelationships(tenantId, chunk));
+      const schema = await currentSchema(tenantId);
+      const seen = new Map<string, number>();
+      let imported = 0;
+      for (const chunk of relationshipChunks(text, IMPORT_CHUNK, seen)) {
+        for (const relationship of chunk) {
+          refuseReserved(relationship);
+          const problem = misfitRelationship(schema, relationship);
+          if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(relationship), detail: problem });
+        }
+        imported += chunk.length;
+        await yieldToEventLoop();
       }
-      return { imported: relationships.length, token };
+      seen.clear();
+      let token = tokenFor(await currentRevision());
+      for (const chunk of relationshipChunks(text, IMPORT_CHUNK)) {
+        ({ token } = await write(tenantId, chunk.map((relationship): RelationshipUpdate => ({ operation: 'touch', relationship })), []));
+        await yieldToEventLoop();
+      }
+      return { imported, token };
     },
 
     /** Throws AUTHZ_RELATIONSHIP_INVALID for the first relationship the schema does not allow. */
@@ -310,32 +377,34 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
       }
     },
 
-    /** Creates, touches and deletes relationships in one transaction, after the preconditions hold. */
+    /**
+     * Creates, touches and deletes relationships in one transaction, after the preconditions
+     * hold. Refuses the reserved `gatehouse/*` types: RBAC owns them (see `rbacStore`).
+     */
     async writeRelationships(tenantId: string, updates: RelationshipUpdate[], preconditions: Precondition[] = []): Promise<{ token: string }> {
-      const schema = await currentSchema(tenantId);
-      for (const update of updates) {
-        if (update.operation === 'delete') continue;
-        const problem = misfitRelationship(schema, update.relationship);
-        if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(update.relationship), detail: problem });
-      }
-      const outcome = await store.write(tenantId, updates, preconditions);
-      if (!outcome.ok) {
-        if (outcome.reason === 'exists') throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_EXISTS', { relationship: formatRelationship(outcome.relationship) });
-        throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: describePrecondition(outcome.precondition) });
-      }
-      await applyHere(tenantId, outcome.revision, updates);
-      return { token: tokenFor(outcome.revision) };
+      for (const update of updates) refuseReserved(update.relationship);
+      return write(tenantId, updates, preconditions);
     },
 
-    /** Deletes every relationship a filter matches (several filters: one transaction). */
+    /** Deletes every relationship a filter matches (several filters: one transaction); not of the reserved types. */
     async deleteRelationships(tenantId: string, filter: RelationshipFilter | RelationshipFilter[], preconditions: Precondition[] = []): Promise<{ token: string; deleted: number }> {
-      const outcome = await store.deleteMatching(tenantId, Array.isArray(filter) ? filter : [filter], preconditions);
-      if (!outcome.ok) {
-        throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: outcome.reason === 'precondition' ? describePrecondition(outcome.precondition) : 'conflict' });
-      }
-      markChanged(tenantId, outcome.revision);
-      return { token: tokenFor(outcome.revision), deleted: outcome.deleted ?? 0 };
+      const filters = Array.isArray(filter) ? filter : [filter];
+      for (const f of filters) refuseReserved(f);
+      return remove(tenantId, filters, preconditions);
     },
+
+    /**
+     * Writes of the reserved `gatehouse/*` types, for the RBAC module only (rbac.ts): it keeps
+     * their invariants (a role has a permission, assignments name a role that exists) and its
+     * routes carry their own scopes. Nothing else may reach these.
+     */
+    rbacStore: {
+      writeRelationships: (tenantId: string, updates: RelationshipUpdate[]) => write(tenantId, updates, []),
+      deleteRelationships: (tenantId: string, filters: RelationshipFilter[]) => remove(tenantId, filters, []),
+    },
+
+    /** The tenant's schema, parsed and compiled (undefined when it has none). */
+    schemaOf: storedSchema,
 
     /** A consistency token for everything committed so far (any tenant). */
     currentToken: async (): Promise<string> => tokenFor(await currentRevision()),
@@ -351,6 +420,19 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
 }
 
 export type AuthzService = ReturnType<typeof createAuthzService>;
+
+/**
+ * The RBAC types (rbac.ts). A generic write of `gatehouse/capability:x#granted@gatehouse/role:r#member`
+ * would widen a role (or create one) with only `authz:write`; a subject of these types outside
+ * RBAC would make RBAC groups reachable from data RBAC does not manage. Both sides are refused.
+ */
+const RESERVED_PREFIX = 'gatehouse/';
+
+function refuseReserved(r: { resourceType: string; subjectType?: string }): void {
+  for (const type of [r.resourceType, r.subjectType]) {
+    if (type?.startsWith(RESERVED_PREFIX)) throw authzServiceErrors.create('AUTHZ_RESERVED_TYPE', { type });
+  }
+}
 
 function describePrecondition(p: Precondition): string {
   const f = p.filter;

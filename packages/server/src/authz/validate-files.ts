@@ -82,9 +82,32 @@ export function validateFiles(paths: string[], options: { consistency?: boolean;
   return report;
 }
 
+/** An answer, or `error: CODE` when the engine refused to answer (a cycle, a failed caveat…). */
+function answer<T>(run: () => T): { value: T } | { error: string } {
+  try {
+    return { value: run() };
+  } catch (error) {
+    return { error: `error: ${(error as { code?: unknown }).code ?? (error instanceof Error ? error.message : String(error))}` };
+  }
+}
+
+type Lookup = { allowed: string[]; conditional: string[] };
+
+/**
+ * What a lookup says about one id. A lookup that failed answers for no id in particular: it
+ * agrees with a check that failed with the same error, and (as some other check of its scope
+ * must have failed so) with any answer when `scopeFailed` says one did.
+ */
+function viaLookup(lookup: { value: Lookup } | { error: string }, id: string, check: string, scopeFailed: (error: string) => boolean): string {
+  if ('error' in lookup) return check === lookup.error || scopeFailed(lookup.error) ? check : lookup.error;
+  return lookup.value.allowed.includes(id) ? 'allowed' : lookup.value.conditional.includes(id) ? 'conditional' : 'denied';
+}
+
 /**
  * check, lookup-resources and lookup-subjects must agree for every resource × subject pair
  * the file's relationships mention, for every relation and permission of the resource type.
+ * An error is an answer too: where check fails (AUTHZ_CYCLE, a caveat that cannot be
+ * evaluated) the lookups must fail, not list or leave out the pair.
  */
 export function consistencyProblems(file: ValidationFile, engine: Engine): { assertion: string; expected: string; actual: string }[] {
   const problems: { assertion: string; expected: string; actual: string }[] = [];
@@ -96,19 +119,31 @@ export function consistencyProblems(file: ValidationFile, engine: Engine): { ass
     const subject: SubjectRef = { type: r.subjectType, id: r.subjectId, ...(r.subjectRelation ? { relation: r.subjectRelation } : {}) };
     subjects.set(`${subject.type}:${subject.id}#${subject.relation ?? '...'}`, subject);
   }
+  const sameKind = (a: SubjectRef, b: SubjectRef) => a.type === b.type && a.relation === b.relation;
   for (const [type, ids] of resources) {
     const def = engine.schema.definitions.get(type);
     if (!def) continue;
     for (const name of [...def.relations.keys(), ...def.permissions.keys()]) {
+      const checks = new Map<string, string>();
+      const checkOf = (id: string, subject: SubjectRef): string => {
+        const k = `${id}@${subject.type}:${subject.id}#${subject.relation ?? '...'}`;
+        let found = checks.get(k);
+        if (found === undefined) {
+          const result = answer(() => engine.check({ resource: { type, id }, permission: name, subject }).permissionship);
+          found = 'error' in result ? result.error : result.value;
+          checks.set(k, found);
+        }
+        return found;
+      };
       for (const subject of subjects.values()) {
-        const found = engine.lookupResources({ resourceType: type, permission: name, subject });
+        const found = answer(() => engine.lookupResources({ resourceType: type, permission: name, subject }));
         for (const id of ids) {
-          const check = engine.check({ resource: { type, id }, permission: name, subject }).permissionship;
-          const viaResources = found.allowed.includes(id) ? 'allowed' : found.conditional.includes(id) ? 'conditional' : 'denied';
+          const check = checkOf(id, subject);
           const label = `${type}:${id}#${name}@${subject.type}:${subject.id}${subject.relation ? `#${subject.relation}` : ''}`;
+          const viaResources = viaLookup(found, id, check, (error) => [...ids].some((other) => checkOf(other, subject) === error));
           if (viaResources !== check) problems.push({ assertion: `${label} (lookup-resources)`, expected: check, actual: viaResources });
-          const lookup = engine.lookupSubjects({ resource: { type, id }, permission: name, subjectType: subject.type, subjectRelation: subject.relation });
-          const viaSubjects = lookup.allowed.includes(subject.id) ? 'allowed' : lookup.conditional.includes(subject.id) ? 'conditional' : 'denied';
+          const lookup = answer(() => engine.lookupSubjects({ resource: { type, id }, permission: name, subjectType: subject.type, subjectRelation: subject.relation }));
+          const viaSubjects = viaLookup(lookup, subject.id, check, (error) => [...subjects.values()].some((other) => sameKind(other, subject) && checkOf(id, other) === error));
           if (viaSubjects !== check) problems.push({ assertion: `${label} (lookup-subjects)`, expected: check, actual: viaSubjects });
         }
       }

@@ -1,3 +1,4 @@
+import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { formatRelationship, parseObjectRef, parseRelationship, parseSubjectRef } from '../authz/relationships/index.js';
 import type { RelationshipFilter, RelationshipUpdate } from '../authz/store-types.js';
@@ -34,7 +35,7 @@ export type Command =
   | { kind: 'client.rotate'; tenant: string; clientId: string; grace?: number }
   | { kind: 'key.rotate'; tenant: string; alg?: SigningAlg }
   | { kind: 'key.list'; tenant: string }
-  | { kind: 'token'; tenant: string; clientId: string; clientSecret: string; resource?: string; scope?: string }
+  | { kind: 'token'; tenant: string; clientId: string; secret: SecretSource; resource?: string; scope?: string }
   | AuthzCommand
   | UserCommand;
 
@@ -248,13 +249,20 @@ async function executeUsers(core: Core, output: Output, command: UserCommand): P
   }
 }
 
+/** A secret given to the CLI: piped to stdin, or already in hand (an environment variable). */
+export type SecretSource = { from: 'stdin' } | { from: 'argument'; value: string };
+
 /**
- * The password piped to stdin, without the one newline `echo` or a here-string adds. A
- * terminal is refused rather than echoing what is typed.
+ * A secret piped to stdin, without the one newline `echo` or a here-string adds. A terminal
+ * is refused rather than echoing what is typed.
  */
-async function readPassword(): Promise<string> {
-  if (process.stdin.isTTY) throw new GatehouseError('CLI_USAGE', 2, "--password-stdin reads a piped password, e.g. printf '%s' \"$PASSWORD\" | gatehouse users …");
+async function readPipedSecret(flag: string, example: string): Promise<string> {
+  if (process.stdin.isTTY) throw new GatehouseError('CLI_USAGE', 2, `${flag} reads a piped secret, e.g. ${example}`);
   return (await readInput('-')).replace(/\r?\n$/, '');
+}
+
+function readPassword(): Promise<string> {
+  return readPipedSecret('--password-stdin', "printf '%s' \"$PASSWORD\" | gatehouse users …");
 }
 
 /**
@@ -397,7 +405,9 @@ async function requestToken(output: Output, config: Config, command: Extract<Com
   const body = new URLSearchParams({ grant_type: 'client_credentials' });
   if (command.resource) body.set('resource', command.resource);
   if (command.scope) body.set('scope', command.scope);
-  const basic = Buffer.from(`${encodeURIComponent(command.clientId)}:${encodeURIComponent(command.clientSecret)}`).toString('base64');
+  const secret = command.secret.from === 'stdin' ? await readPipedSecret('--client-secret-stdin', "printf '%s' \"$SECRET\" | gatehouse token …") : command.secret.value;
+  if (!secret) throw new GatehouseError('CLI_USAGE', 2, 'the client secret is empty');
+  const basic = Buffer.from(`${encodeURIComponent(command.clientId)}:${encodeURIComponent(secret)}`).toString('base64');
   const url = `${config.publicUrl}/t/${encodeURIComponent(command.tenant)}/token`;
   let response: Response;
   try {
@@ -408,6 +418,36 @@ async function requestToken(output: Output, config: Config, command: Extract<Com
   const json = (await response.json()) as Record<string, unknown>;
   if (!response.ok) throw new GatehouseError('CLI_TOKEN_REFUSED', response.status, `${json.error}: ${json.error_description ?? ''}`);
   print(output, json, String(json.access_token));
+}
+
+/**
+ * The bootstrap admin secret exists nowhere else, so it is handed over once: written to
+ * GATEHOUSE_BOOTSTRAP_SECRET_FILE (mode 0600) when set, else printed on stdout, never
+ * through the logger. The token command shown reads it from stdin, not from an argument.
+ */
+function announceBootstrap(config: Config, bootstrap: { clientId: string; clientSecret: string }): void {
+  const file = config.bootstrapSecretFile;
+  if (file) {
+    // Narrowed before the secret is written, in case the file already existed readable.
+    const fd = openSync(file, 'w', 0o600);
+    try {
+      fchmodSync(fd, 0o600);
+      writeSync(fd, bootstrap.clientSecret + '\n');
+    } finally {
+      closeSync(fd);
+    }
+  }
+  const token = `npx gatehouse token --tenant default --client-id ${bootstrap.clientId} --resource urn:gatehouse:admin --client-secret-stdin < ${file ?? 'SECRET_FILE'}`;
+  process.stdout.write(
+    [
+      '',
+      file ? `  Gatehouse bootstrap admin client (its secret is in ${file}, mode 0600):` : '  Gatehouse bootstrap admin client (shown once; store the secret now):',
+      `    client_id:     ${bootstrap.clientId}`,
+      ...(file ? [] : [`    client_secret: ${bootstrap.clientSecret}`, "    store it:      (umask 077; cat > SECRET_FILE)   # paste the secret, then Ctrl-D"]),
+      `    token:         ${token}`,
+      '',
+    ].join('\n') + '\n',
+  );
 }
 
 /** `gatehouse serve`: first-start bootstrap, then listen until SIGINT/SIGTERM. */
@@ -427,19 +467,7 @@ export async function serve(config: Config): Promise<void> {
     await app.listen({ port: config.port, host: '0.0.0.0' });
   }
   await core.announcePublicUrl();
-  if (bootstrap) {
-    // Printed once, on stdout, never through the logger: the secret exists nowhere else.
-    process.stdout.write(
-      [
-        '',
-        '  Gatehouse bootstrap admin client (shown once; store the secret now):',
-        `    client_id:     ${bootstrap.clientId}`,
-        `    client_secret: ${bootstrap.clientSecret}`,
-        `    token:         npx gatehouse token --tenant default --client-id ${bootstrap.clientId} --client-secret <secret> --resource urn:gatehouse:admin`,
-        '',
-      ].join('\n') + '\n',
-    );
-  }
+  if (bootstrap) announceBootstrap(config, bootstrap);
   core.logger.info({ url: config.publicUrl, readyMs: Math.round(performance.now() - started) }, 'gatehouse ready');
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, signingAlgs, type SigningAlg } from '../config/defaults.js';
 import { GatehouseError } from '../errors.js';
-import { runCommand, serve, type Output } from './commands.js';
+import { runCommand, serve, type Output, type SecretSource } from './commands.js';
 
 const program = new Command();
 program
@@ -235,12 +235,30 @@ program
   .description('get a client-credentials access token from the running server')
   .requiredOption('--tenant <tenant>')
   .requiredOption('--client-id <id>')
-  .requiredOption('--client-secret <secret>')
+  .option('--client-secret-stdin', 'read the client secret from stdin (one trailing newline is dropped)')
+  .option('--client-secret <secret>', 'discouraged: the secret lands in shell history and `ps`; use --client-secret-stdin or GATEHOUSE_CLIENT_SECRET')
   .option('--resource <uri>', 'the API (audience)')
   .option('--scope <scopes>', 'space-separated scopes')
-  .action((o: { tenant: string; clientId: string; clientSecret: string; resource?: string; scope?: string }) =>
-    runCommand(out(), { kind: 'token', tenant: o.tenant, clientId: o.clientId, clientSecret: o.clientSecret, resource: o.resource, scope: o.scope }),
-  );
+  .action((o: { tenant: string; clientId: string; clientSecret?: string; clientSecretStdin?: boolean; resource?: string; scope?: string }) => {
+    const secret = clientSecretSource(o);
+    return runCommand(out(), { kind: 'token', tenant: o.tenant, clientId: o.clientId, secret, resource: o.resource, scope: o.scope });
+  });
+
+/**
+ * Where `gatehouse token` takes the secret from: stdin, GATEHOUSE_CLIENT_SECRET, or (with a
+ * warning, kept for scripts written before) the --client-secret argument.
+ */
+function clientSecretSource(o: { clientSecret?: string; clientSecretStdin?: boolean }): SecretSource {
+  if (o.clientSecret !== undefined && o.clientSecretStdin) throw new GatehouseError('CLI_USAGE', 2, '--client-secret and --client-secret-stdin exclude each other');
+  if (o.clientSecretStdin) return { from: 'stdin' };
+  if (o.clientSecret !== undefined) {
+    console.error('gatehouse: warning: --client-secret puts the secret in shell history and in `ps` for every local user; pipe it to --client-secret-stdin or set GATEHOUSE_CLIENT_SECRET');
+    return { from: 'argument', value: o.clientSecret };
+  }
+  const fromEnv = process.env.GATEHOUSE_CLIENT_SECRET;
+  if (fromEnv) return { from: 'argument', value: fromEnv };
+  throw new GatehouseError('CLI_USAGE', 2, "no client secret: pipe it in with --client-secret-stdin (printf '%s' \"$SECRET\" | gatehouse token …) or set GATEHOUSE_CLIENT_SECRET");
+}
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof GatehouseError) {

@@ -1,3 +1,5 @@
+import { parseTrustProxy, type TrustProxy } from '../http/client-ip.js';
+
 /**
  * Every Gatehouse option, in one place. Each entry names its environment variable,
  * says what it does, its default, an example and our recommendation. `docs/configuration.md`
@@ -70,12 +72,26 @@ function bool(env: string) {
   };
 }
 
+/**
+ * A key someone typed rather than generated: all zeros, a repeated byte or short pattern,
+ * or a counting sequence. 32 random bytes have about 30 distinct values; fewer than 16
+ * happens by chance with probability far below 2^-100.
+ */
+function degenerate(key: Buffer): boolean {
+  if (new Set(key).size < 16) return true;
+  const step = (key[1]! - key[0]! + 256) % 256;
+  return key.every((byte, i) => i === 0 || (byte - key[i - 1]! + 256) % 256 === step);
+}
+
 /** Accepts 32 bytes as 64 hex characters or as base64/base64url. */
 export function parseMasterKey(raw: string, env = 'GATEHOUSE_MASTER_KEY'): Buffer {
   const trimmed = raw.trim();
   const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64url');
   if (key.length !== 32) {
     throw new ConfigError(env, 'the master key must be exactly 32 bytes', 'generate one with `openssl rand -base64 32` (or 64 hex characters)');
+  }
+  if (degenerate(key)) {
+    throw new ConfigError(env, 'the master key is not random (a repeated byte, a pattern or a counting sequence)', 'generate one with `openssl rand -base64 32`');
   }
   return key;
 }
@@ -112,7 +128,15 @@ export const options = {
     defaultText: 'http://localhost:{port}',
     example: 'https://id.example.com',
     recommendation: 'Always https in production (enforced); no trailing slash.',
-    parse: (raw: string) => url('GATEHOUSE_PUBLIC_URL', ['http:', 'https:'])(raw).replace(/\/+$/, ''),
+    parse: (raw: string) => {
+      const parsed = new URL(url('GATEHOUSE_PUBLIC_URL', ['http:', 'https:'])(raw));
+      // Issuers are built by appending /t/{tenant}; a query, fragment or credentials would end
+      // up inside every issuer and redirect URI (OpenID Connect Discovery §3: no query or fragment).
+      if (parsed.search || parsed.hash || raw.includes('#') || raw.includes('?') || parsed.username || parsed.password) {
+        throw new ConfigError('GATEHOUSE_PUBLIC_URL', `"${raw}" has a query, a fragment or credentials`, 'use scheme, host, optional port and optional path only, e.g. https://id.example.com');
+      }
+      return raw.replace(/\/+$/, '');
+    },
   },
   dataDir: {
     env: 'GATEHOUSE_DATA_DIR',
@@ -169,6 +193,14 @@ export const options = {
     example: '$(openssl rand -base64 32)',
     recommendation: 'Required in production; keep it in a secret manager, never in the database backup.',
     parse: (raw: string) => parseMasterKey(raw),
+  },
+  bootstrapSecretFile: {
+    env: 'GATEHOUSE_BOOTSTRAP_SECRET_FILE',
+    description: 'On the very first start, write the bootstrap admin client\'s secret to this file (created mode 0600) instead of printing it on stdout.',
+    default: undefined,
+    example: '/run/secrets/gatehouse-bootstrap',
+    recommendation: 'Set it where stdout is collected by a log system; read the file once, store the secret in your secret manager, delete the file.',
+    parse: (raw: string) => raw,
   },
   logLevel: {
     env: 'GATEHOUSE_LOG_LEVEL',
@@ -266,9 +298,17 @@ export const options = {
     recommendation: 'At least the number of tenants that receive traffic every minute.',
     parse: integer('GATEHOUSE_PROVIDER_POOL_SIZE', 1, 100000),
   },
+  adminTokenTtl: {
+    env: 'GATEHOUSE_ADMIN_TOKEN_TTL',
+    description: 'Lifetime in seconds of access tokens for Gatehouse\'s own APIs (urn:gatehouse:admin, urn:gatehouse:tenant); applied to them at every start.',
+    default: 300,
+    example: '120',
+    recommendation: 'Short: a leaked admin token lives this long unless it or its client is revoked.',
+    parse: integer('GATEHOUSE_ADMIN_TOKEN_TTL', 30, 3600),
+  },
   bodyLimit: {
     env: 'GATEHOUSE_BODY_LIMIT',
-    description: 'Largest accepted request body in bytes; larger ones get 413.',
+    description: 'Largest accepted request body in bytes; larger ones get 413. Bulk check, relationship writes and imports, schema and policies have their own limits (docs/authz.md).',
     default: 65536,
     example: '131072',
     recommendation: 'Keep it small: no OAuth request needs more.',
@@ -309,11 +349,14 @@ export const options = {
   },
   trustProxy: {
     env: 'GATEHOUSE_TRUST_PROXY',
-    description: 'Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy.',
-    default: false,
-    example: 'true',
-    recommendation: 'true only behind a proxy that overwrites those headers.',
-    parse: bool('GATEHOUSE_TRUST_PROXY'),
+    description: 'Which reverse proxies are believed about the client address (X-Forwarded-For, used for rate limits and the audit trail) and X-Forwarded-Proto: `false`, a hop count (`1` = the nearest proxy; `true` means `1`), or a comma-separated list of proxy addresses and CIDR networks. X-Forwarded-For is read from the right, one entry per trusted hop, so a client cannot choose its own address by sending the header.',
+    default: false as TrustProxy,
+    defaultText: 'false',
+    example: '10.0.0.0/8,192.168.1.5',
+    recommendation: 'The number of proxies in front of Gatehouse, or better their addresses; false when clients connect directly.',
+    parse: (raw: string): TrustProxy => parseTrustProxy(raw, (problem) => {
+      throw new ConfigError('GATEHOUSE_TRUST_PROXY', problem, 'use false, a hop count such as 1, or addresses/CIDR networks such as 10.0.0.0/8,192.168.1.5');
+    }),
   },
   allowPrivateOutbound: {
     env: 'GATEHOUSE_ALLOW_PRIVATE_OUTBOUND',

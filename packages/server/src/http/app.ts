@@ -4,6 +4,8 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { adminRoutes } from '../admin/index.js';
 import type { Core } from '../core.js';
 import { GatehouseError } from '../errors.js';
+import { clientAddress, trustFunction } from './client-ip.js';
+import { registerJsonBodyParser } from './json-body.js';
 import { createEngineHandler, interactionRoutes, oauthRoutes, requestIdOf, TEMPORARILY_UNAVAILABLE } from '../oauth/index.js';
 import { isStoreUnavailable, STORE_RETRY_AFTER_SECONDS } from '../store/unavailable.js';
 
@@ -22,17 +24,17 @@ declare module 'fastify' {
  */
 export async function createApp(core: Core): Promise<FastifyInstance> {
   const { config } = core;
+  const trustProxy = trustFunction(config.trustProxy);
   const engine = createEngineHandler({
     tenants: core.tenants,
     pool: core.pool,
     metrics: core.metrics,
+    audit: core.audit,
     logger: core.logger,
+    clock: core.clock,
     bodyLimit: config.bodyLimit,
     publicUrl: config.publicUrl,
-    clientIp: (req) => {
-      const forwarded = config.trustProxy ? req.headers['x-forwarded-for'] : undefined;
-      return (typeof forwarded === 'string' ? forwarded.split(',')[0]!.trim() : undefined) ?? req.socket?.remoteAddress ?? '';
-    },
+    clientIp: (req) => clientAddress(req.socket?.remoteAddress ?? '', req.headers['x-forwarded-for'], trustProxy),
   });
   let dispatch: Dispatch | undefined;
   const app = Fastify({
@@ -43,15 +45,21 @@ export async function createApp(core: Core): Promise<FastifyInstance> {
     bodyLimit: config.bodyLimit,
     // Unknown fields are an error, not silently dropped: a typo must not look like success.
     ajv: { customOptions: { removeAdditional: false } },
-    trustProxy: config.trustProxy,
+    trustProxy,
     genReqId: requestIdOf,
     routerOptions: { maxParamLength: 200 },
     serverFactory: (fastifyHandler) => {
-      dispatch = (req, res) => (engine.accepts(req) ? engine.handle(req, res) : fastifyHandler(req, res));
+      // HSTS (RFC 6797 §7.1) whenever clients reach us over https; browsers ignore it over http.
+      const hsts = new URL(config.publicUrl).protocol === 'https:';
+      dispatch = (req, res) => {
+        if (hsts) res.setHeader('strict-transport-security', 'max-age=31536000; includeSubDomains');
+        return engine.accepts(req) ? engine.handle(req, res) : fastifyHandler(req, res);
+      };
       return createServer(dispatch);
     },
   });
   app.decorate('dispatch', dispatch!);
+  registerJsonBodyParser(app as unknown as FastifyInstance);
   app.log.level = config.logLevel;
 
   // Callback-style hooks: every request runs them, and an async hook costs a promise each time.

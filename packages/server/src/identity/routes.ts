@@ -1,11 +1,11 @@
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AuditAction, AuditWriter } from '../audit/index.js';
 import type { SessionService } from '../oauth/index.js';
 import type { TenantService } from '../tenants/index.js';
 import type { User, UserService } from './users.js';
 
-type Guard = (...scopes: ('admin' | 'admin:read')[]) => preHandlerAsyncHookHandler;
+type Guard = (...scopes: ('admin' | 'admin:read' | 'users:read' | 'users:write')[]) => onRequestAsyncHookHandler;
 
 export interface UserRoutesDeps {
   users: UserService;
@@ -96,8 +96,9 @@ const profileOf = (b: Static<typeof UpdateUser>) => ({ name: b.name, givenName: 
  * stay out of the audit trail (only the names of changed fields go in).
  */
 export async function userRoutes(app: FastifyInstance, { users, sessions, tenants, audit, requireScope, clock }: UserRoutesDeps) {
-  const read = requireScope('admin:read');
-  const write = requireScope('admin');
+  // A tenant's own gatehouse-tenant token manages that tenant's users too.
+  const read = requireScope('admin:read', 'users:read', 'users:write');
+  const write = requireScope('admin', 'users:write');
 
   /** The answer leaves only once its event is written (GATEHOUSE_AUDIT_MODE). */
   function record(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>): Promise<void> {
@@ -107,7 +108,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
   app.get<{ Params: Static<typeof TenantParams>; Querystring: Static<typeof ListQuery> }>(
     '/tenants/:tenant/users',
     {
-      preHandler: read,
+      onRequest: read,
       schema: {
         tags: ['users'],
         description: 'Users ordered by email. `email_prefix` is compared case-insensitively; page with `after` = the `next_after` of the previous page.',
@@ -127,7 +128,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof CreateUser> }>(
     '/tenants/:tenant/users',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['users'],
         description: 'Creates a user. The email is unique in the tenant, compared case-insensitively (409 `USERS_EMAIL_TAKEN`). Without `password` the user has none yet.',
@@ -148,7 +149,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
 
   app.get<{ Params: Static<typeof UserParams> }>(
     '/tenants/:tenant/users/:user',
-    { preHandler: read, schema: { tags: ['users'], params: UserParams, response: { 200: UserBody, ...errors } } },
+    { onRequest: read, schema: { tags: ['users'], params: UserParams, response: { 200: UserBody, ...errors } } },
     async (request) => {
       await tenants.get(request.params.tenant);
       return userView(await users.get(request.params.tenant, request.params.user));
@@ -158,7 +159,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
   app.patch<{ Params: Static<typeof UserParams>; Body: Static<typeof UpdateUser> }>(
     '/tenants/:tenant/users/:user',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['users'],
         description: 'Changes the email or profile claims; absent fields stay, `null` clears one. A changed email is unverified unless `email_verified` is sent with it.',
@@ -179,7 +180,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
 
   app.post<{ Params: Static<typeof UserParams> }>(
     '/tenants/:tenant/users/:user/disable',
-    { preHandler: write, schema: { tags: ['users'], description: 'The user can no longer sign in; their sessions end and their refresh tokens are revoked.', params: UserParams, response: { 200: UserBody, ...errors } } },
+    { onRequest: write, schema: { tags: ['users'], description: 'The user can no longer sign in; their sessions end and their refresh tokens are revoked.', params: UserParams, response: { 200: UserBody, ...errors } } },
     async (request) => {
       const { tenant, user } = request.params;
       await tenants.get(tenant);
@@ -191,7 +192,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
 
   app.post<{ Params: Static<typeof UserParams> }>(
     '/tenants/:tenant/users/:user/enable',
-    { preHandler: write, schema: { tags: ['users'], params: UserParams, response: { 200: UserBody, ...errors } } },
+    { onRequest: write, schema: { tags: ['users'], params: UserParams, response: { 200: UserBody, ...errors } } },
     async (request) => {
       const { tenant, user } = request.params;
       await tenants.get(tenant);
@@ -204,7 +205,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
   app.post<{ Params: Static<typeof UserParams>; Body: Static<typeof ResetPassword> }>(
     '/tenants/:tenant/users/:user/password',
     {
-      preHandler: write,
+      onRequest: write,
       schema: {
         tags: ['users'],
         description: 'Sets a new password (checked against the password policy). The user\'s sessions end and their refresh tokens are revoked.',
@@ -224,7 +225,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
 
   app.delete<{ Params: Static<typeof UserParams> }>(
     '/tenants/:tenant/users/:user',
-    { preHandler: write, schema: { tags: ['users'], description: 'Deletes the user, ends their sessions and revokes their refresh tokens. The id is never reused.', params: UserParams, response: { 204: Type.Null(), ...errors } } },
+    { onRequest: write, schema: { tags: ['users'], description: 'Deletes the user, ends their sessions and revokes their refresh tokens. The id is never reused.', params: UserParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
       const { tenant, user } = request.params;
       await tenants.get(tenant);
@@ -244,7 +245,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
 
   app.get<{ Params: Static<typeof UserParams> }>(
     '/tenants/:tenant/users/:user/sessions',
-    { preHandler: read, schema: { tags: ['users'], description: "The user's sign-in sessions, newest first.", params: UserParams, response: { 200: Type.Object({ sessions: Type.Array(SessionBody) }), ...errors } } },
+    { onRequest: read, schema: { tags: ['users'], description: "The user's sign-in sessions, newest first.", params: UserParams, response: { 200: Type.Object({ sessions: Type.Array(SessionBody) }), ...errors } } },
     async (request) => {
       const { tenant, user } = request.params;
       await tenants.get(tenant);
@@ -259,7 +260,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
   app.delete<{ Params: Static<typeof UserParams> }>(
     '/tenants/:tenant/users/:user/sessions',
     {
-      preHandler: write,
+      onRequest: write,
       schema: { tags: ['users'], description: 'Sign out everywhere: ends every session of the user and revokes their grants and refresh tokens.', params: UserParams, response: { 204: Type.Null(), ...errors } },
     },
     async (request, reply) => {
@@ -274,7 +275,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
 
   app.delete<{ Params: Static<typeof SessionParams> }>(
     '/tenants/:tenant/users/:user/sessions/:session',
-    { preHandler: write, schema: { tags: ['users'], description: 'Ends one session of the user and revokes the grants made in it.', params: SessionParams, response: { 204: Type.Null(), ...errors } } },
+    { onRequest: write, schema: { tags: ['users'], description: 'Ends one session of the user and revokes the grants made in it.', params: SessionParams, response: { 204: Type.Null(), ...errors } } },
     async (request, reply) => {
       const { tenant, user, session } = request.params;
       await tenants.get(tenant);
@@ -295,7 +296,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
 
   app.get<{ Params: Static<typeof UserParams> }>(
     '/tenants/:tenant/users/:user/grants',
-    { preHandler: read, schema: { tags: ['users'], description: 'What the user allowed each application (remembered consents).', params: UserParams, response: { 200: Type.Object({ grants: Type.Array(GrantBody) }), ...errors } } },
+    { onRequest: read, schema: { tags: ['users'], description: 'What the user allowed each application (remembered consents).', params: UserParams, response: { 200: Type.Object({ grants: Type.Array(GrantBody) }), ...errors } } },
     async (request) => {
       const { tenant, user } = request.params;
       await tenants.get(tenant);
@@ -308,7 +309,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
   app.delete<{ Params: Static<typeof GrantParams> }>(
     '/tenants/:tenant/users/:user/grants/:grant',
     {
-      preHandler: write,
+      onRequest: write,
       schema: { tags: ['users'], description: 'Takes a consent back: the grant, and every code and token issued under it. The application asks for consent again.', params: GrantParams, response: { 204: Type.Null(), ...errors } },
     },
     async (request, reply) => {

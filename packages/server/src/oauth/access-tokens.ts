@@ -51,6 +51,8 @@ export function createAccessTokenVerifier(deps: { keys: KeyService; store: OAuth
   const clock = deps.clock ?? Date.now;
   const keySets = new WeakMap<TenantKeySet, { jwks: ReturnType<typeof createLocalJWKSet>; verified: Map<string, VerifiedAccessToken> }>();
   const MAX_REMEMBERED = 10_000;
+  const RELOAD_QUIET_MS = 1000;
+  const reloads = new Map<string, { pending?: Promise<TenantKeySet>; quietUntil: number }>();
 
   /** A token this key set has verified and that has not expired since. */
   function remembered(keySet: TenantKeySet, token: string): VerifiedAccessToken | undefined {
@@ -67,24 +69,70 @@ export function createAccessTokenVerifier(deps: { keys: KeyService; store: OAuth
    * host before it. Only for revocation, so that a node whose GATEHOUSE_PUBLIC_URL differs
    * from the issuing node's still revokes the token instead of answering 200 for nothing.
    */
-  async function verify(tenantId: string, token: string, options: { anyPublicUrl?: boolean } = {}): Promise<VerifiedAccessToken> {
-    const keySet = await deps.keys.keySet(tenantId);
-    const known = remembered(keySet, token);
-    if (known) return known;
+  /**
+   * The tenant's keys read again from the store when a token names a kid this node does not
+   * hold: another node rotated and signs with the new key before our change feed has told us.
+   * Requests meanwhile share one read; a read that found no such key makes the tenant wait
+   * RELOAD_QUIET_MS before the next one (made-up kids must not turn into a query each).
+   */
+  async function reloadedFor(tenantId: string, current: TenantKeySet, token: string): Promise<TenantKeySet | undefined> {
+    let kid: unknown;
+    try {
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
+      return undefined;
+    }
+    const holds = (set: TenantKeySet) => set.publicJwks.keys.some((k) => k.kid === kid);
+    if (typeof kid !== 'string' || holds(current)) return undefined;
+    let state = reloads.get(tenantId);
+    if (!state) reloads.set(tenantId, (state = { quietUntil: 0 }));
+    let pending = state.pending;
+    if (!pending) {
+      if (clock() < state.quietUntil) return undefined;
+      deps.keys.invalidate(tenantId);
+      const reload = state;
+      pending = reload.pending = deps.keys.keySet(tenantId).finally(() => (reload.pending = undefined));
+    }
+    const fresh = await pending.catch(() => undefined);
+    if (fresh && holds(fresh)) return fresh;
+    state.quietUntil = clock() + RELOAD_QUIET_MS;
+    return undefined;
+  }
+
+  function stateOf(keySet: TenantKeySet) {
     let state = keySets.get(keySet);
     if (!state) {
       state = { jwks: createLocalJWKSet(keySet.publicJwks), verified: new Map() };
       keySets.set(keySet, state);
     }
-    let claims: VerifiedAccessToken['claims'];
-    try {
-      ({ payload: claims } = await jwtVerify(token, state.jwks, {
+    return state;
+  }
+
+  async function verify(tenantId: string, token: string, options: { anyPublicUrl?: boolean } = {}): Promise<VerifiedAccessToken> {
+    let keySet = await deps.keys.keySet(tenantId);
+    const known = remembered(keySet, token);
+    if (known) return known;
+    let state = stateOf(keySet);
+    const verifyWith = (jwks: ReturnType<typeof createLocalJWKSet>) =>
+      jwtVerify(token, jwks, {
         algorithms: ALGORITHMS,
         ...(options.anyPublicUrl ? {} : { issuer: deps.issuerFor(tenantId) }),
         typ: 'at+jwt',
         requiredClaims: ['exp', 'iat', 'jti', 'aud'],
         currentDate: new Date(clock()),
-      }));
+      });
+    let claims: VerifiedAccessToken['claims'];
+    try {
+      try {
+        ({ payload: claims } = await verifyWith(state.jwks));
+      } catch (error) {
+        if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
+        const fresh = await reloadedFor(tenantId, keySet, token);
+        if (!fresh) throw error;
+        keySet = fresh;
+        state = stateOf(keySet);
+        ({ payload: claims } = await verifyWith(state.jwks));
+      }
     } catch (error) {
       throw new AccessTokenInvalid(error instanceof joseErrors.JOSEError ? error.code : 'malformed');
     }

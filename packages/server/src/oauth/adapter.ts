@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Adapter, AdapterPayload, KoaContextWithOIDC } from 'oidc-provider';
 import type { OAuthCatalog } from './catalog.js';
 import type { OAuthStore } from './types.js';
 
@@ -20,6 +20,8 @@ export const digest = (id: string) => createHash('sha256').update(id).digest('ba
  * base64url ids, and a marked id names the row as it is, without hashing again.
  */
 const STORED_ID = '~';
+/** Single-use models the token endpoint consumes before it issues tokens. */
+const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode']);
 const isStoredId = (model: string, id: string) => model === 'DeviceCode' && id.startsWith(STORED_ID);
 
 /**
@@ -34,12 +36,36 @@ async function onDeviceBrowserRoute(): Promise<boolean> {
   return DEVICE_BROWSER_ROUTES.has(Provider.ctx?.oidc.route ?? '');
 }
 
+/** The request the engine is serving (its async-local context), if any. */
+async function engineRequest(): Promise<KoaContextWithOIDC | undefined> {
+  const { default: Provider } = await import('oidc-provider');
+  return Provider.ctx;
+}
+
+export interface AdapterHooks {
+  /**
+   * Runs just before a code or token is consumed, with the payload the engine found for it:
+   * what can still refuse the token request must refuse it here, while the credential is unused.
+   */
+  beforeConsume?(ctx: KoaContextWithOIDC, model: string, payload: AdapterPayload): Promise<void>;
+}
+
 /**
  * oidc-provider's storage adapter for one tenant. Clients come from our catalog (cached,
  * secrets hashed); every other model (grants, codes, refresh tokens, sessions…) is a JSON
  * payload row scoped by tenant.
  */
-export function createAdapterFactory(tenantId: string, store: OAuthStore, catalog: OAuthCatalog, clock: () => number = Date.now) {
+export function createAdapterFactory(tenantId: string, store: OAuthStore, catalog: OAuthCatalog, clock: () => number = Date.now, hooks: AdapterHooks = {}) {
+  // What each request found, for beforeConsume: the engine finds a code or token, checks it,
+  // then consumes it by id.
+  const foundIn = new WeakMap<object, Map<string, AdapterPayload>>();
+  const remember = async (model: string, id: string, payload: AdapterPayload | undefined) => {
+    const ctx = hooks.beforeConsume && payload ? await engineRequest() : undefined;
+    if (!ctx) return;
+    const found = foundIn.get(ctx) ?? new Map<string, AdapterPayload>();
+    found.set(`${model} ${id}`, payload!);
+    foundIn.set(ctx, found);
+  };
   return (model: string): Adapter => {
     if (model === 'Client') return clientAdapter(tenantId, catalog);
     const secret = SECRET_IDS.has(model);
@@ -63,7 +89,9 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
       async find(id) {
         if (isStoredId(model, id) && !(await onDeviceBrowserRoute())) return undefined;
         const found = await load(store, tenantId, model, 'id', key(id), clock);
-        return found && secret ? { ...found.payload, jti: id } : found?.payload;
+        const payload = found && secret ? { ...found.payload, jti: id } : found?.payload;
+        if (CONSUMABLE.has(model)) await remember(model, id, payload);
+        return payload;
       },
       findByUid: async (uid) => (await load(store, tenantId, model, 'uid', uid, clock))?.payload,
       async findByUserCode(userCode) {
@@ -72,7 +100,13 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
         return found && secret ? { ...found.payload, jti: `${STORED_ID}${found.id}` } : found?.payload;
       },
       async consume(id) {
-        await store.consumePayload(tenantId, model, key(id), Math.floor(clock() / 1000));
+        const ctx = hooks.beforeConsume ? await engineRequest() : undefined;
+        if (ctx) {
+          const payload = foundIn.get(ctx)?.get(`${model} ${id}`) ?? (await load(store, tenantId, model, 'id', key(id), clock))?.payload;
+          if (payload) await hooks.beforeConsume!(ctx, model, payload);
+        }
+        if (await store.consumePayload(tenantId, model, key(id), Math.floor(clock() / 1000))) return;
+        await lostConsumeRace(store, tenantId, model, key(id));
       },
       async destroy(id) {
         await store.destroyPayload(tenantId, model, key(id));
@@ -82,6 +116,35 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
       },
     };
   };
+}
+
+/**
+ * The reasons oidc-provider gives when a used code or token comes back (its grant handlers and
+ * consumeGrantSource), which the audit trail maps to the reuse events (provider.ts).
+ */
+const REUSED = new Map([
+  ['AuthorizationCode', 'authorization code already consumed'],
+  ['RefreshToken', 'refresh token already used'],
+  ['DeviceCode', 'device code already consumed'],
+]);
+
+/**
+ * oidc-provider reads a code or refresh token, checks that it is unused, then consumes it and
+ * issues tokens: parallel requests with one code all pass the check. The consume is the atomic
+ * step (store: `… WHERE consumed_at IS NULL`); a request that did not win it is a reuse, so it
+ * fails and the grant dies as for a sequential replay (RFC 6749 §4.1.2: a code used twice
+ * revokes the tokens issued with it; RFC 9700 §4.14.2: a refresh token used twice ends the
+ * grant). The winner's tokens go with it: which of the two is the attacker is unknown.
+ */
+async function lostConsumeRace(store: OAuthStore, tenantId: string, model: string, storedId: string): Promise<never> {
+  const { errors } = await import('oidc-provider');
+  const row = await store.findPayload(tenantId, model, 'id', storedId);
+  if (row?.grantId) {
+    // The grant first: a token the winner is issuing now is then revoked when recorded.
+    await store.destroyPayload(tenantId, 'Grant', row.grantId);
+    await store.revokeGrant(tenantId, row.grantId);
+  }
+  throw new errors.InvalidGrant(REUSED.get(model) ?? `${model} already consumed`);
 }
 
 async function load(store: OAuthStore, tenantId: string, model: string, by: 'id' | 'uid' | 'userCode', value: string, clock: () => number) {

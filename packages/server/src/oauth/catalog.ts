@@ -7,7 +7,9 @@ import type { ApiRecord, ClientRecord, ClientSecretRecord, ClientType, OAuthStor
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const MIN_TTL = 30;
-const MAX_TTL = 86400;
+/** Longest access-token lifetime an API may have (seconds). */
+export const MAX_ACCESS_TOKEN_TTL = 86400;
+const MAX_TTL = MAX_ACCESS_TOKEN_TTL;
 const MAX_GRACE = 30 * 86400;
 
 /** SHA-256 is the right hash for a 256-bit random secret: nothing to brute-force, and it is fast. */
@@ -18,6 +20,8 @@ export interface CreateApiInput {
   name?: string;
   scopes: string[];
   accessTokenTtl?: number;
+  /** Client ids allowed to introspect the API's tokens (RFC 7662 §2.1). */
+  resourceServers?: string[];
 }
 
 export interface CreateClientInput {
@@ -122,6 +126,17 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
     return out;
   }
 
+  /** Resource servers introspect, so they authenticate: existing confidential clients of the tenant. */
+  async function checkResourceServers(tenantId: string, clientIds: string[]): Promise<string[]> {
+    const unique = [...new Set(clientIds)];
+    for (const clientId of unique) {
+      const found = await loadClient(tenantId, clientId);
+      if (!found) throw oauthErrors.create('OAUTH_RESOURCE_SERVER_INVALID', { client: clientId, reason: 'no such client in this tenant' });
+      if (found.client.type !== 'confidential') throw oauthErrors.create('OAUTH_RESOURCE_SERVER_INVALID', { client: clientId, reason: 'a public client cannot authenticate to introspect' });
+    }
+    return unique;
+  }
+
   function validateScopes(scopes: string[]) {
     for (const scope of scopes) if (!SCOPE_TOKEN.test(scope)) throw oauthErrors.create('OAUTH_SCOPE_INVALID', { scope });
   }
@@ -149,6 +164,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         accessTokenTtl: ttl,
         builtin: input.builtin ?? false,
         createdAt: clock(),
+        resourceServers: await checkResourceServers(tenantId, input.resourceServers ?? []),
       };
       if (!(await store.createApi(api))) throw oauthErrors.create('OAUTH_API_IDENTIFIER_TAKEN', { identifier: input.identifier });
       tenants.delete(tenantId);
@@ -162,7 +178,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
     },
 
     /** Changes name, scopes or lifetime; tokens already issued keep what they carry. */
-    async updateApi(tenantId: string, idOrIdentifier: string, changes: { name?: string; scopes?: string[]; accessTokenTtl?: number }): Promise<ApiRecord> {
+    async updateApi(tenantId: string, idOrIdentifier: string, changes: { name?: string; scopes?: string[]; accessTokenTtl?: number; resourceServers?: string[] }): Promise<ApiRecord> {
       const api = await changeableApi(tenantId, idOrIdentifier);
       if (changes.scopes) validateScopes(changes.scopes);
       const updated: ApiRecord = {
@@ -170,6 +186,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         name: changes.name ?? api.name,
         scopes: changes.scopes ? [...new Set(changes.scopes)] : api.scopes,
         accessTokenTtl: changes.accessTokenTtl === undefined ? api.accessTokenTtl : checkTtl(changes.accessTokenTtl),
+        resourceServers: changes.resourceServers ? await checkResourceServers(tenantId, changes.resourceServers) : api.resourceServers,
       };
       if (!(await store.updateApi(updated))) throw oauthErrors.create('OAUTH_API_NOT_FOUND', { api: idOrIdentifier });
       tenants.delete(tenantId);
@@ -200,6 +217,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         name: input.name,
         ...shape,
         firstParty: input.firstParty ?? false,
+        tokensValidAfter: null,
         apiScopes,
         authMethod,
         builtin: input.builtin ?? false,
@@ -261,9 +279,18 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
       if (found.client.type === 'public') throw oauthErrors.create('OAUTH_PUBLIC_CLIENT_NO_SECRET', { client: clientId });
       const { secret, record } = newSecret();
       const previousExpireAt = record.createdAt + graceSeconds * 1000;
-      await store.rotateSecret(tenantId, clientId, record, previousExpireAt);
+      // Without grace the old secret is treated as leaked: the tokens it obtained end too.
+      await store.rotateSecret(tenantId, clientId, record, previousExpireAt, graceSeconds === 0 ? record.createdAt : undefined);
       cacheOf(tenantId).clients.delete(clientId);
       return { clientSecret: secret, previousSecretsExpireAt: previousExpireAt };
+    },
+
+    /** Ends every access token the client holds now: the admin guard refuses tokens issued before this moment. */
+    async revokeTokens(tenantId: string, clientId: string): Promise<{ tokensValidAfter: number }> {
+      const at = clock();
+      if (!(await store.revokeClientTokens(tenantId, clientId, at))) throw oauthErrors.create('OAUTH_CLIENT_NOT_FOUND', { client: clientId });
+      cacheOf(tenantId).clients.delete(clientId);
+      return { tokensValidAfter: at };
     },
 
     /**
@@ -282,6 +309,20 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         if (timingSafeEqual(digest, Buffer.from(secret.hash, 'hex'))) ok = true;
       }
       return ok;
+    },
+
+    /**
+     * RFC 7662 §2.1: whether `clientId` may introspect a token issued to `tokenClientId` for
+     * `audiences`: the token's own client, or a resource server of one of its APIs.
+     */
+    async mayIntrospect(tenantId: string, clientId: string, token: { clientId: unknown; audiences: unknown }): Promise<boolean> {
+      if (typeof token.clientId === 'string' && token.clientId === clientId) return true;
+      const audiences = typeof token.audiences === 'string' ? [token.audiences] : Array.isArray(token.audiences) ? token.audiences : [];
+      for (const audience of audiences) {
+        if (typeof audience !== 'string') continue;
+        if ((await apiByIdentifier(tenantId, audience))?.resourceServers.includes(clientId)) return true;
+      }
+      return false;
     },
 
     /** Longest access-token lifetime among the tenant's APIs (what key retirement waits for). */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { AuditWriter } from '../audit/index.js';
 import type { Metrics } from '../http/metrics.js';
 import { pageCsp } from './pages.js';
 import type { TenantService } from '../tenants/index.js';
@@ -12,11 +13,13 @@ export interface EngineHandlerDeps {
   tenants: TenantService;
   pool: ProviderPool;
   metrics: Metrics;
+  audit: AuditWriter;
   logger: Logger;
   bodyLimit: number;
   publicUrl: string;
   /** How the client address is read (Fastify's trustProxy decision, applied here too). */
   clientIp(req: IncomingMessage): string;
+  clock?: () => number;
 }
 
 // A caller-supplied request id is reused only if it is short and plain (log injection).
@@ -54,6 +57,8 @@ export function createEngineHandler(deps: EngineHandlerDeps) {
   const publicHost = new URL(deps.publicUrl).host;
   const publicProto = new URL(deps.publicUrl).protocol.slice(0, -1);
   const logRequests = () => deps.logger.isLevelEnabled('info');
+  const clock = deps.clock ?? Date.now;
+  const isTokenEndpoint = (rest: string) => rest === '/token' || rest.startsWith('/token?');
 
   function reject(res: ServerResponse, status: number, error: string, description: string) {
     res.statusCode = status;
@@ -62,7 +67,7 @@ export function createEngineHandler(deps: EngineHandlerDeps) {
     res.end(JSON.stringify({ error, error_description: description }));
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, requestId: string, served: { tenantId?: string }): Promise<void> {
     const match = TENANT_PATH.exec(req.url!)!;
     let tenantId: string;
     try {
@@ -71,6 +76,7 @@ export function createEngineHandler(deps: EngineHandlerDeps) {
       return reject(res, 404, 'not_found', 'unknown tenant');
     }
     if (!(await deps.tenants.find(tenantId))) return reject(res, 404, 'not_found', 'unknown tenant');
+    served.tenantId = tenantId;
     // oidc-provider reads the body itself (56 KiB cap); a declared length over ours is refused unread.
     if (Number(req.headers['content-length'] ?? 0) > deps.bodyLimit) return reject(res, 413, 'invalid_request', 'request body too large');
     await forwardToEngine(req, res, tenantId, requestId);
@@ -81,7 +87,7 @@ export function createEngineHandler(deps: EngineHandlerDeps) {
     const prefix = `/t/${tenantId}`;
     const url = req.url!;
     const rest = url.slice(prefix.length) || '/';
-    if (rest === '/token' || rest.startsWith('/token?')) {
+    if (isTokenEndpoint(rest)) {
       const started = process.hrtime.bigint();
       res.once('finish', () => deps.metrics.tokenDuration.observe({ status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9));
     }
@@ -121,7 +127,8 @@ export function createEngineHandler(deps: EngineHandlerDeps) {
           deps.logger.info({ reqId: requestId, req: { method: req.method, path }, res: { statusCode: res.statusCode }, responseTime: performance.now() - started }, 'request completed'),
         );
       }
-      handle(req, res, requestId).catch((err: unknown) => {
+      const served: { tenantId?: string } = {};
+      handle(req, res, requestId, served).catch((err: unknown) => {
         if (isStoreUnavailable(err)) {
           // Finding the tenant or building its engine needed the database (logged once per outage by the store).
           if (res.headersSent) return void res.destroy();
@@ -129,6 +136,23 @@ export function createEngineHandler(deps: EngineHandlerDeps) {
           return reject(res, 503, TEMPORARILY_UNAVAILABLE.error, TEMPORARILY_UNAVAILABLE.error_description);
         }
         deps.logger.error({ err, reqId: requestId }, 'engine request failed');
+        // A token request that failed before the engine answered (its engine could not be
+        // built, the store failed): refused like any other, so audited and counted (the
+        // engine's own 500s are, in provider.ts).
+        if (served.tenantId !== undefined && isTokenEndpoint(req.url!.slice(`/t/${served.tenantId}`.length))) {
+          deps.metrics.tokenErrors.inc({ error: 'server_error' });
+          deps.audit.record({
+            tenantId: served.tenantId,
+            time: clock(),
+            actor: null,
+            action: 'token.denied',
+            target: 'token',
+            result: 'failure',
+            requestId,
+            ip: deps.clientIp(req),
+            details: { error: 'server_error', reason: null, grant_type: null },
+          });
+        }
         if (!res.headersSent) reject(res, 500, 'server_error', 'internal server error');
         else res.destroy();
       });

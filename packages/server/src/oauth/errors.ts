@@ -25,5 +25,6 @@ export const oauthErrors = defineErrors({
   OAUTH_REFRESH_TTL_INVALID: { status: 400, message: 'Refresh token lifetimes must be whole seconds between {minimum} and {maximum}' },
   OAUTH_GRANT_NOT_FOUND: { status: 404, message: 'The user has not granted "{grant}" (it may have been revoked already)' },
   OAUTH_SESSION_NOT_FOUND: { status: 404, message: 'The user has no session "{session}" (it may have ended already)' },
+  OAUTH_RESOURCE_SERVER_INVALID: { status: 400, message: 'Client "{client}" cannot be a resource server of this API: {reason}' },
   OAUTH_REFRESH_TTL_ORDER: { status: 400, message: 'The refresh token idle lifetime cannot be longer than its absolute lifetime' },
 });

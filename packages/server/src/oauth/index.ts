@@ -1,4 +1,4 @@
-export { createOAuthCatalog, hashSecret, type OAuthCatalog, type CreateApiInput, type CreateClientInput } from './catalog.js';
+export { createOAuthCatalog, hashSecret, MAX_ACCESS_TOKEN_TTL, type OAuthCatalog, type CreateApiInput, type CreateClientInput } from './catalog.js';
 export { supportedGrantTypes } from './client-rules.js';
 export { createProviderPool, TEMPORARILY_UNAVAILABLE, type ProviderPool } from './provider.js';
 export { createAccessTokenVerifier, AccessTokenInvalid, type AccessTokenVerifier, type VerifiedAccessToken } from './access-tokens.js';

@@ -1,8 +1,8 @@
 import { hkdfSync } from 'node:crypto';
-import type { default as Provider, Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
+import type { default as Provider, AdapterPayload, Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { AuditEvent, AuditWriter } from '../audit/index.js';
+import type { AuditAction, AuditEvent, AuditWriter } from '../audit/index.js';
 import type { KeyService } from '../keys/index.js';
 import type { Metrics } from '../http/metrics.js';
 import { createAdapterFactory, digest } from './adapter.js';
@@ -52,6 +52,16 @@ export interface PoolEntry {
   handle: (req: IncomingMessage, res: ServerResponse) => void;
   validUntil: number;
 }
+
+/** oidc-provider's reasons for a single-use credential presented again (and adapter.ts's). */
+const REUSE_EVENTS = new Map<string, AuditAction>([
+  ['refresh token already used', 'refresh_token.reused'],
+  ['authorization code already consumed', 'authorization_code.reused'],
+  ['device code already consumed', 'device_code.reused'],
+]);
+
+// oidc-provider's resume routes (`resume`, `device_resume`), relative to the tenant.
+const RESUME_PATH = /^\/(?:auth|device)\/(?!auth$)[^/]+$/;
 
 // OpenID Connect standard scopes: not API scopes, so never checked against an API's list.
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
@@ -106,8 +116,86 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     const cookieKeys = [Buffer.from(hkdfSync('sha256', deps.masterKey, tenantId, 'gatehouse cookie keys', 32)).toString('base64url')];
     const tenantPath = new URL(deps.issuerFor(tenantId)).pathname;
     const tenantDisplay = await deps.tenantPage(tenantId);
+    // The client's only API is the audience when `resource` is omitted; with several APIs the
+    // client must say which one (RFC 8707 §2).
+    async function defaultResource(ctx: KoaContextWithOIDC) {
+      const client = await catalog.findClient(tenantId, ctx.oidc.client!.clientId);
+      const apis = Object.keys(client?.apiScopes ?? {});
+      if (apis.length === 1) return apis[0]!;
+      // A person signing in to an application that calls no API gets an ID token and an
+      // access token for userinfo only; a machine client without an API has nothing to ask.
+      if (apis.length === 0 && ctx.oidc.params?.grant_type !== 'client_credentials') return undefined;
+      throw new errors.InvalidTarget(apis.length === 0 ? 'this client is not allowed to request tokens for any API' : 'this client may call several APIs: the resource parameter is required');
+    }
+    async function getResourceServerInfo(ctx: KoaContextWithOIDC, resourceIndicator: string, oidcClient: { clientId: string }) {
+      const api = await catalog.apiByIdentifier(tenantId, resourceIndicator);
+      if (!api) throw new errors.InvalidTarget('unknown resource');
+      const client = await catalog.findClient(tenantId, oidcClient.clientId);
+      const allowed = client?.apiScopes[api.identifier];
+      if (!allowed) throw new errors.InvalidTarget('this client is not allowed to request tokens for this resource');
+      const grantable = allowed.filter((s) => api.scopes.includes(s));
+      if (ctx.oidc.params?.grant_type === 'client_credentials') {
+        const params = ctx.oidc.params as { scope?: string };
+        if (!params.scope) {
+          // RFC 6749 §3.3: with no scope requested we issue the client's pre-approved scopes.
+          params.scope = grantable.join(' ') || undefined;
+        } else {
+          for (const scope of params.scope.split(' ')) {
+            if (!OIDC_SCOPES.has(scope) && !grantable.includes(scope)) throw new errors.InvalidScope('requested scope is not allowed', scope);
+          }
+        }
+      }
+      // The key of the very set this engine was built with: a rotation elsewhere in the
+      // process (or the next read of the key service) must not name a kid this engine's
+      // keystore does not hold. The previous key stays published until every token it
+      // signed has expired, so signing with it until the engine is rebuilt is sound.
+      const { active } = keySet;
+      return {
+        scope: grantable.join(' '),
+        audience: api.identifier,
+        accessTokenTTL: api.accessTokenTtl,
+        accessTokenFormat: 'jwt' as const,
+        jwt: { sign: { alg: active.alg, kid: active.kid } },
+      };
+    }
+    /**
+     * oidc-provider consumes a code or refresh token, then resolves the resource indicator and
+     * asks getResourceServerInfo, so a request refused there (an unknown or no longer allowed
+     * `resource`, RFC 8707 §2.2 invalid_target) has used the credential up, and the client's
+     * corrected retry reads as reuse and revokes the grant. The adapter runs this just before
+     * the consume: the same resolution as the engine's (lib/helpers/resolve_resource.js, with
+     * useGrantedResource) and the same check, so whatever would refuse the request after the
+     * consume refuses it before, and the credential stays valid.
+     */
+    async function checkTarget(ctx: KoaContextWithOIDC, _model: string, payload: AdapterPayload) {
+      if (ctx.oidc?.route !== 'token' || !ctx.oidc.client) return;
+      const granted = payload.resource as string | string[] | undefined;
+      let resource: unknown = ctx.oidc.params?.resource ?? granted;
+      if (Array.isArray(resource) && resource.length === 0) resource = undefined;
+      if (Array.isArray(resource)) resource = await defaultResource(ctx);
+      if (resource === undefined) return;
+      if (typeof resource !== 'string') throw new errors.InvalidTarget('only a single resource indicator value must be requested/resolved during Access Token Request');
+      if (!(Array.isArray(granted) ? granted : [granted]).includes(resource)) throw new errors.InvalidTarget();
+      await getResourceServerInfo(ctx, resource, ctx.oidc.client);
+    }
+    /**
+     * A JWT access token never reaches the adapter, so revoking its grant could not reach it:
+     * each one issued under a grant (not client credentials) is recorded before it is handed
+     * out, and revoking the grant or the account moves it to the revoked list (store).
+     */
+    async function recordIssued(_ctx: KoaContextWithOIDC, token: { grantId?: string; accountId?: string; clientId?: string }, jwt: { payload: Record<string, unknown> }) {
+      if (!token.grantId) return;
+      await deps.store.recordIssuedToken({
+        tenantId,
+        jti: String(jwt.payload.jti),
+        grantId: token.grantId,
+        accountId: token.accountId ?? null,
+        clientId: String(token.clientId ?? jwt.payload.client_id),
+        expiresAt: Number(jwt.payload.exp) * 1000,
+      });
+    }
     const configuration: Configuration = {
-      adapter: createAdapterFactory(tenantId, deps.store, catalog, clock),
+      adapter: createAdapterFactory(tenantId, deps.store, catalog, clock, { beforeConsume: checkTarget }),
       jwks: { keys: keySet.privateJwks as NonNullable<Configuration['jwks']>['keys'] },
       // Cookie signing keys derived from the master key, distinct per tenant.
       clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
@@ -117,7 +205,16 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       features: {
         devInteractions: { enabled: false },
         clientCredentials: { enabled: true },
-        introspection: { enabled: true },
+        introspection: {
+          enabled: true,
+          // RFC 7662 §2.1: the token's own client, or a resource server of the token's API. A
+          // refresh token is only ever its client's business. Others read active: false.
+          async allowedPolicy(ctx, client, token) {
+            const own = token.clientId === client.clientId;
+            if (own || token.kind === 'RefreshToken') return own;
+            return catalog.mayIntrospect(tenantId, client.clientId, { clientId: token.clientId, audiences: (token as { aud?: unknown }).aud });
+          },
+        },
         revocation: { enabled: true },
         userinfo: { enabled: true },
         rpInitiatedLogout: {
@@ -151,51 +248,9 @@ export function createProviderPool(deps: ProviderPoolDeps) {
             ctx.body = renderDeviceDonePage({ tenant: tenantDisplay, client: ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId ?? 'The device' });
           },
         },
-        resourceIndicators: {
-          enabled: true,
-          // The client's only API is the audience when `resource` is omitted; with several
-          // APIs the client must say which one (RFC 8707 §2).
-          async defaultResource(ctx) {
-            const client = await catalog.findClient(tenantId, ctx.oidc.client!.clientId);
-            const apis = Object.keys(client?.apiScopes ?? {});
-            if (apis.length === 1) return apis[0]!;
-            // A person signing in to an application that calls no API gets an ID token and an
-            // access token for userinfo only; a machine client without an API has nothing to ask.
-            if (apis.length === 0 && ctx.oidc.params?.grant_type !== 'client_credentials') return undefined;
-            throw new errors.InvalidTarget(
-              apis.length === 0 ? 'this client is not allowed to request tokens for any API' : 'this client may call several APIs: the resource parameter is required',
-            );
-          },
-          useGrantedResource: () => true,
-          async getResourceServerInfo(ctx, resourceIndicator, oidcClient) {
-            const api = await catalog.apiByIdentifier(tenantId, resourceIndicator);
-            if (!api) throw new errors.InvalidTarget('unknown resource');
-            const client = await catalog.findClient(tenantId, oidcClient.clientId);
-            const allowed = client?.apiScopes[api.identifier];
-            if (!allowed) throw new errors.InvalidTarget('this client is not allowed to request tokens for this resource');
-            const grantable = allowed.filter((s) => api.scopes.includes(s));
-            if (ctx.oidc.params?.grant_type === 'client_credentials') {
-              const params = ctx.oidc.params as { scope?: string };
-              if (!params.scope) {
-                // RFC 6749 §3.3: with no scope requested we issue the client's pre-approved scopes.
-                params.scope = grantable.join(' ') || undefined;
-              } else {
-                for (const scope of params.scope.split(' ')) {
-                  if (!OIDC_SCOPES.has(scope) && !grantable.includes(scope)) throw new errors.InvalidScope('requested scope is not allowed', scope);
-                }
-              }
-            }
-            const { active } = await keys.keySet(tenantId);
-            return {
-              scope: grantable.join(' '),
-              audience: api.identifier,
-              accessTokenTTL: api.accessTokenTtl,
-              accessTokenFormat: 'jwt',
-              jwt: { sign: { alg: active.alg, kid: active.kid } },
-            };
-          },
-        },
+        resourceIndicators: { enabled: true, defaultResource, useGrantedResource: () => true, getResourceServerInfo },
       },
+      formats: { customizers: { jwt: recordIssued } },
       // Asymmetric algorithms only (architecture: no HS*, never none).
       enabledJWA: {
         idTokenSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
@@ -268,8 +323,13 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       interactions: { url: (_ctx, interaction) => `${tenantPath}/interaction/${interaction.uid}`, policy: signInPolicy(interactionPolicy) },
       cookies: {
         keys: cookieKeys,
+        // One sign-in per tenant: each tenant's cookies carry its name and the session cookie
+        // is sent only under its issuer's path (RFC 6265 §5.1.4), so signing in to one tenant
+        // neither replaces nor reveals another's session in the same browser. The interaction
+        // cookies are scoped by the engine to their own interaction's path already.
+        names: { session: `_session_${tenantId}`, interaction: `_interaction_${tenantId}`, resume: `_interaction_resume_${tenantId}` },
         // Secure whenever the public URL is https (the engine trusts only the proto we set).
-        long: { httpOnly: true, sameSite: 'lax' },
+        long: { httpOnly: true, sameSite: 'lax', path: tenantPath },
         short: { httpOnly: true, sameSite: 'lax' },
       },
       // Refresh tokens only for offline_access, and a new one at every use: presenting a used
@@ -313,19 +373,37 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientId: string }, actual: string) {
       return catalog.verifySecret(tenantId, this.clientId, actual);
     };
+    // oidc-provider persists every touched session once a request is done (initialize_app.js,
+    // ensureSessionSave), and `persist` throws for a session that was never saved: a request
+    // that failed before the browser had a session (a device link or code form without its
+    // cookie, whose error page writes a fresh xsrf secret into a fresh session) ended in a 500
+    // instead of its error page. Such a session has no cookie pointing at it, so saving it
+    // would only write a row nobody can use: it is not saved.
+    const { persist } = provider.Session.prototype;
+    provider.Session.prototype.persist = async function persistIfSaved(this: InstanceType<Provider['Session']>) {
+      if (typeof this.exp !== 'number') return undefined;
+      return persist.call(this);
+    } as typeof persist;
     provider.use(async (ctx, next) => {
-      await next();
+      // The resume endpoints (`/auth/{uid}`, `/device/{uid}`) are where our interaction pages
+      // send the browser back, with nothing in the query: the request is the stored one. A query
+      // there is never ours, and oidc-provider's error path reads a client_id from it and then
+      // fails on parameters the resume step never assembled (a 500): it is dropped.
+      if (RESUME_PATH.test(ctx.path)) ctx.querystring = '';
       const state = ctx.state as EngineState;
-      if (state.audit) {
+      try {
+        await next();
         // Group commit: the tokens leave only once their issuance is in the audit trail. When
         // it cannot be written, the client gets no tokens (fail closed) but a 503 to retry.
-        try {
-          await state.audit;
-        } catch (error) {
-          if (!isStoreUnavailable(error)) throw error;
-          state.storeUnavailable = true;
-          ctx.status = 500;
-        }
+        if (state.audit) await state.audit;
+      } catch (error) {
+        // Anything the engine let escape, or an issuance that could not be audited: a JSON 500
+        // (never Koa's default, which writes the stack to stderr; never the tokens), logged,
+        // audited and counted like the engine's own server errors.
+        ctx.status = 500;
+        ctx.type = 'application/json; charset=utf-8';
+        ctx.body = { error: 'server_error', error_description: 'oops! something went wrong' };
+        provider.emit('server_error', ctx, error);
       }
       // The database could not be reached (the 'server_error' listener below marked the request):
       // 503 temporarily_unavailable with Retry-After instead of 500 server_error, so clients
@@ -381,8 +459,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
       written.catch(() => undefined);
       (ctx.state as EngineState).audit = written;
     });
-    const onError = (ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError) => {
-      const code = error.error ?? 'server_error';
+    const onError = (ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError, code = error.error ?? 'server_error') => {
       if (ctx.oidc?.route === 'token') metrics.tokenErrors.inc({ error: code });
       const failedAuth = code === 'invalid_client';
       const route = ctx.oidc?.route;
@@ -394,8 +471,9 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         ? null
         : (ctx.oidc?.client?.clientId ?? (typeof ctx.oidc?.params?.client_id === 'string' ? ctx.oidc.params.client_id : basicClientId(ctx.get('authorization')))) ?? null;
       const reason = error.error_detail ?? error.error_description ?? null;
-      // A used refresh token or code presented again: the grant is revoked (oidc-provider does it).
-      const reuse = reason === 'refresh token already used' ? 'refresh_token.reused' : reason === 'authorization code already consumed' ? 'authorization_code.reused' : undefined;
+      // A used refresh token or code presented again, one after the other (oidc-provider) or in
+      // parallel (the adapter's consume lost the race): the grant is revoked.
+      const reuse = code === 'invalid_grant' && reason ? REUSE_EVENTS.get(reason) : undefined;
       const event = {
         tenantId,
         time: clock(),
@@ -428,10 +506,12 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
       audit.record({ tenantId, time: clock(), actor: ctx.oidc.session?.accountId ?? null, action: 'logout', target: ctx.oidc.client?.clientId ?? null, result: 'success', ...requestFacts(ctx) });
     });
+    // An unexpected failure (a 500) is a refusal like any other: audited, and counted at the
+    // token endpoint; onError logs it. A database outage is logged once by the store, and the
+    // request is marked so that it answers 503 (above).
     provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
-      // Logged once per outage by the store, not once per request.
       if (isStoreUnavailable(error)) (ctx.state as EngineState).storeUnavailable = true;
-      else logger.error({ err: error, tenant: tenantId }, 'oidc-provider server error');
+      onError(ctx, error as OidcErrors.OIDCProviderError, isStoreUnavailable(error) ? TEMPORARILY_UNAVAILABLE.error : 'server_error');
     });
   }
 

@@ -89,6 +89,22 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
     reply.header('cache-control', 'no-store');
     try {
       const { claims } = await deps.verifyAccessToken(tenantId, form.token!);
+      // RFC 7662 §2.1: only the token's own client and its APIs' resource servers learn about it;
+      // to anyone else it is as good as unknown.
+      if (!(await deps.catalog.mayIntrospect(tenantId, client.clientId, { clientId: claims.client_id, audiences: claims.aud }))) {
+        await deps.audit.recordDurable({
+          tenantId,
+          time: clock(),
+          actor: client.clientId,
+          action: 'token.introspected',
+          target: String(claims.jti),
+          result: 'failure',
+          requestId: String(request.id),
+          ip: request.ip,
+          details: { active: false, reason: 'not a resource server of the token\'s API' },
+        });
+        return reply.send({ active: false });
+      }
       await deps.audit.recordDurable({
         tenantId,
         time: clock(),

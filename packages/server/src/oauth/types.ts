@@ -8,6 +8,11 @@ export interface ApiRecord {
   accessTokenTtl: number;
   builtin: boolean;
   createdAt: number;
+  /**
+   * Client ids of the API's resource servers: besides a token's own client, only they may
+   * introspect the API's tokens (RFC 7662 §2.1: the protected resource is authorized).
+   */
+  resourceServers: string[];
 }
 
 export type ClientType = 'confidential' | 'public';
@@ -32,6 +37,8 @@ export interface ClientRecord {
   /** Refresh token lifetimes in seconds (null: the server defaults): since last use, and since sign-in. */
   refreshTokenIdleTtl: number | null;
   refreshTokenAbsoluteTtl: number | null;
+  /** Epoch ms: access tokens issued before it are refused (secret rotated without grace, revoke-tokens); null: none. */
+  tokensValidAfter: number | null;
   builtin: boolean;
   createdAt: number;
   updatedAt: number;
@@ -101,7 +108,7 @@ export interface OAuthStore {
   listApis(tenantId: string): Promise<ApiRecord[]>;
   /** Built-in APIs cannot be deleted. */
   deleteApi(tenantId: string, id: string): Promise<boolean>;
-  /** Replaces name, scopes and lifetime of an API; false when it does not exist. */
+  /** Replaces name, scopes, lifetime and resource servers of an API; false when it does not exist. */
   updateApi(api: ApiRecord): Promise<boolean>;
   createClient(client: ClientRecord, secret?: ClientSecretRecord): Promise<void>;
   getClient(tenantId: string, clientId: string): Promise<{ client: ClientRecord; secrets: ClientSecretRecord[] } | undefined>;
@@ -110,16 +117,28 @@ export interface OAuthStore {
   /** Replaces name and API scopes of a client; false when it does not exist. */
   updateClient(client: ClientRecord): Promise<boolean>;
   /** Adds `secret` as current; earlier secrets stay valid until `previousExpireAt`. */
-  rotateSecret(tenantId: string, clientId: string, secret: ClientSecretRecord, previousExpireAt: number): Promise<boolean>;
+  rotateSecret(tenantId: string, clientId: string, secret: ClientSecretRecord, previousExpireAt: number, revokeTokensAt?: number): Promise<boolean>;
+  /** Moves the client's tokens-valid-after time forward to `at` (never back); false when the client does not exist. */
+  revokeClientTokens(tenantId: string, clientId: string, at: number): Promise<boolean>;
   upsertPayload(record: OidcPayloadRecord): Promise<void>;
   findPayload(tenantId: string, model: string, by: 'id' | 'uid' | 'userCode', value: string): Promise<OidcPayloadRecord | undefined>;
-  consumePayload(tenantId: string, model: string, id: string, at: number): Promise<void>;
+  /**
+   * Marks a payload consumed, atomically: true for the one call that found it unconsumed, false
+   * when it was consumed already (or is gone), however many calls race.
+   */
+  consumePayload(tenantId: string, model: string, id: string, at: number): Promise<boolean>;
   destroyPayload(tenantId: string, model: string, id: string): Promise<void>;
+  /** Deletes every code and token of a grant; its JWT access tokens become revoked. */
   revokeGrant(tenantId: string, grantId: string): Promise<void>;
-  /** Deletes every session, grant, code and token of a user; the number of rows removed. */
+  /** Deletes every session, grant, code and token of a user (JWT access tokens become revoked); the number of rows removed. */
   revokeAccount(tenantId: string, accountId: string): Promise<number>;
   /** The payloads of one model that belong to a user (their sessions, say). */
   listAccountPayloads(tenantId: string, model: string, accountId: string): Promise<OidcPayloadRecord[]>;
+  /**
+   * Records a JWT access token issued under a grant (expiresAt: epoch ms), so that revoking the
+   * grant or the account revokes it too; one issued under a grant already revoked is revoked.
+   */
+  recordIssuedToken(token: { tenantId: string; jti: string; grantId: string; accountId: string | null; clientId: string; expiresAt: number }): Promise<void>;
   /** JWT access tokens cannot be recalled; their jti is kept until expiry so introspection reports them inactive. */
   revokeToken(tenantId: string, jti: string, expiresAt: number): Promise<void>;
   isTokenRevoked(tenantId: string, jti: string): Promise<boolean>;

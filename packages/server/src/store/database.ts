@@ -1,10 +1,10 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type PostgresPoolClient, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { migrate, type Dialect } from './migrations.js';
+import { ensurePrivateDir, ensurePrivateFile, narrowToPrivate } from './private-files.js';
 import type { Database } from './schema.js';
 import { createStoreHealth, isConnectionError, storeUnavailable, type StoreHealth } from './unavailable.js';
 
@@ -70,8 +70,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   const file = options.sqliteFile ?? 'gatehouse.db';
   let path = file;
   if (file !== ':memory:') {
-    mkdirSync(options.dataDir, { recursive: true });
+    ensurePrivateDir(options.dataDir);
     path = join(options.dataDir, file);
+    // SQLite creates the -wal and -shm files with the database file's mode; older versions
+    // of Gatehouse left all three readable by every local user.
+    ensurePrivateFile(path);
+    narrowToPrivate(`${path}-wal`);
+    narrowToPrivate(`${path}-shm`);
   }
   const sqlite = new SQLite(path);
   // WAL lets readers run beside the single writer; NORMAL sync is durable across process

@@ -228,6 +228,38 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0008_client_tokens_valid_after': {
+    async up(db: Kysely<unknown>) {
+      // Access tokens of a client issued before this time (epoch ms) are refused by the admin
+      // guard: a secret rotated without grace, or an explicit revoke-tokens, ends them.
+      await db.schema.alterTable('clients').addColumn('tokens_valid_after', 'bigint').execute();
+    },
+  },
+  '0009_api_resource_servers': {
+    async up(db: Kysely<unknown>) {
+      // RFC 7662 §2.1: the clients that are an API's resource servers may introspect its tokens.
+      await db.schema.alterTable('apis').addColumn('resource_servers', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+    },
+  },
+  '0010_issued_tokens': {
+    async up(db: Kysely<unknown>) {
+      // JWT access tokens issued under a grant, kept until they expire: revoking the grant (or
+      // every grant of the account) moves them to revoked_tokens, which introspection reads.
+      await db.schema
+        .createTable('issued_tokens')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('jti', 'text', (c) => c.notNull())
+        .addColumn('grant_id', 'text', (c) => c.notNull())
+        .addColumn('account_id', 'text')
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('issued_tokens_pk', ['tenant_id', 'jti'])
+        .execute();
+      await db.schema.createIndex('issued_tokens_grant_idx').on('issued_tokens').columns(['tenant_id', 'grant_id']).execute();
+      await db.schema.createIndex('issued_tokens_account_idx').on('issued_tokens').columns(['tenant_id', 'account_id']).execute();
+      await db.schema.createIndex('issued_tokens_expires_idx').on('issued_tokens').column('expires_at').execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {

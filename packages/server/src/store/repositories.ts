@@ -1,4 +1,4 @@
-import type { Insertable } from 'kysely';
+import { sql, type Insertable } from 'kysely';
 import type { DatabaseHandle, Db } from './database.js';
 import type { Database } from './schema.js';
 import { preparedQuery } from './prepared.js';
@@ -17,14 +17,78 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
   const bump = (trx: Db, tenantId: string, kind: string) => bumpRevision(trx, tenantId, kind, dialect);
   const tx = <T>(work: (trx: Db) => Promise<T>) => writeTransaction(db, dialect, work);
   /** Bumps the revision when a write touched rows; true when it did. */
+  /** Only forward: a later revocation never reopens tokens an earlier one ended. True when the client exists. */
+  const moveTokensValidAfter = async (trx: Db, tenantId: string, clientId: string, at: number) => {
+    const exists = await trx.selectFrom('clients').select('client_id').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+    if (!exists) return false;
+    await trx
+      .updateTable('clients')
+      .set({ tokens_valid_after: at })
+      .where('tenant_id', '=', tenantId)
+      .where('client_id', '=', clientId)
+      .where((eb) => eb.or([eb('tokens_valid_after', 'is', null), eb('tokens_valid_after', '<', at)]))
+      .execute();
+    return true;
+  };
   const bumpIfChanged = async (trx: Db, tenantId: string, kind: string, rows: bigint) => {
     if (Number(rows) === 0) return false;
     await bump(trx, tenantId, kind);
     return true;
   };
+  /**
+   * What clients may ask of an API follows the API in the same transaction (issue 9 part 12):
+   * when an API loses scopes, or goes, every client's entry for it loses them too, so that a
+   * scope added again later, or a new API under the same identifier, grants nothing by itself.
+   * `keep`: the API's scopes now; null when the API is gone. On PostgreSQL the client rows are
+   * locked, and client writes lock the API rows they check (withApiScopesOf), so the two orders
+   * of an API change and a concurrent client write both end with the API's rule applied.
+   */
+  const pruneClientEntries = async (trx: Db, tenantId: string, identifier: string, keep: string[] | null) => {
+    const query = trx.selectFrom('clients').select(['client_id', 'api_scopes']).where('tenant_id', '=', tenantId);
+    let changed = false;
+    for (const row of await (dialect === 'postgres' ? query.forUpdate() : query).execute()) {
+      const entries = JSON.parse(row.api_scopes) as Record<string, string[]>;
+      const granted = entries[identifier];
+      if (!granted) continue;
+      const next = { ...entries };
+      if (keep === null) delete next[identifier];
+      else if (granted.every((scope) => keep.includes(scope))) continue;
+      else next[identifier] = granted.filter((scope) => keep.includes(scope));
+      await trx.updateTable('clients').set({ api_scopes: JSON.stringify(next) }).where('tenant_id', '=', tenantId).where('client_id', '=', row.client_id).execute();
+      changed = true;
+    }
+    if (changed) await bump(trx, tenantId, 'clients');
+  };
+  /** A client's API entries as the tenant's APIs stand inside this transaction: unknown APIs and scopes dropped. */
+  const withApiScopesOf = async (trx: Db, client: ClientRecord): Promise<ClientRecord> => {
+    const query = trx.selectFrom('apis').select(['identifier', 'scopes']).where('tenant_id', '=', client.tenantId);
+    const apis = new Map((await (dialect === 'postgres' ? query.forShare() : query).execute()).map((row) => [row.identifier, JSON.parse(row.scopes) as string[]]));
+    const apiScopes: Record<string, string[]> = {};
+    for (const [identifier, scopes] of Object.entries(client.apiScopes)) {
+      const defined = apis.get(identifier);
+      if (defined) apiScopes[identifier] = scopes.filter((scope) => defined.includes(scope));
+    }
+    return { ...client, apiScopes };
+  };
   const isUniqueViolation = (error: unknown) => {
     const e = error as { code?: string; message?: string };
     return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === 'SQLITE_CONSTRAINT_UNIQUE';
+  };
+
+  /**
+   * JWT access tokens cannot be recalled: revoking their grant (or account) moves the ones
+   * issued under it into revoked_tokens, which introspection and every node's verifier read
+   * (the tokens_revoked revision makes them forget what they had verified).
+   */
+  const revokeIssued = async (trx: Db, tenantId: string, by: 'grant_id' | 'account_id', value: string) => {
+    const moved = await trx
+      .insertInto('revoked_tokens')
+      .columns(['tenant_id', 'jti', 'expires_at'])
+      .expression(trx.selectFrom('issued_tokens').select(['tenant_id', 'jti', 'expires_at']).where('tenant_id', '=', tenantId).where(by, '=', value))
+      .onConflict((oc) => oc.columns(['tenant_id', 'jti']).doNothing())
+      .executeTakeFirst();
+    await trx.deleteFrom('issued_tokens').where('tenant_id', '=', tenantId).where(by, '=', value).execute();
+    await bumpIfChanged(trx, tenantId, 'tokens_revoked', moved.numInsertedOrUpdatedRows ?? 0n);
   };
 
   // Every sign-in and token request runs these several times: compiled once (see preparedQuery).
@@ -62,8 +126,50 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
         ),
     ),
     find: { id: findPayloadBy('id'), uid: findPayloadBy('uid'), userCode: findPayloadBy('user_code') },
+    // Single use under concurrency: of parallel consumers only the one whose UPDATE still finds
+    // the row unconsumed changes it (PostgreSQL re-checks the WHERE after a concurrent commit).
     consume: preparedQuery(db, (v: PayloadKey & { id: string; at: number }) =>
-      db.updateTable('oidc_payloads').set({ consumed_at: v.at }).where('tenant_id', '=', v.tenantId).where('model', '=', v.model).where('id', '=', v.id),
+      db
+        .updateTable('oidc_payloads')
+        .set({ consumed_at: v.at })
+        .where('tenant_id', '=', v.tenantId)
+        .where('model', '=', v.model)
+        .where('id', '=', v.id)
+        .where('consumed_at', 'is', null),
+    ),
+    // A JWT access token issued under a grant, recorded only while the grant exists: a grant
+    // revoked while the token was being issued (a parallel code replay) leaves nothing to find.
+    // One statement, one round trip per issued token. Casts: PostgreSQL cannot type a bare
+    // parameter in a select list. FOR SHARE (PostgreSQL): a grant being destroyed is waited
+    // for, then found gone, and a destroy waits for this insert and then moves it; SQLite runs
+    // one write at a time.
+    recordIssued: preparedQuery(db, (v: { tenantId: string; jti: string; grantId: string; accountId: string | null; clientId: string; expiresAt: number }) =>
+      db
+        .insertInto('issued_tokens')
+        .columns(['tenant_id', 'jti', 'grant_id', 'account_id', 'client_id', 'expires_at'])
+        .expression(
+          db
+            .selectNoFrom([
+              sql<string>`cast(${v.tenantId} as text)`.as('tenant_id'),
+              sql<string>`cast(${v.jti} as text)`.as('jti'),
+              sql<string>`cast(${v.grantId} as text)`.as('grant_id'),
+              sql<string | null>`cast(${v.accountId} as text)`.as('account_id'),
+              sql<string>`cast(${v.clientId} as text)`.as('client_id'),
+              sql<number>`cast(${v.expiresAt} as bigint)`.as('expires_at'),
+            ])
+            .where((eb) =>
+              eb.exists(
+                eb
+                  .selectFrom('oidc_payloads')
+                  .select(sql`1`.as('one'))
+                  .where('tenant_id', '=', v.tenantId)
+                  .where('model', '=', 'Grant')
+                  .where('id', '=', v.grantId)
+                  .$call((q) => (dialect === 'postgres' ? q.forShare() : q)),
+              ),
+            ),
+        )
+        .onConflict((oc) => oc.columns(['tenant_id', 'jti']).doNothing()),
     ),
     destroy: preparedQuery(db, (v: PayloadKey & { id: string }) =>
       db.deleteFrom('oidc_payloads').where('tenant_id', '=', v.tenantId).where('model', '=', v.model).where('id', '=', v.id),
@@ -178,26 +284,34 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     },
     async deleteApi(tenantId, id) {
       return tx(async (trx) => {
+        const api = await trx.selectFrom('apis').select('identifier').where('tenant_id', '=', tenantId).where('id', '=', id).where('builtin', '=', 0).executeTakeFirst();
+        if (!api) return false;
         const result = await trx.deleteFrom('apis').where('tenant_id', '=', tenantId).where('id', '=', id).where('builtin', '=', 0).executeTakeFirst();
-        return bumpIfChanged(trx, tenantId, 'apis', result.numDeletedRows);
+        if (!(await bumpIfChanged(trx, tenantId, 'apis', result.numDeletedRows))) return false;
+        await pruneClientEntries(trx, tenantId, api.identifier, null);
+        return true;
       });
     },
     async updateApi(api) {
       return tx(async (trx) => {
         const result = await trx
           .updateTable('apis')
-          .set({ name: api.name, scopes: JSON.stringify(api.scopes), access_token_ttl: api.accessTokenTtl })
+          .set({ name: api.name, scopes: JSON.stringify(api.scopes), access_token_ttl: api.accessTokenTtl, resource_servers: JSON.stringify(api.resourceServers) })
           .where('tenant_id', '=', api.tenantId)
           .where('id', '=', api.id)
           .executeTakeFirst();
-        return bumpIfChanged(trx, api.tenantId, 'apis', result.numUpdatedRows);
+        if (!(await bumpIfChanged(trx, api.tenantId, 'apis', result.numUpdatedRows))) return false;
+        await pruneClientEntries(trx, api.tenantId, api.identifier, api.scopes);
+        return true;
       });
     },
-    async updateClient(client) {
+    async updateClient(given) {
       return tx(async (trx) => {
+        const client = await withApiScopesOf(trx, given);
         const result = await trx
           .updateTable('clients')
-          .set((({ tenant_id: _t, client_id: _c, type: _type, auth_method: _m, builtin: _b, created_at: _at, ...changeable }) => changeable)(fromClient(client)))
+          // tokens_valid_after is only ever moved forward, by revokeClientTokens and rotateSecret.
+          .set((({ tenant_id: _t, client_id: _c, type: _type, auth_method: _m, builtin: _b, created_at: _at, tokens_valid_after: _v, ...changeable }) => changeable)(fromClient(client)))
           .where('tenant_id', '=', client.tenantId)
           .where('client_id', '=', client.clientId)
           .executeTakeFirst();
@@ -206,7 +320,7 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     },
     async createClient(client, secret) {
       await tx(async (trx) => {
-        await trx.insertInto('clients').values(fromClient(client)).execute();
+        await trx.insertInto('clients').values(fromClient(await withApiScopesOf(trx, client))).execute();
         if (secret) await trx.insertInto('client_secrets').values(fromSecret(client.tenantId, client.clientId, secret)).execute();
         await bump(trx, client.tenantId, 'clients');
       });
@@ -238,12 +352,19 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
         const deleted = Number(result.numDeletedRows) > 0;
         if (deleted) {
           await trx.deleteFrom('client_secrets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
+          // A deleted client is no API's resource server any more (it could introspect nothing anyway).
+          for (const row of await trx.selectFrom('apis').select(['id', 'resource_servers']).where('tenant_id', '=', tenantId).execute()) {
+            const servers = JSON.parse(row.resource_servers) as string[];
+            if (!servers.includes(clientId)) continue;
+            await trx.updateTable('apis').set({ resource_servers: JSON.stringify(servers.filter((c) => c !== clientId)) }).where('tenant_id', '=', tenantId).where('id', '=', row.id).execute();
+            await bump(trx, tenantId, 'apis');
+          }
           await bump(trx, tenantId, 'clients');
         }
         return deleted;
       });
     },
-    async rotateSecret(tenantId, clientId, secret, previousExpireAt) {
+    async rotateSecret(tenantId, clientId, secret, previousExpireAt, revokeTokensAt) {
       return tx(async (trx) => {
         const exists = await trx.selectFrom('clients').select('client_id').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
         if (!exists) return false;
@@ -257,6 +378,15 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
           .execute();
         await trx.deleteFrom('client_secrets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).where('expires_at', '<=', secret.createdAt).execute();
         await trx.insertInto('client_secrets').values(fromSecret(tenantId, clientId, secret)).execute();
+        if (revokeTokensAt !== undefined) await moveTokensValidAfter(trx, tenantId, clientId, revokeTokensAt);
+        await bump(trx, tenantId, 'clients');
+        return true;
+      });
+    },
+    async revokeClientTokens(tenantId, clientId, at) {
+      return tx(async (trx) => {
+        if (!(await moveTokensValidAfter(trx, tenantId, clientId, at))) return false;
+        // Every node drops its cached copy of the client, so its guard sees the new time.
         await bump(trx, tenantId, 'clients');
         return true;
       });
@@ -279,21 +409,46 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
       return rows[0] ? toPayload(rows[0]) : undefined;
     },
     async consumePayload(tenantId, model, id, at) {
-      await payloadQueries.consume({ tenantId, model, id, at });
+      const { numAffectedRows } = await payloadQueries.consume({ tenantId, model, id, at });
+      return Number(numAffectedRows ?? 0) === 1;
     },
     async destroyPayload(tenantId, model, id) {
-      await payloadQueries.destroy({ tenantId, model, id });
+      if (model !== 'Grant') {
+        await payloadQueries.destroy({ tenantId, model, id });
+        return;
+      }
+      // A grant ends with its JWT access tokens, whoever destroys it (oidc-provider's revoke
+      // runs this beside revokeByGrantId, in no order): the row first, so that a token being
+      // recorded meanwhile either lands before the move or finds the grant gone.
+      await tx(async (trx) => {
+        await trx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('model', '=', 'Grant').where('id', '=', id).execute();
+        await revokeIssued(trx, tenantId, 'grant_id', id);
+      });
     },
     async revokeGrant(tenantId, grantId) {
-      await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).execute();
+      await tx(async (trx) => {
+        await revokeIssued(trx, tenantId, 'grant_id', grantId);
+        await trx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).execute();
+      });
+    },
+    async recordIssuedToken(token) {
+      const { numAffectedRows } = await payloadQueries.recordIssued(token);
+      if (Number(numAffectedRows ?? 0) > 0) return;
+      // Not recorded: the grant is gone (or the jti was recorded already). A token issued under
+      // a revoked grant is revoked at once; a second record of one jti changes nothing.
+      const recorded = await db.selectFrom('issued_tokens').select('jti').where('tenant_id', '=', token.tenantId).where('jti', '=', token.jti).executeTakeFirst();
+      if (!recorded) await oauth.revokeToken(token.tenantId, token.jti, token.expiresAt);
     },
     async listAccountPayloads(tenantId, model, accountId) {
       const rows = await db.selectFrom('oidc_payloads').selectAll().where('tenant_id', '=', tenantId).where('model', '=', model).where('account_id', '=', accountId).execute();
       return rows.map(toPayload);
     },
     async revokeAccount(tenantId, accountId) {
-      const result = await db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('account_id', '=', accountId).executeTakeFirst();
-      return Number(result.numDeletedRows);
+      return tx(async (trx) => {
+        await revokeIssued(trx, tenantId, 'account_id', accountId);
+        const result = await trx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('account_id', '=', accountId).executeTakeFirst();
+        return Number(result.numDeletedRows);
+      });
     },
     async revokeToken(tenantId, jti, expiresAt) {
       await tx(async (trx) => {
@@ -313,7 +468,8 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     async purgeExpired(now) {
       const a = await db.deleteFrom('oidc_payloads').where('expires_at', '<=', now).executeTakeFirst();
       const b = await db.deleteFrom('revoked_tokens').where('expires_at', '<=', now).executeTakeFirst();
-      return Number(a.numDeletedRows) + Number(b.numDeletedRows);
+      const c = await db.deleteFrom('issued_tokens').where('expires_at', '<=', now).executeTakeFirst();
+      return Number(a.numDeletedRows) + Number(b.numDeletedRows) + Number(c.numDeletedRows);
     },
   };
 
@@ -423,6 +579,7 @@ const fromApi = (api: ApiRecord) => ({
   access_token_ttl: api.accessTokenTtl,
   builtin: api.builtin ? 1 : 0,
   created_at: api.createdAt,
+  resource_servers: JSON.stringify(api.resourceServers),
 });
 
 const toApi = (row: Row<'apis'>): ApiRecord => ({
@@ -434,6 +591,7 @@ const toApi = (row: Row<'apis'>): ApiRecord => ({
   accessTokenTtl: Number(row.access_token_ttl),
   builtin: Number(row.builtin) === 1,
   createdAt: Number(row.created_at),
+  resourceServers: JSON.parse(row.resource_servers),
 });
 
 const fromClient = (c: ClientRecord) => ({
@@ -450,6 +608,7 @@ const fromClient = (c: ClientRecord) => ({
   backchannel_logout_uri: c.backchannelLogoutUri,
   refresh_idle_ttl: c.refreshTokenIdleTtl,
   refresh_absolute_ttl: c.refreshTokenAbsoluteTtl,
+  tokens_valid_after: c.tokensValidAfter,
   builtin: c.builtin ? 1 : 0,
   created_at: c.createdAt,
   updated_at: c.updatedAt,
@@ -469,6 +628,7 @@ const toClient = (row: Row<'clients'>): ClientRecord => ({
   backchannelLogoutUri: row.backchannel_logout_uri,
   refreshTokenIdleTtl: row.refresh_idle_ttl === null ? null : Number(row.refresh_idle_ttl),
   refreshTokenAbsoluteTtl: row.refresh_absolute_ttl === null ? null : Number(row.refresh_absolute_ttl),
+  tokensValidAfter: row.tokens_valid_after === null ? null : Number(row.tokens_valid_after),
   builtin: Number(row.builtin) === 1,
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),

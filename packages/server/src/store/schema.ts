@@ -25,6 +25,8 @@ export interface Database {
     access_token_ttl: number;
     builtin: number;
     created_at: number;
+    /** JSON array of client ids (RFC 7662 §2.1: who may introspect the API's tokens). */
+    resource_servers: string;
   };
   clients: {
     tenant_id: string;
@@ -40,6 +42,7 @@ export interface Database {
     backchannel_logout_uri: string | null;
     refresh_idle_ttl: number | null;
     refresh_absolute_ttl: number | null;
+    tokens_valid_after: number | null;
     builtin: number;
     created_at: number;
     updated_at: number;
@@ -97,6 +100,7 @@ export interface Database {
     updated_at: number;
   };
   revoked_tokens: { tenant_id: string; jti: string; expires_at: number };
+  issued_tokens: { tenant_id: string; jti: string; grant_id: string; account_id: string | null; client_id: string; expires_at: number };
   gh_node_urls: { public_url: string; seen_at: number };
   audit_events: {
     id: Generated<number>;

@@ -1,19 +1,21 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { decode, startServer, type TestServer } from '../helpers.js';
+import { decode, freePort, startServer, type TestServer } from '../helpers.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
-function gatehouse(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+function gatehouse(args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', main, ...args], { env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'silent', ...env } }, (error, stdout, stderr) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', main, ...args], { env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'silent', ...env } }, (error, stdout, stderr) => {
       resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
     });
+    child.stdin!.end(stdin ?? '');
   });
 }
 
@@ -55,16 +57,37 @@ describe('gatehouse CLI', () => {
     assert.match(client_id, /^cl_/);
     assert.ok(client_secret.length >= 43);
 
-    const token = await gatehouse(['--json', 'token', '--tenant', 'shop', '--client-id', client_id, '--client-secret', client_secret], env);
+    const token = await gatehouse(['--json', 'token', '--tenant', 'shop', '--client-id', client_id, '--client-secret-stdin'], env, `${client_secret}\n`);
     assert.equal(token.code, 0, token.stderr);
+    assert.equal(token.stderr, '');
     const json = JSON.parse(token.stdout);
     assert.equal(json.expires_in, 300);
     const { payload } = decode(json.access_token);
     assert.equal(payload.iss, `${server.url}/t/shop`);
     assert.equal(payload.scope, 'orders:read');
 
-    const plain = await gatehouse(['token', '--tenant', 'shop', '--client-id', client_id, '--client-secret', client_secret], env);
+    const plain = await gatehouse(['token', '--tenant', 'shop', '--client-id', client_id], { ...env, GATEHOUSE_CLIENT_SECRET: client_secret });
+    assert.equal(plain.code, 0, plain.stderr);
     assert.equal(plain.stdout.trim().split('.').length, 3);
+  });
+
+  it('takes a client secret from an argument only with a warning, and never without one', async () => {
+    const created = await gatehouse(['--json', 'clients', 'create', '--tenant', 'default', '--name', 'argv', '--grant-types', 'client_credentials', '--api', 'urn:gatehouse:admin', '--scopes', 'admin:read'], env);
+    assert.equal(created.code, 0, created.stderr);
+    const { client_id, client_secret } = JSON.parse(created.stdout);
+    const argument = await gatehouse(['token', '--tenant', 'default', '--client-id', client_id, '--client-secret', client_secret, '--resource', 'urn:gatehouse:admin'], env);
+    assert.equal(argument.code, 0, argument.stderr);
+    assert.match(argument.stderr, /warning: --client-secret puts the secret in shell history/);
+    assert.ok(!argument.stderr.includes(client_secret));
+    const none = await gatehouse(['token', '--tenant', 'default', '--client-id', client_id], env);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no client secret: pipe it in with --client-secret-stdin/);
+    const both = await gatehouse(['token', '--tenant', 'default', '--client-id', client_id, '--client-secret', 'x', '--client-secret-stdin'], env, 'y');
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /exclude each other/);
+    const empty = await gatehouse(['token', '--tenant', 'default', '--client-id', client_id, '--client-secret-stdin'], env, '\n');
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /the client secret is empty/);
   });
 
   it('registers applications people sign in to: --public, --first-party, exact redirect and logout URIs', async () => {
@@ -146,10 +169,42 @@ describe('gatehouse CLI', () => {
     const badConfig = await gatehouse(['tenants', 'list'], { ...env, GATEHOUSE_PORT: 'abc' });
     assert.equal(badConfig.code, 1);
     assert.match(badConfig.stderr, /GATEHOUSE_PORT/);
-    const badSecret = await gatehouse(['token', '--tenant', 'shop', '--client-id', 'cl_x', '--client-secret', 'nope'], env);
+    const badSecret = await gatehouse(['token', '--tenant', 'shop', '--client-id', 'cl_x', '--client-secret-stdin'], env, 'nope');
     assert.equal(badSecret.code, 1);
     assert.match(badSecret.stderr, /invalid_client/);
     const clients = (await server.core.catalog.listClients('shop')).length;
     assert.equal(clients, 1);
+  });
+});
+
+describe('gatehouse serve, first start', () => {
+  it('writes the bootstrap secret to GATEHOUSE_BOOTSTRAP_SECRET_FILE (0600), not stdout, and shows a token command that reads it from stdin', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-serve-'));
+    const file = join(dataDir, 'bootstrap-secret');
+    const port = await freePort();
+    const env = { GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_PORT: String(port), GATEHOUSE_PUBLIC_URL: `http://127.0.0.1:${port}`, GATEHOUSE_HOST: '127.0.0.1' };
+    const server = spawn(process.execPath, ['--import', 'tsx', main, 'serve'], { env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'silent', GATEHOUSE_BOOTSTRAP_SECRET_FILE: file, ...env } });
+    try {
+      let stdout = '';
+      await new Promise<void>((resolve, reject) => {
+        server.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+          if (stdout.includes('token:')) resolve();
+        });
+        server.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+      });
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const secret = readFileSync(file, 'utf8').trim();
+      assert.ok(secret.length >= 43);
+      assert.ok(!stdout.includes(secret), 'the secret is not printed');
+      assert.match(stdout, /--client-secret-stdin < .*bootstrap-secret/);
+      const token = await gatehouse(['token', '--tenant', 'default', '--client-id', 'gatehouse-bootstrap', '--resource', 'urn:gatehouse:admin', '--client-secret-stdin'], env, readFileSync(file, 'utf8'));
+      assert.equal(token.code, 0, token.stderr);
+      assert.equal(decode(token.stdout.trim()).payload.aud, 'urn:gatehouse:admin');
+    } finally {
+      server.kill('SIGTERM');
+      await once(server, 'exit');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, options } from '../../src/config/defaults.js';
 
-const key = Buffer.alloc(32, 1).toString('base64url');
+const key = randomBytes(32).toString('base64url');
 
 describe('configuration', () => {
   it('has working defaults for development', () => {
@@ -47,7 +48,37 @@ describe('configuration', () => {
 
   it('accepts a master key as base64url or hex', () => {
     assert.equal(loadConfig({ GATEHOUSE_MASTER_KEY: key }).masterKey?.length, 32);
-    assert.equal(loadConfig({ GATEHOUSE_MASTER_KEY: 'ab'.repeat(32) }).masterKey?.length, 32);
+    assert.equal(loadConfig({ GATEHOUSE_MASTER_KEY: randomBytes(32).toString('hex') }).masterKey?.length, 32);
+  });
+
+  it('refuses a master key nobody generated: zeros, a repeated byte or pattern, a counting sequence', () => {
+    const degenerate = [
+      Buffer.alloc(32),
+      Buffer.alloc(32, 0xab),
+      Buffer.from('abcd'.repeat(16), 'hex'),
+      Buffer.from('0123456789abcdef'.repeat(4), 'hex'),
+      Buffer.from(Array.from({ length: 32 }, (_, i) => i)),
+      Buffer.from(Array.from({ length: 32 }, (_, i) => (250 + 3 * i) % 256)),
+    ];
+    for (const bytes of degenerate) {
+      for (const text of [bytes.toString('base64'), bytes.toString('hex')]) {
+        assert.throws(() => loadConfig({ GATEHOUSE_MASTER_KEY: text }), (e: ConfigError) => e.variable === 'GATEHOUSE_MASTER_KEY' && /not random/.test(e.message), text);
+      }
+    }
+  });
+
+  it('refuses a public URL with a query, a fragment or credentials (issuers are built from it)', () => {
+    for (const url of ['https://id.example.com/?tenant=x', 'https://id.example.com#top', 'https://id.example.com/#', 'https://id.example.com?', 'https://user:pw@id.example.com']) {
+      assert.throws(() => loadConfig({ GATEHOUSE_PUBLIC_URL: url }), (e: ConfigError) => e.variable === 'GATEHOUSE_PUBLIC_URL', url);
+    }
+    assert.equal(loadConfig({ GATEHOUSE_PUBLIC_URL: 'https://example.com/id/' }).publicUrl, 'https://example.com/id');
+  });
+
+  it('reads GATEHOUSE_TRUST_PROXY as false, a hop count or proxy addresses', () => {
+    assert.equal(loadConfig({}).trustProxy, false);
+    assert.deepEqual(loadConfig({ GATEHOUSE_TRUST_PROXY: 'true' }).trustProxy, { hops: 1 });
+    assert.deepEqual(loadConfig({ GATEHOUSE_TRUST_PROXY: '2' }).trustProxy, { hops: 2 });
+    assert.deepEqual(loadConfig({ GATEHOUSE_TRUST_PROXY: '10.0.0.0/8,::1' }).trustProxy, { addresses: ['10.0.0.0/8', '::1'] });
   });
 
   describe('in production', () => {

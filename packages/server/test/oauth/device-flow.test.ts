@@ -86,6 +86,20 @@ for (const dialect of dialects) {
       assert.equal((await post('/token', { grant_type: 'refresh_token', refresh_token: refreshed.json.refresh_token! })).json.error, 'invalid_grant');
     });
 
+    it('gives one token set to parallel polls of an approved device code, and the replay kills the grant', async () => {
+      for (let round = 0; round < 3; round++) {
+        const started = await post('/device/auth', { scope: 'openid offline_access' });
+        await approve(started.json.user_code!);
+        const answers = await Promise.all(Array.from({ length: 12 }, () => post('/token', { grant_type: DEVICE_CODE, device_code: started.json.device_code! })));
+        const issued = answers.filter((a) => a.status === 200);
+        assert.equal(issued.length, 1, `round ${round}: ${answers.map((a) => a.status).join(' ')}`);
+        assert.ok(answers.every((a) => a.status === 200 || a.json.error === 'invalid_grant'));
+        assert.equal((await post('/token', { grant_type: 'refresh_token', refresh_token: issued[0]!.json.refresh_token! })).json.error, 'invalid_grant');
+      }
+      await server.core.audit.flush();
+      assert.ok((await server.core.repos.audit.query({ tenantId: 'acme', action: 'device_code.reused', limit: 10 })).length >= 1);
+    });
+
     it('says so when the code is wrong, and lets the person cancel', async () => {
       const agent = new Agent(server.url);
       const started = await post('/device/auth', { scope: 'openid' });

@@ -83,13 +83,13 @@ describe('sign-in refuses and audits attacks', () => {
     const { challenge } = verifierPair();
     await agent.follow(authorizeUrl({ code_challenge: challenge, code_challenge_method: 'S256' }));
     // Whatever session cookie the browser held before signing in (here: one the attacker planted)…
-    agent.cookies.set('_session', 'attacker-chosen-session-id');
+    agent.cookies.set('_session_acme', 'attacker-chosen-session-id');
     await signIn(agent, { code_challenge: challenge, code_challenge_method: 'S256' });
-    const after = agent.cookies.get('_session');
+    const after = agent.cookies.get('_session_acme');
     assert.ok(after && after !== 'attacker-chosen-session-id');
     // … gives the attacker nothing.
     const attacker = new Agent(server.url);
-    attacker.cookies.set('_session', 'attacker-chosen-session-id');
+    attacker.cookies.set('_session_acme', 'attacker-chosen-session-id');
     assert.equal((await attacker.follow(authorizeUrl({ prompt: 'none', code_challenge: challenge, code_challenge_method: 'S256' }))).callback?.searchParams.get('error'), 'login_required');
   });
 

@@ -63,6 +63,7 @@ const api = (tenantId: string, id: string, identifier: string, extra: Partial<Ap
   accessTokenTtl: 600,
   builtin: false,
   createdAt: T0,
+  resourceServers: [],
   ...extra,
 });
 
@@ -80,6 +81,7 @@ const client = (tenantId: string, clientId: string, extra: Partial<ClientRecord>
   backchannelLogoutUri: 'https://app.example.com/backchannel',
   refreshTokenIdleTtl: 3600,
   refreshTokenAbsoluteTtl: null,
+  tokensValidAfter: null,
   builtin: false,
   createdAt: T0,
   updatedAt: T0,
@@ -348,6 +350,20 @@ for (const dialect of dialects) {
       before(async () => {
         await repos.tenants.create(tenant('clients-a'));
         await repos.tenants.create(tenant('clients-b'));
+        // Client entries name APIs of their tenant (the store keeps only those: issue 9 part 12).
+        for (const t of ['clients-a', 'clients-b']) {
+          await repos.oauth.createApi(api(t, `${t}-api`, 'https://api.example.com', { scopes: ['read'] }));
+          await repos.oauth.createApi(api(t, `${t}-orders`, 'https://orders.example.com', { scopes: ['orders:read', 'orders:write'] }));
+          await repos.oauth.createApi(api(t, `${t}-billing`, 'https://billing.example.com', { scopes: [] }));
+        }
+      });
+
+      it('keeps only the entries of APIs and scopes the tenant defines, at create and at update', async () => {
+        await repos.oauth.createClient(client('clients-a', 'svc-clamp', { apiScopes: { 'https://orders.example.com': ['orders:read', 'orders:nope'], 'https://gone.example.com': ['read'] } }));
+        assert.deepEqual((await repos.oauth.getClient('clients-a', 'svc-clamp'))!.client.apiScopes, { 'https://orders.example.com': ['orders:read'] });
+        const stored = (await repos.oauth.getClient('clients-a', 'svc-clamp'))!.client;
+        await repos.oauth.updateClient({ ...stored, apiScopes: { 'https://api.example.com': ['read', 'write'], 'https://gone.example.com': [] } });
+        assert.deepEqual((await repos.oauth.getClient('clients-a', 'svc-clamp'))!.client.apiScopes, { 'https://api.example.com': ['read'] });
       });
 
       it('creates a client with a secret and returns both from getClient', async () => {
@@ -409,6 +425,26 @@ for (const dialect of dialects) {
 
         assert.equal(await repos.oauth.getClient('clients-a', 'svc-ghost'), undefined);
         assert.deepEqual(await secretRows('clients-a', 'svc-ghost'), []);
+      });
+
+      it('moves a client\'s tokens-valid-after time forward only, and keeps it through updates', async () => {
+        const original = client('clients-a', 'svc-valid-after');
+        await repos.oauth.createClient(original, secret('s1', 'one', T0));
+
+        assert.equal(await repos.oauth.revokeClientTokens('clients-a', 'svc-valid-after', T0 + HOUR), true);
+        assert.equal((await repos.oauth.getClient('clients-a', 'svc-valid-after'))?.client.tokensValidAfter, T0 + HOUR);
+        assert.equal(await repos.oauth.revokeClientTokens('clients-a', 'svc-valid-after', T0), true);
+        assert.equal((await repos.oauth.getClient('clients-a', 'svc-valid-after'))?.client.tokensValidAfter, T0 + HOUR, 'never moved back');
+        // An update carries the record it read; it must not reset a revocation made meanwhile.
+        assert.equal(await repos.oauth.updateClient({ ...original, name: 'renamed', tokensValidAfter: null }), true);
+        assert.equal((await repos.oauth.getClient('clients-a', 'svc-valid-after'))?.client.tokensValidAfter, T0 + HOUR);
+        // A rotation without grace moves it in the same transaction; one with grace leaves it.
+        await repos.oauth.rotateSecret('clients-a', 'svc-valid-after', secret('s2', 'two', T0 + 2 * HOUR), T0 + 3 * HOUR);
+        assert.equal((await repos.oauth.getClient('clients-a', 'svc-valid-after'))?.client.tokensValidAfter, T0 + HOUR);
+        await repos.oauth.rotateSecret('clients-a', 'svc-valid-after', secret('s3', 'three', T0 + 4 * HOUR), T0 + 4 * HOUR, T0 + 4 * HOUR);
+        assert.equal((await repos.oauth.getClient('clients-a', 'svc-valid-after'))?.client.tokensValidAfter, T0 + 4 * HOUR);
+        assert.equal(await repos.oauth.revokeClientTokens('clients-a', 'svc-ghost', T0), false);
+        assert.equal(await repos.oauth.revokeClientTokens('clients-b', 'svc-valid-after', T0 + DAY), false, 'another tenant\'s client of that id does not exist');
       });
 
       it('refuses to delete a built-in client and keeps its secrets', async () => {
@@ -511,9 +547,22 @@ for (const dialect of dialects) {
         await repos.oauth.upsertPayload(payload('oidc-a', 'AuthorizationCode', 'code-consume'));
         const at = Math.floor((T0 + MINUTE) / 1000);
 
-        await repos.oauth.consumePayload('oidc-a', 'AuthorizationCode', 'code-consume', at);
+        assert.equal(await repos.oauth.consumePayload('oidc-a', 'AuthorizationCode', 'code-consume', at), true);
 
         assert.equal((await repos.oauth.findPayload('oidc-a', 'AuthorizationCode', 'id', 'code-consume'))?.consumedAt, at);
+      });
+
+      it('consumes a payload once: of parallel consumers exactly one wins, a later one loses and keeps the first time', async () => {
+        await repos.oauth.upsertPayload(payload('oidc-a', 'RefreshToken', 'rt-race'));
+        const at = Math.floor((T0 + MINUTE) / 1000);
+
+        const won = await Promise.all(Array.from({ length: 8 }, (_, i) => repos.oauth.consumePayload('oidc-a', 'RefreshToken', 'rt-race', at + i)));
+
+        assert.equal(won.filter(Boolean).length, 1);
+        const first = (await repos.oauth.findPayload('oidc-a', 'RefreshToken', 'id', 'rt-race'))?.consumedAt;
+        assert.equal(await repos.oauth.consumePayload('oidc-a', 'RefreshToken', 'rt-race', at + 100), false);
+        assert.equal((await repos.oauth.findPayload('oidc-a', 'RefreshToken', 'id', 'rt-race'))?.consumedAt, first);
+        assert.equal(await repos.oauth.consumePayload('oidc-a', 'RefreshToken', 'no-such-token', at), false);
       });
 
       it('destroys a payload', async () => {
@@ -594,6 +643,65 @@ for (const dialect of dialects) {
         assert.equal(await repos.oauth.isTokenRevoked('revoked-a', 'jti-1'), true);
         assert.equal(await repos.oauth.isTokenRevoked('revoked-b', 'jti-1'), false);
         assert.equal(await repos.oauth.isTokenRevoked('revoked-a', 'jti-2'), false);
+      });
+
+      const issued = (tenantId: string, jti: string, grantId: string, accountId: string | null, expiresAt = T0 + DAY) => ({ tenantId, jti, grantId, accountId, clientId: 'cl_app', expiresAt });
+
+      it('revokes the JWT access tokens recorded under a grant when the grant is revoked, and only those', async () => {
+        for (const g of ['g-1', 'g-2']) await repos.oauth.upsertPayload(payload('issued-a', 'Grant', g, { accountId: 'usr_ann' }));
+        await repos.oauth.recordIssuedToken(issued('issued-a', 'at-1', 'g-1', 'usr_ann'));
+        await repos.oauth.recordIssuedToken(issued('issued-a', 'at-1b', 'g-1', 'usr_ann'));
+        await repos.oauth.recordIssuedToken(issued('issued-a', 'at-2', 'g-2', 'usr_ann'));
+        assert.equal(await repos.oauth.isTokenRevoked('issued-a', 'at-1'), false);
+        const before = await currentRevision(handle.db);
+
+        await repos.oauth.revokeGrant('issued-a', 'g-1');
+
+        assert.deepEqual(await Promise.all(['at-1', 'at-1b', 'at-2'].map((jti) => repos.oauth.isTokenRevoked('issued-a', jti))), [true, true, false]);
+        // Every node's verifier forgets what it had verified for the tenant.
+        assert.ok((await currentRevision(handle.db)) > before);
+      });
+
+      it('revokes the JWT access tokens of a grant when the grant row is destroyed', async () => {
+        await repos.oauth.upsertPayload(payload('issued-e', 'Grant', 'g-e'));
+        await repos.oauth.recordIssuedToken(issued('issued-e', 'at-e', 'g-e', null));
+
+        await repos.oauth.destroyPayload('issued-e', 'Grant', 'g-e');
+
+        assert.equal(await repos.oauth.isTokenRevoked('issued-e', 'at-e'), true);
+        assert.equal(await repos.oauth.findPayload('issued-e', 'Grant', 'id', 'g-e'), undefined);
+      });
+
+      it('revokes every JWT access token of an account when the account is revoked', async () => {
+        for (const g of ['g-ann', 'g-bob']) await repos.oauth.upsertPayload(payload('issued-b', 'Grant', g));
+        await repos.oauth.recordIssuedToken(issued('issued-b', 'at-ann', 'g-ann', 'usr_ann'));
+        await repos.oauth.recordIssuedToken(issued('issued-b', 'at-bob', 'g-bob', 'usr_bob'));
+
+        await repos.oauth.revokeAccount('issued-b', 'usr_ann');
+
+        assert.equal(await repos.oauth.isTokenRevoked('issued-b', 'at-ann'), true);
+        assert.equal(await repos.oauth.isTokenRevoked('issued-b', 'at-bob'), false);
+      });
+
+      it('revokes at once a token recorded under a grant that is gone, and records one jti once', async () => {
+        await repos.oauth.recordIssuedToken(issued('issued-c', 'at-late', 'g-revoked', 'usr_ann'));
+        assert.equal(await repos.oauth.isTokenRevoked('issued-c', 'at-late'), true);
+
+        await repos.oauth.upsertPayload(payload('issued-c', 'Grant', 'g-live'));
+        await repos.oauth.recordIssuedToken(issued('issued-c', 'at-twice', 'g-live', null));
+        await repos.oauth.recordIssuedToken(issued('issued-c', 'at-twice', 'g-live', null));
+        assert.equal(await repos.oauth.isTokenRevoked('issued-c', 'at-twice'), false);
+      });
+
+      it('prunes the records of expired tokens', async () => {
+        await repos.oauth.upsertPayload(payload('issued-d', 'Grant', 'g-d', { expiresAt: null }));
+        await repos.oauth.recordIssuedToken(issued('issued-d', 'at-old', 'g-d', null, T0 - 1));
+        await repos.oauth.recordIssuedToken(issued('issued-d', 'at-new', 'g-d', null, T0 + HOUR));
+        const rows = () => handle.db.selectFrom('issued_tokens').select('jti').where('tenant_id', '=', 'issued-d').orderBy('jti').execute();
+
+        await repos.oauth.purgeExpired(T0);
+
+        assert.deepEqual((await rows()).map((r) => r.jti), ['at-new']);
       });
 
       it('accepts revoking the same token twice', async () => {
@@ -730,6 +838,7 @@ for (const dialect of dialects) {
           { name: 'api delete', tenantId: t, kind: 'apis', write: () => repos.oauth.deleteApi(t, 'orders') },
           { name: 'client create', tenantId: t, kind: 'clients', write: () => repos.oauth.createClient(client(t, 'svc'), secret('s1', 'one', T0)) },
           { name: 'rotateSecret', tenantId: t, kind: 'clients', write: () => repos.oauth.rotateSecret(t, 'svc', secret('s2', 'two', T0 + HOUR), T0 + DAY) },
+          { name: 'revokeClientTokens', tenantId: t, kind: 'clients', write: () => repos.oauth.revokeClientTokens(t, 'svc', T0 + HOUR) },
           { name: 'deleteClient', tenantId: t, kind: 'clients', write: () => repos.oauth.deleteClient(t, 'svc') },
           { name: 'another tenant create', tenantId: 'rev-b', kind: 'tenants', write: () => repos.tenants.create(tenant('rev-b')) },
         ];
@@ -758,6 +867,7 @@ for (const dialect of dialects) {
           { name: 'delete unknown API', write: () => repos.oauth.deleteApi(t, 'nope'), returns: false },
           { name: 'delete built-in client', write: () => repos.oauth.deleteClient(t, 'admin'), returns: false },
           { name: 'rotate secret of unknown client', write: () => repos.oauth.rotateSecret(t, 'nope', secret('s', 'x', T0), T0), returns: false },
+          { name: 'revoke tokens of unknown client', write: () => repos.oauth.revokeClientTokens(t, 'nope', T0), returns: false },
           { name: 'retireDue with nothing due', write: () => repos.keys.retireDue(t, T0 + 365 * DAY), returns: 0 },
         ];
 

@@ -3,7 +3,8 @@ import { defineErrors } from '../../errors.js';
 /**
  * Caveat errors. Compile-time ones (expression, parameter, duplicate) are schema mistakes and
  * surface when the schema is written; the evaluation-time ones come from the context a caller
- * or a stored relationship supplied, and the engine turns them into a denial.
+ * or a stored relationship supplied, and the engine fails every answer that depends on them
+ * (never a denial: under an exclusion a denial would grant).
  */
 export const caveatErrors = defineErrors({
   AUTHZ_CAVEAT_INVALID_EXPRESSION: { status: 400, message: 'Caveat "{caveat}" has an invalid expression: {reason}' },

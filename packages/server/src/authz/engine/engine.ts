@@ -1,6 +1,7 @@
+import { GatehouseError } from '../../errors.js';
 import type { CaveatResult, Definition, ObjectRef, PermissionExpr, Relationship, Schema, SubjectRef } from '../types.js';
 import { lowerArrowChains, unlowered } from '../schema/arrow-chains.js';
-import { engineErrors } from './errors.js';
+import { engineErrors, MAX_NESTING } from './errors.js';
 import { expandTree, type ExpandNode, type ExpandRequest } from './expand.js';
 import { explainCheck, type Explanation } from './explain.js';
 import { collectMentions, monotonePermissions, reverseEdges } from './reachability.js';
@@ -41,14 +42,20 @@ export interface EngineDeps {
   clock?: () => number;
 }
 
-// Three-valued outcome: yes, no, or "depends on caveat parameters that were not given".
-type Outcome = { s: 0 } | { s: 1 } | { s: 2; missing: Set<string> };
+// Outcome of a walk: yes, no, "depends on caveat parameters that were not given", or "cannot
+// be decided" (a caveat that failed to evaluate, a cycle through an exclusion). The last one
+// is Kleene's unknown with its reason: it never grants and never denies by itself, a `+` with
+// a yes or an `&` / `-` with a no decides without it, and a verdict that depends on it is an
+// error (SpiceDB fails such a check instead of answering it).
+type Outcome = { s: 0 } | { s: 1 } | { s: 2; missing: Set<string> } | { s: 3; error: GatehouseError };
 const NO: Outcome = { s: 0 };
 const YES: Outcome = { s: 1 };
 const maybe = (missing: Iterable<string>): Outcome => ({ s: 2, missing: new Set(missing) });
 
 function or(a: Outcome, b: Outcome): Outcome {
   if (a.s === 1 || b.s === 1) return YES;
+  if (a.s === 3) return a;
+  if (b.s === 3) return b;
   if (a.s === 0) return b;
   if (b.s === 0) return a;
   return maybe([...a.missing, ...b.missing]);
@@ -56,6 +63,8 @@ function or(a: Outcome, b: Outcome): Outcome {
 
 function and(a: Outcome, b: Outcome): Outcome {
   if (a.s === 0 || b.s === 0) return NO;
+  if (a.s === 3) return a;
+  if (b.s === 3) return b;
   if (a.s === 1) return b;
   if (b.s === 1) return a;
   return maybe([...a.missing, ...b.missing]);
@@ -64,8 +73,16 @@ function and(a: Outcome, b: Outcome): Outcome {
 /** `a - b`: yes only when a is yes and b is no; a conditional on either side stays conditional. */
 function butNot(a: Outcome, b: Outcome): Outcome {
   if (a.s === 0 || b.s === 1) return NO;
+  if (a.s === 3) return a;
+  if (b.s === 3) return b;
   if (a.s === 1 && b.s === 0) return YES;
   return maybe([...(a.s === 2 ? a.missing : []), ...(b.s === 2 ? b.missing : [])]);
+}
+
+/** An error of a caveat evaluation as an undecided outcome; anything else is a bug and propagates. */
+function undecided(error: unknown): Outcome {
+  if (error instanceof GatehouseError) return { s: 3, error };
+  throw error;
 }
 
 const normalise = (subject: SubjectRef): SubjectRef =>
@@ -74,7 +91,9 @@ const normalise = (subject: SubjectRef): SubjectRef =>
 /**
  * The permission engine: check, lookup-resources and lookup-subjects over one relationship
  * reader (one revision). Caveats give three-valued answers; expired relationships are
- * ignored; cycles in data terminate; walks deeper than maxDepth fail with a clear error.
+ * ignored; cycles in data terminate; walks deeper than maxDepth fail with a clear error. A
+ * verdict that hangs on a caveat that failed to evaluate or on a cycle through an exclusion
+ * throws that error (AUTHZ_CAVEAT_CONTEXT_INVALID, AUTHZ_CAVEAT_EVALUATION_FAILED, AUTHZ_CYCLE).
  */
 export function createEngine({ schema: declared, reader, caveats, maxDepth = 50, clock = Date.now }: EngineDeps) {
   const schema = lowerArrowChains(declared);
@@ -92,7 +111,10 @@ export function createEngine({ schema: declared, reader, caveats, maxDepth = 50,
     const subject = normalise(subjectIn);
     const now = clock();
     const memo = new Map<string, Outcome>();
-    const onPath = new Set<string>();
+    // Key → how many exclusions' subtracted sides the walk was inside when it entered the key.
+    const onPath = new Map<string, number>();
+    let negations = 0;
+    let nesting = 0;
     let cycleCuts = 0;
 
     function caveatOf(r: Relationship): Outcome {
@@ -103,9 +125,11 @@ export function createEngine({ schema: declared, reader, caveats, maxDepth = 50,
       let result: CaveatResult;
       try {
         result = caveats.evaluate(r.caveat.name, merged);
-      } catch {
-        // A caveat that cannot be evaluated (bad context, runtime error) grants nothing.
-        return NO;
+      } catch (error) {
+        // A caveat that cannot be evaluated (a context value of the wrong type, a runtime error
+        // such as a division by zero) is undecided, not false: read as false under an
+        // exclusion it would lift a ban for whoever controls the context.
+        return undecided(error);
       }
       if (result.result === 'true') return YES;
       if (result.result === 'false') return NO;
@@ -118,15 +142,19 @@ export function createEngine({ schema: declared, reader, caveats, maxDepth = 50,
       const key = `${type}:${id}#${name}`;
       const cached = memo.get(key);
       if (cached) return cached;
-      if (onPath.has(key)) {
-        // A cycle in the data: this path adds nothing new.
+      const entered = onPath.get(key);
+      if (entered !== undefined) {
         cycleCuts++;
-        return NO;
+        // A cycle in the data. Through unions, intersections and arrows only, cutting it as
+        // "no" gives the least fixed point: a grant needs a finite chain of relationships.
+        // Through the subtracted side of an exclusion (`viewer = direct - restricted` with
+        // `restricted` reaching `viewer` again) no answer is sound, so the walk is undecided.
+        return negations > entered ? { s: 3, error: engineErrors.create('AUTHZ_CYCLE', { object: key }) } : NO;
       }
       if (onPath.size >= maxDepth) throw engineErrors.create('AUTHZ_DEPTH_EXCEEDED', { maxDepth });
       const def = definition(type);
       const cutsBefore = cycleCuts;
-      onPath.add(key);
+      onPath.set(key, negations);
       let outcome: Outcome;
       try {
         const permission = def.permissions.get(name);
@@ -194,7 +222,16 @@ export function createEngine({ schema: declared, reader, caveats, maxDepth = 50,
       return mode === 'all' && targets === 0 ? NO : outcome;
     }
 
+    // Each nested expression is a frame of this walk, as each relation is: bounded together
+    // (a deep expression in every object of a deep chain must not exhaust the stack).
     function expression(def: Definition, id: string, expr: PermissionExpr): Outcome {
+      if (++nesting > MAX_NESTING) throw engineErrors.create('AUTHZ_NESTING_EXCEEDED', { max: MAX_NESTING });
+      const outcome = expressionOf(def, id, expr);
+      nesting--;
+      return outcome;
+    }
+
+    function expressionOf(def: Definition, id: string, expr: PermissionExpr): Outcome {
       switch (expr.kind) {
         case 'nil':
           return NO;
@@ -225,7 +262,12 @@ export function createEngine({ schema: declared, reader, caveats, maxDepth = 50,
         case 'exclusion': {
           const base = expression(def, id, expr.base);
           if (base.s === 0) return NO;
-          return butNot(base, expression(def, id, expr.subtract));
+          negations++;
+          try {
+            return butNot(base, expression(def, id, expr.subtract));
+          } finally {
+            negations--;
+          }
         }
       }
     }
@@ -234,6 +276,7 @@ export function createEngine({ schema: declared, reader, caveats, maxDepth = 50,
   }
 
   function toResult(outcome: Outcome): CheckResult {
+    if (outcome.s === 3) throw outcome.error;
     if (outcome.s === 1) return { permissionship: 'allowed' };
     if (outcome.s === 0) return { permissionship: 'denied' };
     return { permissionship: 'conditional', missing: [...outcome.missing].sort() };
@@ -310,6 +353,8 @@ export function createEngine({ schema: declared, reader, caveats, maxDepth = 50,
       for (const id of candidates) {
         if (exactIds.has(id)) continue;
         const outcome = s.evaluate(request.resourceType, id, request.permission);
+        // As check: a candidate that cannot be decided fails the lookup, it is not left out.
+        if (outcome.s === 3) throw outcome.error;
         if (outcome.s === 1) allowed.push(id);
         else if (outcome.s === 2) conditional.push(id);
       }
@@ -357,6 +402,7 @@ export function createEngine({ schema: declared, reader, caveats, maxDepth = 50,
       for (const id of candidates) {
         const subject: SubjectRef = { type: request.subjectType, id, ...(request.subjectRelation ? { relation: request.subjectRelation } : {}) };
         const outcome = session(subject, request.context ?? {}).evaluate(request.resource.type, request.resource.id, request.permission);
+        if (outcome.s === 3) throw outcome.error;
         if (outcome.s === 1) allowed.push(id);
         else if (outcome.s === 2) conditional.push(id);
       }

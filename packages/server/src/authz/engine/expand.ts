@@ -1,7 +1,7 @@
 import type { CaveatResult, Definition, ObjectRef, PermissionExpr, Relationship, Schema } from '../types.js';
 import { unlowered } from '../schema/arrow-chains.js';
 import type { CaveatEvaluator } from './engine.js';
-import { engineErrors } from './errors.js';
+import { engineErrors, MAX_NESTING } from './errors.js';
 import type { RelationshipReader } from './relationship-index.js';
 
 /** The relation or permission of one object that a node expands. */
@@ -79,6 +79,7 @@ export function expandTree({ schema, reader, caveats, maxDepth, now }: ExpandDep
   const depth = request.depth ?? 1;
   if (!Number.isInteger(depth) || depth < 1) throw new TypeError(`expand: depth must be a positive integer, got ${String(depth)}`);
   const onPath = new Set<string>();
+  let nesting = 0;
 
   function definition(type: string): Definition {
     const def = schema.definitions.get(type);
@@ -91,13 +92,10 @@ export function expandTree({ schema, reader, caveats, maxDepth, now }: ExpandDep
     if (!r.caveat) return { drop: false };
     if (request.context === undefined) return { drop: false, caveat: r.caveat.name };
     const merged = r.caveat.context ? { ...request.context, ...r.caveat.context } : request.context;
-    let result: CaveatResult;
-    try {
-      result = caveats.evaluate(r.caveat.name, merged);
-    } catch {
-      // As in check: a caveat that cannot be evaluated grants nothing.
-      return { drop: true };
-    }
+    // As in check, a caveat that cannot be evaluated with this context (a value of the wrong
+    // type, a runtime error) is an error, not a false caveat: dropping the relationship would
+    // hide a subtracted subject from the tree.
+    const result: CaveatResult = caveats.evaluate(r.caveat.name, merged);
     if (result.result === 'true') return { drop: false };
     if (result.result === 'false') return { drop: true };
     return { drop: false, caveat: r.caveat.name, missing: [...result.missing].sort() };
@@ -146,7 +144,16 @@ export function expandTree({ schema, reader, caveats, maxDepth, now }: ExpandDep
     return { kind: 'leaf', expanded, subjects, ...(levels > 1 ? { usersets } : {}) };
   }
 
+  // The tree nests as deep as the walk: bounded, so neither the walk nor the tree's JSON
+  // serialisation can exhaust the stack.
   function expression(def: Definition, id: string, expanded: ExpandedRef, expr: PermissionExpr, levels: number): ExpandNode {
+    if (++nesting > MAX_NESTING) throw engineErrors.create('AUTHZ_NESTING_EXCEEDED', { max: MAX_NESTING });
+    const tree = expressionOf(def, id, expanded, expr, levels);
+    nesting--;
+    return tree;
+  }
+
+  function expressionOf(def: Definition, id: string, expanded: ExpandedRef, expr: PermissionExpr, levels: number): ExpandNode {
     switch (expr.kind) {
       case 'nil':
         return { kind: 'leaf', expanded, subjects: [] };

@@ -1,8 +1,9 @@
+import { GatehouseError } from '../../errors.js';
 import { formatRelationship } from '../relationships/index.js';
 import { chainText, unlowered } from '../schema/arrow-chains.js';
 import type { CaveatResult, Definition, PermissionExpr, Relationship, Schema, SubjectRef } from '../types.js';
 import type { CaveatEvaluator } from './engine.js';
-import { engineErrors } from './errors.js';
+import { engineErrors, MAX_NESTING } from './errors.js';
 import type { RelationshipReader } from './relationship-index.js';
 
 /**
@@ -71,9 +72,10 @@ type Denial =
   | { kind: 'expired'; rels: Relationship[] }
   | { kind: 'intersection'; branch: string };
 
-// The engine's three-valued outcome, with evidence: the trails that grant, the caveats that
-// leave it open, or why nothing granted.
-type Proof = { s: 0; why?: Denial } | { s: 1; trails: Trail[] } | { s: 2; missing: Set<string>; caveats: Set<string> };
+// The engine's outcome, with evidence: the trails that grant, the caveats that leave it open,
+// why nothing granted, or the error that leaves it undecided (as in the engine: a failed caveat
+// or a cycle through an exclusion).
+type Proof = { s: 0; why?: Denial } | { s: 1; trails: Trail[] } | { s: 2; missing: Set<string>; caveats: Set<string> } | { s: 3; error: GatehouseError };
 
 const NO: Proof = { s: 0 };
 /** The subject is the set itself: a path of no further relationships. */
@@ -91,6 +93,8 @@ function worse(a: Denial | undefined, b: Denial | undefined): Denial | undefined
 function or(a: Proof, b: Proof): Proof {
   if (a.s === 1) return a;
   if (b.s === 1) return b;
+  if (a.s === 3) return a;
+  if (b.s === 3) return b;
   if (a.s === 0 && b.s === 0) return { s: 0, why: worse(a.why, b.why) };
   if (a.s === 0) return b;
   if (b.s === 0) return a;
@@ -100,6 +104,8 @@ function or(a: Proof, b: Proof): Proof {
 function and(a: Proof, b: Proof): Proof {
   if (a.s === 0) return a;
   if (b.s === 0) return b;
+  if (a.s === 3) return a;
+  if (b.s === 3) return b;
   if (a.s === 1 && b.s === 1) return { s: 1, trails: [...a.trails, ...b.trails] };
   if (a.s === 1) return b;
   if (b.s === 1) return a;
@@ -109,6 +115,8 @@ function and(a: Proof, b: Proof): Proof {
 function butNot(a: Proof, b: Proof): Proof {
   if (a.s === 0) return a;
   if (b.s === 1) return { s: 0, why: { kind: 'excluded', trails: b.trails } };
+  if (a.s === 3) return a;
+  if (b.s === 3) return b;
   if (a.s === 1 && b.s === 0) return a;
   const missing = [...(a.s === 2 ? a.missing : []), ...(b.s === 2 ? b.missing : [])];
   const caveats = [...(a.s === 2 ? a.caveats : []), ...(b.s === 2 ? b.caveats : [])];
@@ -166,7 +174,9 @@ export function explainCheck(
   const subject = normalise(request.subject);
   const context = request.context ?? {};
   const memo = new Map<string, Proof>();
-  const onPath = new Set<string>();
+  const onPath = new Map<string, number>();
+  let negations = 0;
+  let nesting = 0;
   let cycleCuts = 0;
 
   function definition(type: string): Definition {
@@ -182,8 +192,9 @@ export function explainCheck(
     let result: CaveatResult;
     try {
       result = caveats.evaluate(r.caveat.name, merged);
-    } catch {
-      return { s: 0, why: { kind: 'caveat', caveats: new Set([r.caveat.name]) } };
+    } catch (error) {
+      if (error instanceof GatehouseError) return { s: 3, error };
+      throw error;
     }
     if (result.result === 'true') return HOLDS;
     if (result.result === 'false') return { s: 0, why: { kind: 'caveat', caveats: new Set([r.caveat.name]) } };
@@ -195,14 +206,15 @@ export function explainCheck(
     const key = `${type}:${id}#${name}`;
     const cached = memo.get(key);
     if (cached) return cached;
-    if (onPath.has(key)) {
+    const entered = onPath.get(key);
+    if (entered !== undefined) {
       cycleCuts++;
-      return NO;
+      return negations > entered ? { s: 3, error: engineErrors.create('AUTHZ_CYCLE', { object: key }) } : NO;
     }
     if (onPath.size >= maxDepth) throw engineErrors.create('AUTHZ_DEPTH_EXCEEDED', { maxDepth });
     const def = definition(type);
     const cutsBefore = cycleCuts;
-    onPath.add(key);
+    onPath.set(key, negations);
     let proof: Proof;
     try {
       const permission = def.permissions.get(name);
@@ -267,6 +279,13 @@ export function explainCheck(
   }
 
   function expression(def: Definition, id: string, expr: PermissionExpr): Proof {
+    if (++nesting > MAX_NESTING) throw engineErrors.create('AUTHZ_NESTING_EXCEEDED', { max: MAX_NESTING });
+    const proof = expressionOf(def, id, expr);
+    nesting--;
+    return proof;
+  }
+
+  function expressionOf(def: Definition, id: string, expr: PermissionExpr): Proof {
     switch (expr.kind) {
       case 'nil':
         return NO;
@@ -298,7 +317,12 @@ export function explainCheck(
       case 'exclusion': {
         const base = expression(def, id, expr.base);
         if (base.s === 0) return base;
-        return butNot(base, expression(def, id, expr.subtract));
+        negations++;
+        try {
+          return butNot(base, expression(def, id, expr.subtract));
+        } finally {
+          negations--;
+        }
       }
     }
   }
@@ -310,6 +334,8 @@ export function explainCheck(
 }
 
 function describe(proof: Proof, top: string, subject: string): Explanation {
+  // The engine's check throws the same error: there is no verdict to explain.
+  if (proof.s === 3) throw proof.error;
   if (proof.s === 1) {
     const paths = proof.trails.map(toPath);
     return { permissionship: 'allowed', paths, summary: paths.map(formatPath).join(' & ') };

@@ -14,17 +14,39 @@ const keyOf = (r: Relationship) => `${r.resourceType}:${r.resourceId}#${r.relati
  */
 export function parseRelationships(block: string): Relationship[] {
   const relationships: Relationship[] = [];
-  const seen = new Map<string, number>();
-  block.split('\n').forEach((raw, index) => {
-    const text = raw.trim();
-    if (text === '' || text.startsWith('//') || text.startsWith('#')) return;
-    const line = index + 1;
-    const relationship = parseRelationship(raw, { line });
-    const key = keyOf(relationship);
-    const first = seen.get(key);
-    if (first !== undefined) throw relationshipErrors.create('AUTHZ_RELATIONSHIP_DUPLICATE', { text, line, first });
-    seen.set(key, line);
-    relationships.push(relationship);
-  });
+  for (const chunk of relationshipChunks(block, Number.POSITIVE_INFINITY, new Map())) relationships.push(...chunk);
   return relationships;
+}
+
+/**
+ * The same block read lazily, `size` relationships at a time, so a caller can work through
+ * (and yield between) the chunks of a large import without holding every parsed line: only
+ * the chunk at hand is kept, and with `seen` the key and line of each relationship so far
+ * (to refuse duplicates as `parseRelationships` does). Lines are numbered in the whole block.
+ */
+export function* relationshipChunks(block: string, size: number, seen?: Map<string, number>): Generator<Relationship[]> {
+  let chunk: Relationship[] = [];
+  let line = 0;
+  for (let start = 0; start <= block.length; ) {
+    let end = block.indexOf('\n', start);
+    if (end < 0) end = block.length;
+    const raw = block.slice(start, end);
+    start = end + 1;
+    line += 1;
+    const text = raw.trim();
+    if (text === '' || text.startsWith('//') || text.startsWith('#')) continue;
+    const relationship = parseRelationship(raw, { line });
+    if (seen) {
+      const key = keyOf(relationship);
+      const first = seen.get(key);
+      if (first !== undefined) throw relationshipErrors.create('AUTHZ_RELATIONSHIP_DUPLICATE', { text, line, first });
+      seen.set(key, line);
+    }
+    chunk.push(relationship);
+    if (chunk.length >= size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
 }

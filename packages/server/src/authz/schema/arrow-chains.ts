@@ -45,18 +45,26 @@ export function lowerArrowChains(schema: Schema): Schema {
   if (!all.some((d) => [...d.permissions.values()].some((p) => hasChain(p.expr)))) return schema;
   const definitions = new Map<string, Definition>(all.map((d) => [d.name, { ...d, permissions: new Map(d.permissions) }]));
 
+  // Without recursion: a queue of (type, hop) to define the rest of the chain on. Each type
+  // gets each rest-of-chain permission once, so the queue ends even when types form a cycle.
   const arrowFor = (owner: Definition, hops: readonly ArrowHop[], computed: string): PermissionExpr => {
-    const [first, ...rest] = hops;
-    if (rest.length === 0) return { kind: 'arrow', tupleset: first!.relation, computed, mode: first!.mode };
-    const name = chainText(rest, computed);
-    const relation = owner.relations.get(first!.relation);
-    for (const type of new Set(relation?.allowed.filter((s) => !s.wildcard).map((s) => s.type))) {
-      const target = definitions.get(type);
-      // A type without the next hop's relation contributes nothing, as with any arrow.
-      if (target === undefined || !target.relations.has(rest[0]!.relation) || target.permissions.has(name)) continue;
-      target.permissions.set(name, { name, expr: arrowFor(target, rest, computed), position: owner.position });
+    const rest = (i: number) => (i === hops.length - 1 ? computed : chainText(hops.slice(i + 1), computed));
+    const arrowAt = (i: number): PermissionExpr => ({ kind: 'arrow', tupleset: hops[i]!.relation, computed: rest(i), mode: hops[i]!.mode });
+    const queue: [Definition, number][] = [[owner, 0]];
+    for (let q = 0; q < queue.length; q++) {
+      const [from, i] = queue[q]!;
+      if (i === hops.length - 1) continue;
+      const name = rest(i);
+      const relation = from.relations.get(hops[i]!.relation);
+      for (const type of new Set(relation?.allowed.filter((s) => !s.wildcard).map((s) => s.type))) {
+        const target = definitions.get(type);
+        // A type without the next hop's relation contributes nothing, as with any arrow.
+        if (target === undefined || !target.relations.has(hops[i + 1]!.relation) || target.permissions.has(name)) continue;
+        target.permissions.set(name, { name, expr: arrowAt(i + 1), position: from.position });
+        queue.push([target, i + 1]);
+      }
     }
-    return { kind: 'arrow', tupleset: first!.relation, computed: name, mode: first!.mode };
+    return arrowAt(0);
   };
 
   const lower = (owner: Definition, expr: PermissionExpr): PermissionExpr => {

@@ -19,6 +19,7 @@ export const schemaErrors = defineErrors({
   AUTHZ_SCHEMA_WILDCARD_MISUSE: { status: 400, message: 'Schema error at line {line}, column {column}: {detail}' },
   AUTHZ_SCHEMA_EXPIRATION_DISABLED: { status: 400, message: 'Schema error at line {line}, column {column}: `with expiration` needs `use expiration` at the top of the schema' },
   AUTHZ_SCHEMA_CYCLE: { status: 400, message: 'Schema error at line {line}, column {column}: {detail}' },
+  AUTHZ_SCHEMA_LIMIT: { status: 400, message: 'Schema error at line {line}, column {column}: {detail} (the limit is {max})' },
   AUTHZ_SCHEMA_MALFORMED: { status: 400, message: 'Schema error at line {line}, column {column}: {detail}' },
 });
 

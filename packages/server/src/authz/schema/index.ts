@@ -2,7 +2,7 @@ import type { Schema } from '../types.js';
 import { parseSchemaWithPositions, type ParseOptions } from './parser.js';
 import { validateSchema } from './validate.js';
 
-export { parseSchema, type ParseOptions } from './parser.js';
+export { parseSchema, SCHEMA_LIMITS, type ParseOptions } from './parser.js';
 export { validateSchema } from './validate.js';
 export { schemaErrors, type SchemaErrorCode } from './errors.js';
 

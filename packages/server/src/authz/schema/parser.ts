@@ -69,6 +69,39 @@ interface Token {
 
 const KEYWORDS = new Set(['definition', 'caveat', 'relation', 'permission', 'nil', 'with']);
 
+/**
+ * Bounds on what one schema may contain. Each walk over a schema (parser, lowering,
+ * validation, the engine's compilation and checks) is then bounded too, so a schema cannot
+ * exhaust the stack or stall the event loop: it is refused with AUTHZ_SCHEMA_LIMIT at the
+ * line and column where it goes past a bound. SpiceDB bounds its parser's nesting the same
+ * way (pkg/schemadsl/parser: maxRecursionDepth); the rest are far beyond any real schema.
+ */
+export const SCHEMA_LIMITS = {
+  /** Arrows in one chain: `a->b->c` has 2. */
+  arrowChain: 32,
+  /** Parentheses open at once in one permission expression. */
+  parenthesisNesting: 64,
+  /** Levels of the permission expression tree (`+` / `&` chains count once; each `-` counts). */
+  expressionNesting: 64,
+  /** Definitions, partials and caveats of the whole schema. */
+  definitions: 2_000,
+  /** Relations and permissions of one definition, partials included. */
+  members: 1_000,
+  /** Subject types of one relation (`user | group#member | …`). */
+  subjectTypes: 256,
+  /** Operands of one `+` or `&` chain. */
+  operands: 1_000,
+  /** Parameters of one caveat. */
+  caveatParameters: 64,
+  /** Type parameters nested in one caveat parameter type: `list<map<int>>` has 2. */
+  typeNesting: 8,
+  /** Partials included through one another (`...a` in a partial that another includes). */
+  partialNesting: 16,
+} as const;
+
+const limitError = (position: Position, source: string | undefined, limit: keyof typeof SCHEMA_LIMITS, detail: string) =>
+  schemaErrors.create('AUTHZ_SCHEMA_LIMIT', { ...at(position, source), limit, max: SCHEMA_LIMITS[limit], detail });
+
 /** `use <flag>` turns these identifiers into keywords for the rest of the file (spicedb lexer/flags.go). */
 const FLAG_KEYWORDS: Record<string, readonly string[]> = {
   expiration: ['expiration', 'and'],
@@ -84,7 +117,13 @@ const STATEMENT_ENDERS = new Set<TokenKind>(['identifier', 'keyword', '}', ')', 
 
 const PUNCTUATION: ReadonlyArray<TokenKind> = ['...', '->', '||', '&&', '!=', '==', '<=', '>=', '{', '}', '(', ')', '[', ']', '|', '&', '+', '-', '%', '*', '?', '!', '=', '<', '>', ':', ';', ',', '#', '.'];
 
-const isWordChar = (cp: number) => /[\p{L}\p{Nd}_]/u.test(String.fromCodePoint(cp));
+const WORD_CHAR = /[\p{L}\p{Nd}_]/u;
+/** Punctuation by its first character, longest first. */
+const PUNCTUATION_BY_CHAR = new Map<string, TokenKind[]>();
+for (const p of PUNCTUATION) PUNCTUATION_BY_CHAR.set(p[0]!, [...(PUNCTUATION_BY_CHAR.get(p[0]!) ?? []), p]);
+
+const isWordChar = (cp: number) =>
+  (cp >= 0x61 && cp <= 0x7a) || (cp >= 0x41 && cp <= 0x5a) || (cp >= 0x30 && cp <= 0x39) || cp === 0x5f || (cp > 0x7f && WORD_CHAR.test(String.fromCodePoint(cp)));
 
 function lex(text: string): Token[] {
   const tokens = lexRaw(text);
@@ -115,16 +154,23 @@ function lexRaw(text: string): Token[] {
     while (offset < end) step();
   };
 
+  // One pair of helpers for the whole text (not a closure per token: a 1 MB schema is ~10^5 tokens).
+  let startOffset = offset;
+  let startLine = line;
+  let startColumn = column;
+  const emit = (kind: TokenKind) => {
+    tokens.push({ kind, value: text.slice(startOffset, offset), offset: startOffset, line: startLine, column: startColumn });
+    last = kind;
+  };
+  const fail = (message: string) => {
+    tokens.push({ kind: 'error', value: text.slice(startOffset, offset + 1), offset: startOffset, line: startLine, column: startColumn, message });
+    return tokens;
+  };
+
   while (offset < text.length) {
-    const start = { offset, line, column };
-    const emit = (kind: TokenKind) => {
-      tokens.push({ kind, value: text.slice(start.offset, offset), ...start });
-      last = kind;
-    };
-    const fail = (message: string) => {
-      tokens.push({ kind: 'error', value: text.slice(start.offset, offset + 1), ...start, message });
-      return tokens;
-    };
+    startOffset = offset;
+    startLine = line;
+    startColumn = column;
     const c = text[offset]!;
 
     if (c === ' ' || c === '\t') {
@@ -176,10 +222,10 @@ function lexRaw(text: string): Token[] {
     const cp = text.codePointAt(offset)!;
     if (isWordChar(cp)) {
       while (offset < text.length && isWordChar(text.codePointAt(offset)!)) step();
-      emit(KEYWORDS.has(text.slice(start.offset, offset)) ? 'keyword' : 'identifier');
+      emit(KEYWORDS.has(text.slice(startOffset, offset)) ? 'keyword' : 'identifier');
       continue;
     }
-    const punctuation = PUNCTUATION.find((p) => text.startsWith(p, offset));
+    const punctuation = PUNCTUATION_BY_CHAR.get(c)?.find((p) => text.startsWith(p, offset));
     if (punctuation === undefined) return fail(`unrecognized character ${JSON.stringify(String.fromCodePoint(cp))}`);
     skip(punctuation.length);
     emit(punctuation);
@@ -203,7 +249,7 @@ function applyUseFlags(tokens: Token[]): void {
       }
     }
     if (token.kind === 'keyword' && (token.value === 'definition' || token.value === 'caveat')) seenDefinition = true;
-    if (token.kind === 'identifier' && [...enabled].some((flag) => FLAG_KEYWORDS[flag]!.includes(token.value))) token.kind = 'keyword';
+    if (token.kind === 'identifier' && enabled.size > 0 && [...enabled].some((flag) => FLAG_KEYWORDS[flag]!.includes(token.value))) token.kind = 'keyword';
   }
 }
 
@@ -221,7 +267,8 @@ type BodyNode =
   | { kind: 'partial-reference'; name: string; position: Position };
 
 type ExprNode =
-  | { kind: 'union' | 'intersection' | 'exclusion'; left: ExprNode; right: ExprNode; position: Position }
+  | { kind: 'exclusion'; left: ExprNode; right: ExprNode; position: Position }
+  | { kind: 'union' | 'intersection'; operands: ExprNode[]; position: Position }
   | { kind: 'ref'; name: string; position: Position }
   | { kind: 'nil' | 'self'; position: Position }
   | { kind: 'arrow'; left: ExprNode; computed: string; computedPosition: Position; mode: 'any' | 'all'; position: Position };
@@ -282,6 +329,8 @@ class Parser {
   readonly #tokens: Token[];
   readonly #source: string | undefined;
   #index = 0;
+  /** Parentheses open in the expression being parsed. */
+  #parens = 0;
 
   constructor(text: string, source: string | undefined) {
     this.#text = text;
@@ -307,6 +356,11 @@ class Parser {
   #fail(detail: string): never {
     const token = this.#current;
     throw schemaErrors.create('AUTHZ_SCHEMA_SYNTAX', { ...at(positionOf(token), this.#source), detail: token.kind === 'error' ? token.message : detail });
+  }
+
+  /** Throws AUTHZ_SCHEMA_LIMIT at the current token. */
+  #limit(limit: keyof typeof SCHEMA_LIMITS, detail: string): never {
+    throw limitError(positionOf(this.#current), this.#source, limit, detail);
   }
 
   #expect(kind: TokenKind, what: string): Token {
@@ -424,6 +478,7 @@ class Parser {
     const allowed = [this.#subjectType()];
     while (this.#is('|')) {
       this.#advance();
+      if (allowed.length >= SCHEMA_LIMITS.subjectTypes) this.#limit('subjectTypes', `relation "${name}" allows more than ${SCHEMA_LIMITS.subjectTypes} subject types`);
       allowed.push(this.#subjectType());
     }
     return { kind: 'relation', name, position, allowed };
@@ -491,15 +546,22 @@ class Parser {
   #expression(level = 0): ExprNode | undefined {
     const operator = BINARY_LEVELS[level];
     if (operator === undefined) return this.#operand();
-    let left = this.#expression(level + 1);
-    if (left === undefined) return undefined;
+    const first = this.#expression(level + 1);
+    if (first === undefined) return undefined;
+    // A `+` or `&` chain is one node with all its operands, not a left-deep tree a later
+    // walk would have to recurse down (`a + b + … + z` may be long).
+    const operands = [first];
+    let left = first;
     while (this.#is(operator.token)) {
       this.#advance();
+      if (operands.length >= SCHEMA_LIMITS.operands) this.#limit('operands', `more than ${SCHEMA_LIMITS.operands} operands of \`${operator.token}\` in one expression`);
       const right = this.#expression(level + 1);
       if (right === undefined) this.#fail(`expected an expression after \`${operator.token}\`, found ${describe(this.#current)}`);
-      left = { kind: operator.kind, left, right, position: left.position };
+      if (operator.kind === 'exclusion') left = { kind: 'exclusion', left, right, position: first.position };
+      else operands.push(right);
     }
-    return left;
+    if (operator.kind === 'exclusion' || operands.length === 1) return left;
+    return { kind: operator.kind, operands, position: first.position };
   }
 
   #operand(): ExprNode | undefined {
@@ -508,7 +570,9 @@ class Parser {
     if (token.kind === 'identifier') {
       this.#advance();
       let expr: ExprNode = { kind: 'ref', name: token.value, position };
+      let arrows = 0;
       while (this.#is('->') || this.#is('.')) {
+        if (++arrows > SCHEMA_LIMITS.arrowChain) this.#limit('arrowChain', `an arrow chain longer than ${SCHEMA_LIMITS.arrowChain} arrows`);
         // `x.any(y)` / `x.all(y)` are arrows with a function; `x->y` is `x.any(y)`.
         const call = this.#advance().kind === '.';
         let mode: 'any' | 'all' = 'any';
@@ -527,10 +591,14 @@ class Parser {
       return expr;
     }
     if (token.kind === '(') {
+      // Each `(` is a few frames of this recursive descent: bounded, it cannot exhaust the stack.
+      if (this.#parens >= SCHEMA_LIMITS.parenthesisNesting) this.#limit('parenthesisNesting', `parentheses nested deeper than ${SCHEMA_LIMITS.parenthesisNesting} levels`);
       this.#advance();
+      this.#parens++;
       const inner = this.#expression();
       if (inner === undefined) this.#fail(`expected an expression after \`(\`, found ${describe(this.#current)}`);
       this.#expect(')', '`)`');
+      this.#parens--;
       return inner;
     }
     if (token.kind === 'keyword' && (token.value === 'nil' || token.value === 'self')) {
@@ -547,6 +615,7 @@ class Parser {
     const parameters: Extract<TopNode, { kind: 'caveat' }>['parameters'] = [];
     for (;;) {
       const start = this.#current;
+      if (parameters.length >= SCHEMA_LIMITS.caveatParameters) this.#limit('caveatParameters', `caveat "${name}" declares more than ${SCHEMA_LIMITS.caveatParameters} parameters`);
       const paramName = this.#identifier('a parameter name');
       const typePosition = positionOf(this.#current);
       parameters.push({ name: paramName, type: this.#caveatType(), position: positionOf(start), typePosition });
@@ -577,14 +646,15 @@ class Parser {
   }
 
   /** `int`, `list<string>`, `map<list<int>>`: returned normalised, without spaces. */
-  #caveatType(): string {
+  #caveatType(nesting = 0): string {
     const name = this.#identifier('a parameter type');
     if (!this.#is('<')) return name;
+    if (nesting >= SCHEMA_LIMITS.typeNesting) this.#limit('typeNesting', `type parameters nested deeper than ${SCHEMA_LIMITS.typeNesting} levels`);
     this.#advance();
-    const args = [this.#caveatType()];
+    const args = [this.#caveatType(nesting + 1)];
     while (this.#is(',')) {
       this.#advance();
-      args.push(this.#caveatType());
+      args.push(this.#caveatType(nesting + 1));
     }
     this.#expect('>', '`>` to close the type parameters');
     return `${name}<${args.join(', ')}>`;
@@ -652,6 +722,11 @@ class Lowering {
 
   schema(nodes: Located<TopNode>[]): Schema {
     const schema: Schema = { definitions: new Map(), caveats: new Map(), useExpiration: false };
+    let declared = 0;
+    for (const { node, source } of nodes) {
+      if (node.kind === 'use' || node.kind === 'import') continue;
+      if (++declared > SCHEMA_LIMITS.definitions) throw limitError(node.position, source, 'definitions', `more than ${SCHEMA_LIMITS.definitions} definitions, partials and caveats`);
+    }
     for (const { node, source } of nodes) {
       if (node.kind !== 'partial') continue;
       if (this.#partials.has(node.name)) throw duplicate(node.position, source, 'partial', node.name);
@@ -687,6 +762,8 @@ class Lowering {
       if (chain.includes(node.name)) {
         throw schemaErrors.create('AUTHZ_SCHEMA_CYCLE', { ...at(node.position, source), cycle: [...chain, node.name], detail: `partials include each other in a cycle: ${[...chain, node.name].join(' -> ')}` });
       }
+      // The definition or partial that starts the chain does not count.
+      if (chain.length > SCHEMA_LIMITS.partialNesting) throw limitError(node.position, source, 'partialNesting', `partials included through more than ${SCHEMA_LIMITS.partialNesting} others`);
       return this.#expand(partial.node.body, partial.source, [...chain, node.name]);
     });
   }
@@ -695,7 +772,12 @@ class Lowering {
     const definition: Definition = { name: node.name, relations: new Map(), permissions: new Map(), position: node.position };
     this.#positions.set(definition, { start: node.position, ...(source === undefined ? {} : { source }) });
     const scope = ` in definition "${node.name}"`;
-    for (const item of this.#expand(node.body, source, [])) {
+    const body = this.#expand(node.body, source, []);
+    if (body.length > SCHEMA_LIMITS.members) {
+      const extra = body[SCHEMA_LIMITS.members]!;
+      throw limitError(extra.node.position, extra.source, 'members', `definition "${node.name}" has more than ${SCHEMA_LIMITS.members} relations and permissions`);
+    }
+    for (const item of body) {
       const { node: child } = item;
       if (child.kind === 'relation') {
         if (definition.relations.has(child.name)) throw duplicate(child.position, item.source, 'relation', child.name, scope);
@@ -720,7 +802,8 @@ class Lowering {
     return this.#located(relation, { start: node.position }, source);
   }
 
-  #expr(node: ExprNode, source: string | undefined): PermissionExpr {
+  #expr(node: ExprNode, source: string | undefined, depth = 1): PermissionExpr {
+    if (depth > SCHEMA_LIMITS.expressionNesting) throw limitError(node.position, source, 'expressionNesting', `a permission expression nested deeper than ${SCHEMA_LIMITS.expressionNesting} levels`);
     switch (node.kind) {
       case 'ref':
         return this.#located({ kind: 'ref', name: node.name }, { start: node.position }, source);
@@ -745,21 +828,20 @@ class Lowering {
       }
       case 'exclusion':
         // Order matters for exclusion: `a - b - c` stays `(a - b) - c`.
-        return this.#located({ kind: 'exclusion', base: this.#expr(node.left, source), subtract: this.#expr(node.right, source) }, { start: node.position }, source);
+        return this.#located({ kind: 'exclusion', base: this.#expr(node.left, source, depth + 1), subtract: this.#expr(node.right, source, depth + 1) }, { start: node.position }, source);
       case 'union':
       case 'intersection': {
-        // Same-operator chains become one node, parenthesised or not, as SpiceDB's collapseOps does.
+        // Same-operator chains become one node, parenthesised or not, as SpiceDB's collapseOps
+        // does. A chain is one parse node already; only parenthesised ones are spliced in, and
+        // those nest no deeper than the parentheses may.
         const operands: ExprNode[] = [];
         const collect = (child: ExprNode) => {
-          if (child.kind === node.kind) {
-            collect(child.left);
-            collect(child.right);
-          } else {
-            operands.push(child);
-          }
+          if (child.kind === node.kind) child.operands.forEach(collect);
+          else operands.push(child);
         };
         collect(node);
-        return this.#located({ kind: node.kind, children: operands.map((child) => this.#expr(child, source)) }, { start: node.position }, source);
+        if (operands.length > SCHEMA_LIMITS.operands) throw limitError(node.position, source, 'operands', `more than ${SCHEMA_LIMITS.operands} operands of one \`${node.kind === 'union' ? '+' : '&'}\``);
+        return this.#located({ kind: node.kind, children: operands.map((child) => this.#expr(child, source, depth + 1)) }, { start: node.position }, source);
       }
     }
   }

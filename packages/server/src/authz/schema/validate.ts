@@ -45,7 +45,7 @@ export function validateSchema(schema: Schema, positions?: SourcePositions): voi
     const position = (part === undefined ? undefined : found?.[part]) ?? found?.start ?? fallback;
     return { line: position.line, column: position.column, ...(found?.source === undefined ? {} : { source: found.source }) };
   };
-  const context: Context = { schema, where };
+  const context: Context = { schema, where, noWildcard: new Set() };
 
   checkTopLevelNames(context);
   for (const caveat of schema.caveats.values()) checkCaveat(context, caveat);
@@ -60,6 +60,8 @@ export function validateSchema(schema: Schema, positions?: SourcePositions): voi
 interface Context {
   schema: Schema;
   where: (object: object, fallback: Position, part?: Exclude<keyof NodePositions, 'source'>) => Where;
+  /** `type#relation` keys known to reach no wildcard: keeps the wildcard checks linear in the schema. */
+  noWildcard: Set<string>;
 }
 
 function checkName(where: Where, kind: keyof typeof NAME_RULES, name: string): void {
@@ -193,7 +195,7 @@ function checkRelation(context: Context, definition: Definition, relation: Relat
       // SpiceDB: a subject set of another type may not bring in a wildcard ("wildcard
       // relations cannot be transitively included"); it skips the check on its own type.
       if (subject.type !== definition.name) {
-        const wildcard = wildcardReachedBy(schema, subject.type, subject.relation);
+        const wildcard = wildcardReachedBy(context, subject.type, subject.relation);
         if (wildcard !== undefined) {
           throw schemaErrors.create('AUTHZ_SCHEMA_WILDCARD_MISUSE', {
             ...at(),
@@ -216,18 +218,27 @@ function checkRelation(context: Context, definition: Definition, relation: Relat
  * the subject sets it allows (`group#member`); permissions are not followed, as in SpiceDB's
  * referencesWildcardType.
  */
-function wildcardReachedBy(schema: Schema, type: string, relationName: string, seen = new Set<string>()): { type: string; via: string } | undefined {
-  const key = `${type}#${relationName}`;
-  if (seen.has(key)) return undefined;
-  seen.add(key);
-  const relation = schema.definitions.get(type)?.relations.get(relationName);
-  for (const subject of relation?.allowed ?? []) {
-    if (subject.wildcard) return { type: subject.type, via: key };
-    if (subject.relation !== undefined) {
-      const found = wildcardReachedBy(schema, subject.type, subject.relation, seen);
-      if (found !== undefined) return found;
-    }
+function wildcardReachedBy({ schema, noWildcard }: Context, type: string, relationName: string): { type: string; via: string } | undefined {
+  // Depth-first in the order the subjects are written, with an explicit stack: a chain of
+  // subject sets across many types must not exhaust the call stack. A walk that finds no
+  // wildcard proves it for every key it saw, so no later walk goes there again.
+  const seen = new Set<string>();
+  const stack: { key: string; allowed: readonly AllowedSubject[]; next: number }[] = [];
+  const enter = (t: string, name: string) => {
+    const key = `${t}#${name}`;
+    if (seen.has(key) || noWildcard.has(key)) return;
+    seen.add(key);
+    stack.push({ key, allowed: schema.definitions.get(t)?.relations.get(name)?.allowed ?? [], next: 0 });
+  };
+  enter(type, relationName);
+  while (stack.length > 0) {
+    const top = stack.at(-1)!;
+    const subject = top.allowed[top.next++];
+    if (subject === undefined) stack.pop();
+    else if (subject.wildcard) return { type: subject.type, via: top.key };
+    else if (subject.relation !== undefined) enter(subject.type, subject.relation);
   }
+  for (const key of seen) noWildcard.add(key);
   return undefined;
 }
 
@@ -282,7 +293,7 @@ function checkExpression(context: Context, definition: Definition, permission: P
  * the target must exist on at least one type the last hop reaches.
  */
 function checkArrowWalk(
-  { schema }: Context,
+  context: Context,
   definition: Definition,
   permission: Permission,
   arrow: string,
@@ -290,6 +301,7 @@ function checkArrowWalk(
   computed: string,
   computedWhere: Where,
 ): void {
+  const { schema } = context;
   let types = [definition.name];
   for (const hop of hops) {
     const owners = types.map((type) => schema.definitions.get(type)).filter((d): d is Definition => hasMember(d, hop.relation));
@@ -307,7 +319,7 @@ function checkArrowWalk(
       });
     }
     for (const owner of owners) {
-      const wildcard = wildcardReachedBy(schema, owner.name, hop.relation);
+      const wildcard = wildcardReachedBy(context, owner.name, hop.relation);
       if (wildcard !== undefined) {
         throw schemaErrors.create('AUTHZ_SCHEMA_WILDCARD_MISUSE', {
           ...hop.where,
