@@ -65,6 +65,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     store: repos.oauth,
     defaultAccessTokenTtl: config.accessTokenTtl,
     defaultGraceSeconds: config.secretGraceSeconds,
+    allowPrivateOutbound: config.allowPrivateOutbound,
     clock,
   });
   // Declared before the key service, which reports retirements into it.

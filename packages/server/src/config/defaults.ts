@@ -360,7 +360,7 @@ export const options = {
   },
   allowPrivateOutbound: {
     env: 'GATEHOUSE_ALLOW_PRIVATE_OUTBOUND',
-    description: 'Let requests Gatehouse makes on its own (back-channel logout) reach private, loopback and other special-use addresses. Off, such targets are refused (SSRF protection).',
+    description: 'Let requests Gatehouse makes on its own (back-channel logout) reach private, loopback and other special-use addresses. Off, such targets are refused (SSRF protection): the address is resolved and checked before any connection opens, and back-channel logout URIs naming a private or loopback address are refused at registration.',
     default: false,
     example: 'true',
     recommendation: 'Keep false unless applications on a private network must receive back-channel logout; an admin who registers a client could otherwise make Gatehouse call internal services.',

@@ -52,6 +52,8 @@ export interface CatalogDeps {
   store: OAuthStore;
   defaultAccessTokenTtl: number;
   defaultGraceSeconds: number;
+  /** Back-channel logout URIs may name private and loopback addresses. */
+  allowPrivateOutbound?: boolean;
   clock?: () => number;
 }
 
@@ -59,7 +61,7 @@ export interface CatalogDeps {
  * APIs (resource servers) and clients of each tenant. Reads are cached per tenant and
  * dropped by `invalidate` when the change feed reports a write, from this process or another.
  */
-export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceSeconds, clock = Date.now }: CatalogDeps) {
+export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceSeconds, allowPrivateOutbound = false, clock = Date.now }: CatalogDeps) {
   const tenants = new Map<string, TenantCache>();
   const cacheOf = (tenantId: string) => {
     let cache = tenants.get(tenantId);
@@ -206,7 +208,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         refreshTokenIdleTtl: input.refreshTokenIdleTtl ?? null,
         refreshTokenAbsoluteTtl: input.refreshTokenAbsoluteTtl ?? null,
       };
-      checkClientShape(shape);
+      checkClientShape(shape, { allowPrivateOutbound });
       const authMethod = input.authMethod ?? (type === 'public' ? 'none' : 'client_secret_basic');
       if ((type === 'public') !== (authMethod === 'none')) throw oauthErrors.create('OAUTH_AUTH_METHOD_INVALID', { method: authMethod, type });
       const apiScopes = await resolveApiScopes(tenantId, input.apis ?? {});
@@ -246,7 +248,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         updatedAt: clock(),
       };
       for (const list of ['grantTypes', 'redirectUris', 'postLogoutRedirectUris'] as const) updated[list] = [...new Set(updated[list])];
-      checkClientShape(updated);
+      checkClientShape(updated, { allowPrivateOutbound });
       if (!(await store.updateClient(updated))) throw oauthErrors.create('OAUTH_CLIENT_NOT_FOUND', { client: clientId });
       cacheOf(tenantId).clients.delete(clientId);
       return updated;

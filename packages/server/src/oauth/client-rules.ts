@@ -1,4 +1,5 @@
 import { oauthErrors } from './errors.js';
+import { privateTarget } from './outbound.js';
 import type { ClientRecord, ClientType } from './types.js';
 
 /** Grant types a client can be registered with. */
@@ -17,7 +18,7 @@ const MAX_REFRESH_TTL = 365 * 86400;
  * (native apps and development), or a private-use scheme for a public native app. Matching
  * is exact, so no wildcards exist to check.
  */
-export function checkRedirectUri(uri: string, kind: 'redirect_uri' | 'post_logout_redirect_uri' | 'backchannel_logout_uri', type: ClientType): void {
+export function checkRedirectUri(uri: string, kind: 'redirect_uri' | 'post_logout_redirect_uri' | 'backchannel_logout_uri', type: ClientType, options: { allowPrivateOutbound?: boolean } = {}): void {
   const refuse = (reason: string) => {
     throw oauthErrors.create('OAUTH_REDIRECT_URI_INVALID', { kind, uri: uri.slice(0, 200), reason });
   };
@@ -27,6 +28,11 @@ export function checkRedirectUri(uri: string, kind: 'redirect_uri' | 'post_logou
   } catch {
     return refuse('it is not an absolute URI');
   }
+  // Gatehouse itself posts to a back-channel logout URI (a browser follows the others): with
+  // private outbound off, one that names a private or loopback address is refused here, not
+  // only when a logout tries it (SSRF). Names are checked again, resolved, at connection.
+  const privately = kind === 'backchannel_logout_uri' && !options.allowPrivateOutbound ? privateTarget(uri) : undefined;
+  if (privately) refuse(`${privately}, and back-channel requests may not reach private networks (GATEHOUSE_ALLOW_PRIVATE_OUTBOUND is off)`);
   if (uri.includes('#')) refuse('it has a fragment');
   if (url.username || url.password) refuse('it carries credentials');
   if (url.protocol === 'https:') return;
@@ -49,7 +55,7 @@ export interface ClientShape {
 }
 
 /** Every rule a client's grant types, URIs and lifetimes must satisfy together. */
-export function checkClientShape(c: ClientShape): void {
+export function checkClientShape(c: ClientShape, options: { allowPrivateOutbound?: boolean } = {}): void {
   if (c.grantTypes.length === 0) throw oauthErrors.create('OAUTH_GRANT_TYPES_EMPTY');
   for (const grantType of c.grantTypes) {
     if (!(supportedGrantTypes as readonly string[]).includes(grantType)) {
@@ -66,7 +72,7 @@ export function checkClientShape(c: ClientShape): void {
   }
   for (const uri of c.redirectUris) checkRedirectUri(uri, 'redirect_uri', c.type);
   for (const uri of c.postLogoutRedirectUris) checkRedirectUri(uri, 'post_logout_redirect_uri', c.type);
-  if (c.backchannelLogoutUri) checkRedirectUri(c.backchannelLogoutUri, 'backchannel_logout_uri', c.type);
+  if (c.backchannelLogoutUri) checkRedirectUri(c.backchannelLogoutUri, 'backchannel_logout_uri', c.type, options);
   for (const ttl of [c.refreshTokenIdleTtl, c.refreshTokenAbsoluteTtl]) {
     if (ttl !== null && (!Number.isInteger(ttl) || ttl < MIN_REFRESH_TTL || ttl > MAX_REFRESH_TTL)) {
       throw oauthErrors.create('OAUTH_REFRESH_TTL_INVALID', { minimum: MIN_REFRESH_TTL, maximum: MAX_REFRESH_TTL });

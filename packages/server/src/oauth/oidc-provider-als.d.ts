@@ -5,3 +5,8 @@ declare module 'oidc-provider/lib/helpers/als.js' {
   const storage: AsyncLocalStorage<unknown>;
   export default storage;
 }
+
+/** oidc-provider's special-use address check (lib/helpers/fetch_request.js), untyped upstream. */
+declare module 'oidc-provider/lib/helpers/fetch_request.js' {
+  export function isSpecialUseIP(address: string): boolean;
+}

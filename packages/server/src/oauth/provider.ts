@@ -8,6 +8,7 @@ import type { Metrics } from '../http/metrics.js';
 import { createAdapterFactory, digest } from './adapter.js';
 import { basicClientId } from './client-auth.js';
 import { engineContext } from './engine-context.js';
+import { createGuardedFetch } from './outbound.js';
 import type { OAuthCatalog } from './catalog.js';
 import { type PageTenant, renderDeviceCodePage, renderDeviceConfirmPage, renderDeviceDonePage, renderErrorPage, renderLoggedOutPage, renderLogoutPage } from './pages.js';
 import type { OAuthStore, SignInAccounts } from './types.js';
@@ -105,6 +106,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
   const { catalog, keys, audit, metrics, logger, clock = Date.now } = deps;
   const nowSeconds = () => Math.floor(clock() / 1000);
   const entries = new Map<string, PoolEntry>();
+  const guardedFetch = deps.allowPrivateOutbound ? undefined : createGuardedFetch();
   const building = new Map<string, Promise<PoolEntry>>();
 
   async function build(tenantId: string): Promise<PoolEntry> {
@@ -288,16 +290,16 @@ export function createProviderPool(deps: ProviderPoolDeps) {
           return remaining(idle, absolute, token.authTime ?? token.iiat, nowSeconds());
         },
       },
-      // oidc-provider guards its outgoing requests against special-use addresses with its own
-      // dispatcher; an operator may lift that for applications on a private network.
-      ...(deps.allowPrivateOutbound
-        ? {
-            fetch: (url: string | URL | Request, options?: RequestInit) => {
-              const { dispatcher: _guard, ...rest } = (options ?? {}) as RequestInit & { dispatcher?: unknown };
-              return fetch(url, rest);
-            },
+      // Outgoing requests (back-channel logout) stay off private networks: oidc-provider's own
+      // guard drops a connection only once it is open, ours resolves and checks the address
+      // before connecting (oauth/outbound.ts). An operator may lift that for applications on a
+      // private network.
+      fetch: deps.allowPrivateOutbound
+        ? (url: string | URL | Request, options?: RequestInit) => {
+            const { dispatcher: _guard, ...rest } = (options ?? {}) as RequestInit & { dispatcher?: unknown };
+            return fetch(url, rest);
           }
-        : {}),
+        : guardedFetch,
       // Our own client settings, carried to where oidc-provider decides synchronously (lifetimes).
       extraClientMetadata: { properties: ['first_party', 'refresh_token_idle_ttl', 'refresh_token_absolute_ttl'] },
       clientDefaults: { id_token_signed_response_alg: keySet.active.alg, grant_types: ['client_credentials'], response_types: [] },
