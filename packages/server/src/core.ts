@@ -145,6 +145,8 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     maxFailuresPerAccount: config.loginMaxFailuresPerAccount,
     maxFailuresPerIp: config.loginMaxFailuresPerIp,
     windowSeconds: config.loginFailureWindowSeconds,
+    maxUserCodeFailuresPerIp: config.deviceMaxFailuresPerIp,
+    maxUserCodeFailuresPerTenant: config.deviceMaxFailuresPerTenant,
     keySecret: Buffer.from(hkdfSync('sha256', master.key, '', 'gatehouse login throttle', 32)),
     onStoreError: (err) => logger.warn({ err }, 'rate-limit store unreachable; counting sign-in failures in this process meanwhile'),
   });
@@ -174,6 +176,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
       return tenant ? pageTenant(tenant) : { name: tenantId };
     },
     allowPrivateOutbound: config.allowPrivateOutbound,
+    userCodeGuesses: (attempt) => throttle.beforeUserCode(attempt),
     clock,
   });
   const authz = createAuthzService({

@@ -44,6 +44,7 @@ export const auditActions = [
   'refresh_token.reused',
   'authorization_code.reused',
   'device_code.reused',
+  'device.user_code_rate_limited',
   'authorization.denied',
   'token.refreshed',
 ] as const;

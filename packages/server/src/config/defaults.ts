@@ -178,6 +178,22 @@ export const options = {
     recommendation: 'Raise it when many users sign in from behind one NAT or proxy (and set GATEHOUSE_TRUST_PROXY behind a proxy, or every user shares its IP).',
     parse: integer('GATEHOUSE_LOGIN_MAX_FAILURES_PER_IP', 1, 100000),
   },
+  deviceMaxFailuresPerIp: {
+    env: 'GATEHOUSE_DEVICE_MAX_FAILURES_PER_IP',
+    description: 'Wrong device-flow user codes allowed from one client IP (IPv6: one /64) per tenant within the failure window (RFC 8628 §5.1); further attempts get 429 until the window ends.',
+    default: 20,
+    example: '50',
+    recommendation: 'People mistype a code once or twice; raise it only when many people connect devices from behind one NAT.',
+    parse: integer('GATEHOUSE_DEVICE_MAX_FAILURES_PER_IP', 1, 100000),
+  },
+  deviceMaxFailuresPerTenant: {
+    env: 'GATEHOUSE_DEVICE_MAX_FAILURES_PER_TENANT',
+    description: 'Wrong device-flow user codes allowed per tenant from all addresses together within the failure window (RFC 8628 §5.1): bounds guessing spread over many IPs.',
+    default: 1000,
+    example: '5000',
+    recommendation: 'With eight base-20 characters (20^8 codes) and codes living 10 minutes, 1,000 guesses per 15 minutes leave a guess-in odds far below one in a million while few codes are live.',
+    parse: integer('GATEHOUSE_DEVICE_MAX_FAILURES_PER_TENANT', 1, 10000000),
+  },
   loginFailureWindowSeconds: {
     env: 'GATEHOUSE_LOGIN_FAILURE_WINDOW_SECONDS',
     description: 'Window in seconds over which failed sign-ins are counted, starting at the first failure; a locked account or IP stays locked until it ends.',

@@ -40,6 +40,11 @@ export interface LoginAttempt {
 
 export type LockReason = 'account' | 'ip';
 
+/** The answer of `beforeUserCode()`: look the code up and report whether it existed, or answer 429. */
+export type UserCodeAdmission =
+  | { allowed: true; found(): Promise<void> }
+  | { allowed: false; retryAfterSeconds: number; reason: 'ip' | 'tenant' };
+
 /** The answer of `before()`: go on (after `delayMs`) and report the outcome, or answer 429. */
 export type LoginAdmission =
   | {
@@ -62,6 +67,9 @@ export interface LoginThrottleOptions {
   maxFailuresPerAccount: number;
   maxFailuresPerIp: number;
   windowSeconds: number;
+  /** Wrong device user codes (RFC 8628 §5.1) per client IP and per tenant within the window. */
+  maxUserCodeFailuresPerIp?: number;
+  maxUserCodeFailuresPerTenant?: number;
   /** Prefix of every counter key; tests use a random one. */
   keyPrefix?: string;
   /**
@@ -182,6 +190,11 @@ export function createLoginThrottle(options: LoginThrottleOptions) {
   };
   const accounts = limiter('account', maxFailuresPerAccount);
   const ips = limiter('ip', maxFailuresPerIp);
+  const { maxUserCodeFailuresPerIp = 20, maxUserCodeFailuresPerTenant = 1000 } = options;
+  whole('maxUserCodeFailuresPerIp', maxUserCodeFailuresPerIp, 1, 1_000_000);
+  whole('maxUserCodeFailuresPerTenant', maxUserCodeFailuresPerTenant, 1, 10_000_000);
+  const userCodeIps = limiter('device-ip', maxUserCodeFailuresPerIp);
+  const userCodeTenants = limiter('device-tenant', maxUserCodeFailuresPerTenant);
 
   // The tenant leads every key, so tenants never share a counter and one tenant's keys can be
   // found; the account part is a digest (no email in Redis), salted with the tenant as well.
@@ -230,8 +243,34 @@ export function createLoginThrottle(options: LoginThrottleOptions) {
     };
   }
 
+  /**
+   * RFC 8628 §5.1: a user code is short enough to be typed, so guesses at the verification
+   * page are limited, per client IP (within the tenant) and per tenant over all addresses
+   * (guessing spread over many IPs). As for passwords, every lookup takes its slot before the
+   * code is looked up, atomically, so parallel guesses cannot pass the limit; a code that
+   * existed gives the slots back.
+   */
+  async function beforeUserCode({ tenantId, ip }: { tenantId: string; ip: string }): Promise<UserCodeAdmission> {
+    const ipKey = `${tenantId}:${ipBucket(ip)}`;
+    await connected;
+    const ipSlot = await take(userCodeIps, ipKey);
+    if (ipSlot.consumedPoints > maxUserCodeFailuresPerIp) return { allowed: false, retryAfterSeconds: retryAfter(ipSlot), reason: 'ip' };
+    const tenantSlot = await take(userCodeTenants, tenantId);
+    if (tenantSlot.consumedPoints > maxUserCodeFailuresPerTenant) {
+      await userCodeIps.reward(ipKey, 1);
+      return { allowed: false, retryAfterSeconds: retryAfter(tenantSlot), reason: 'tenant' };
+    }
+    return {
+      allowed: true,
+      async found() {
+        await Promise.all([userCodeIps.reward(ipKey, 1), userCodeTenants.reward(tenantId, 1)]);
+      },
+    };
+  }
+
   return {
     before,
+    beforeUserCode,
     async close(): Promise<void> {
       if (!redis) return;
       await connected;

@@ -48,6 +48,11 @@ export interface AdapterHooks {
    * what can still refuse the token request must refuse it here, while the credential is unused.
    */
   beforeConsume?(ctx: KoaContextWithOIDC, model: string, payload: AdapterPayload): Promise<void>;
+  /**
+   * Wraps a lookup by user code (the person typed it): may refuse it before it runs, and learns
+   * whether the code existed (RFC 8628 §5.1: guesses are limited).
+   */
+  guardUserCode?(ctx: KoaContextWithOIDC | undefined, lookup: () => Promise<boolean>): Promise<void>;
 }
 
 /**
@@ -95,7 +100,13 @@ export function createAdapterFactory(tenantId: string, store: OAuthStore, catalo
       },
       findByUid: async (uid) => (await load(store, tenantId, model, 'uid', uid, clock))?.payload,
       async findByUserCode(userCode) {
-        const found = await load(store, tenantId, model, 'userCode', userCode, clock);
+        let found: Awaited<ReturnType<typeof load>>;
+        const lookup = async () => {
+          found = await load(store, tenantId, model, 'userCode', userCode, clock);
+          return found !== undefined;
+        };
+        if (hooks.guardUserCode) await hooks.guardUserCode(await engineRequest(), lookup);
+        else await lookup();
         // The person typed the user code; the device code behind it stays unknown to us.
         return found && secret ? { ...found.payload, jti: `${STORED_ID}${found.id}` } : found?.payload;
       },

@@ -43,6 +43,11 @@ export interface ProviderPoolDeps {
   refreshToken: { idleSeconds: number; absoluteSeconds: number };
   /** The tenant's name and logo, for the pages people see. */
   tenantPage(tenantId: string): Promise<PageTenant>;
+  /**
+   * RFC 8628 §5.1: guesses of device user codes are limited (identity's brute-force throttle):
+   * take a slot before a lookup, give it back when the code existed.
+   */
+  userCodeGuesses(attempt: { tenantId: string; ip: string }): Promise<{ allowed: true; found(): Promise<void> } | { allowed: false; retryAfterSeconds: number; reason: string }>;
   /** Back-channel requests may reach private and loopback addresses (oidc-provider refuses them by default). */
   allowPrivateOutbound?: boolean;
   clock?: () => number;
@@ -53,6 +58,12 @@ export interface PoolEntry {
   handle: (req: IncomingMessage, res: ServerResponse) => void;
   validUntil: number;
 }
+
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+/** Seconds between a device's polls (RFC 8628 §3.2 `interval`; 5 is the RFC's default). */
+const DEVICE_POLL_INTERVAL = 5;
+/** Seconds a device code lives (RFC 8628 §3.2: long enough to find a browser and type the code). */
+const DEVICE_CODE_TTL = 600;
 
 /** oidc-provider's reasons for a single-use credential presented again (and adapter.ts's). */
 const REUSE_EVENTS = new Map<string, AuditAction>([
@@ -196,8 +207,28 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         expiresAt: Number(jwt.payload.exp) * 1000,
       });
     }
+    /** Too many wrong user codes from this address or in this tenant: 429 until the window ends. */
+    class UserCodeGuessesExceeded extends errors.OIDCProviderError {
+      constructor(readonly retryAfterSeconds: number) {
+        super(429, 'too_many_requests');
+        this.error_description = 'too many wrong codes; try again later';
+      }
+    }
+    /** Counts the user codes people type at the device page; too many wrong ones get 429. */
+    async function guardUserCode(ctx: KoaContextWithOIDC | undefined, lookup: () => Promise<boolean>) {
+      // Only our routes reach the engine, and they always say who is calling: without that
+      // there is no address to count, so no lookup (fail closed).
+      const ip = ctx ? (ctx.req as ForwardedRequest).gatehouse?.ip : undefined;
+      if (!ip) throw new errors.InvalidRequest('the client address is unknown');
+      const admission = await deps.userCodeGuesses({ tenantId, ip });
+      if (!admission.allowed) {
+        audit.record({ tenantId, time: clock(), actor: null, action: 'device.user_code_rate_limited', target: admission.reason, result: 'failure', ...requestFacts(ctx!) });
+        throw new UserCodeGuessesExceeded(admission.retryAfterSeconds);
+      }
+      if (await lookup()) await admission.found();
+    }
     const configuration: Configuration = {
-      adapter: createAdapterFactory(tenantId, deps.store, catalog, clock, { beforeConsume: checkTarget }),
+      adapter: createAdapterFactory(tenantId, deps.store, catalog, clock, { beforeConsume: checkTarget, guardUserCode }),
       jwks: { keys: keySet.privateJwks as NonNullable<Configuration['jwks']>['keys'] },
       // Cookie signing keys derived from the master key, distinct per tenant.
       clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
@@ -238,7 +269,14 @@ export function createProviderPool(deps: ProviderPoolDeps) {
           mask: '****-****',
           async userCodeInputSource(ctx, form, _out, err) {
             ctx.type = 'html';
-            const error = !err ? undefined : err.name === 'NoCodeError' || (err as { userCode?: string }).userCode ? 'That code is not right, or it has expired. Check your device and try again.' : 'The sign-in was interrupted. Start again on your device.';
+            if (err instanceof UserCodeGuessesExceeded) ctx.set('Retry-After', String(err.retryAfterSeconds));
+            const error = !err
+              ? undefined
+              : err instanceof UserCodeGuessesExceeded
+                ? 'Too many codes were not right. Wait a few minutes, then try again.'
+                : err.name === 'NoCodeError' || (err as { userCode?: string }).userCode
+                  ? 'That code is not right, or it has expired. Check your device and try again.'
+                  : 'The sign-in was interrupted. Start again on your device.';
             ctx.body = renderDeviceCodePage({ tenant: tenantDisplay, form, error });
           },
           async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
@@ -268,8 +306,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? deps.defaultAccessTokenTtl,
         // Codes are exchanged at once by the application's back end (RFC 9700 §2.1.1: short-lived).
         AuthorizationCode: 60,
-        // RFC 8628 §3.2: long enough to find a browser and type the code.
-        DeviceCode: 600,
+        DeviceCode: DEVICE_CODE_TTL,
         IdToken: 3600,
         Interaction: 3600,
         // Idle since last use (the engine saves the session again, with this lifetime, at every
@@ -423,8 +460,41 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         ctx.status = 404;
       }
     });
+    provider.use(devicePolling());
     wireEvents(tenantId, provider);
     return { provider, handle: engineContext.wrap(provider.callback()), validUntil: keySet.validUntil };
+  }
+
+  /**
+   * RFC 8628 §3.2: the device authorization response says how often to poll (`interval`);
+   * §3.5: a device that polls again sooner while the person has not yet answered gets
+   * `slow_down`, and must then wait 5 seconds more for every later poll. The last poll of each
+   * pending code is kept in memory (per node, bounded): pacing, not a security decision.
+   */
+  function devicePolling() {
+    const polls = new Map<string, { last: number; interval: number; until: number }>();
+    const MAX_TRACKED = 10_000;
+    return async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
+      await next();
+      const route = ctx.oidc?.route;
+      if (route === 'device_authorization' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+        (ctx.body as Record<string, unknown>).interval = DEVICE_POLL_INTERVAL;
+        return;
+      }
+      const body = ctx.body as { error?: string } | undefined;
+      if (route !== 'token' || ctx.oidc.params?.grant_type !== DEVICE_GRANT || body?.error !== 'authorization_pending') return;
+      const key = digest(String(ctx.oidc.params.device_code));
+      const now = clock();
+      const seen = polls.get(key);
+      if (!seen && polls.size >= MAX_TRACKED) {
+        for (const [k, p] of polls) if (p.until <= now) polls.delete(k);
+        if (polls.size >= MAX_TRACKED) polls.delete(polls.keys().next().value!);
+      }
+      const tooSoon = seen !== undefined && now - seen.last < seen.interval * 1000;
+      const interval = (seen?.interval ?? DEVICE_POLL_INTERVAL) + (tooSoon ? 5 : 0);
+      polls.set(key, { last: now, interval, until: now + DEVICE_CODE_TTL * 1000 });
+      if (tooSoon) ctx.body = { error: 'slow_down', error_description: `polling too often: wait ${interval} seconds between requests` };
+    };
   }
 
   function requestFacts(ctx: KoaContextWithOIDC) {

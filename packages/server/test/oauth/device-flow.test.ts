@@ -100,6 +100,19 @@ for (const dialect of dialects) {
       assert.ok((await server.core.repos.audit.query({ tenantId: 'acme', action: 'device_code.reused', limit: 10 })).length >= 1);
     });
 
+    it('says how often to poll, and answers slow_down to a device that polls sooner (RFC 8628 §3.2, §3.5)', async () => {
+      const started = await post('/device/auth', { scope: 'openid' });
+      assert.equal(started.json.interval, 5 as unknown as string);
+      const poll = () => post('/token', { grant_type: DEVICE_CODE, device_code: started.json.device_code! });
+      assert.equal((await poll()).json.error, 'authorization_pending');
+      const fast = await poll();
+      assert.equal(fast.status, 400);
+      assert.equal(fast.json.error, 'slow_down');
+      // Once the person has answered, the device gets its answer whatever its pace.
+      await approve(started.json.user_code!);
+      assert.equal((await poll()).status, 200);
+    });
+
     it('says so when the code is wrong, and lets the person cancel', async () => {
       const agent = new Agent(server.url);
       const started = await post('/device/auth', { scope: 'openid' });
@@ -163,5 +176,60 @@ for (const dialect of dialects) {
       const again = await submit(agent, (await agent.follow(started.json.verification_uri!)).page!, 0, { user_code: user_code! });
       assert.match(again.page!, /role="alert">That code is not right/);
     });
+
+    it('limits wrong user codes per address: parallel guesses get 429 past the limit, and a right code still needs a slot', async () => {
+      /** One browser at the code page, ready to send a code (each form's xsrf secret is used once). */
+      const browser = async () => {
+        const agent = new Agent(server.url);
+        const entry = await agent.follow(`${server.url}/t/guessed/device`);
+        const form = [...entry.page!.matchAll(/<form method="post" action="([^"]*)">([\s\S]*?)<\/form>/g)][0]!;
+        const fields = Object.fromEntries([...form[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]));
+        return async (userCode: string) => {
+          const response = await agent.request(form[1]!, { method: 'POST', body: new URLSearchParams({ ...fields, user_code: userCode }) });
+          return { status: response.status, retryAfter: response.headers.get('retry-after'), page: await response.text() };
+        };
+      };
+      // A tenant of its own: its counters start at zero.
+      await server.core.tenants.create('guessed', 'Guessed');
+      const { client } = await server.core.catalog.createClient('guessed', { name: 'tv', type: 'public', grantTypes: [DEVICE_CODE], firstParty: true });
+      const letters = 'GHJKLMNPQRSTVWXZ';
+      const browsers = await Promise.all(Array.from({ length: 60 }, browser));
+      const answers = await Promise.all(browsers.map((send, i) => send(`BCDF${letters[i % 16]}${letters[Math.floor(i / 16)]}ZZ`)));
+      const refused = answers.filter((a) => a.status === 429);
+      // GATEHOUSE_DEVICE_MAX_FAILURES_PER_IP: 20 guesses looked up, the other 40 refused unseen.
+      assert.equal(answers.filter((a) => a.status !== 429).length, 20, answers.map((a) => a.status).join(' '));
+      assert.ok(answers.filter((a) => a.status !== 429).every((a) => /That code is not right/.test(a.page)));
+      assert.equal(refused.length, 40);
+      assert.ok(refused.every((a) => Number(a.retryAfter) > 0 && /Too many codes were not right/.test(a.page)));
+      // The limit holds for a right code too: guessing cannot be told from typing.
+      const started = (await (await fetch(`${server.url}/t/guessed/device/auth`, { method: 'POST', body: new URLSearchParams({ client_id: client.clientId, scope: 'openid' }) })).json()) as { user_code: string };
+      assert.equal((await (await browser())(started.user_code)).status, 429);
+      await server.core.audit.flush();
+      assert.equal((await server.core.repos.audit.query({ tenantId: 'guessed', action: 'device.user_code_rate_limited', limit: 100 })).length, 41);
+    });
   });
 }
+
+// RFC 8628 §5.1: guesses spread over many addresses are bounded per tenant.
+describe('device user-code guesses from many addresses', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ listen: true, env: { GATEHOUSE_TRUST_PROXY: 'true', GATEHOUSE_DEVICE_MAX_FAILURES_PER_TENANT: '10' } });
+    await server.core.tenants.create('acme', 'Acme');
+  });
+  after(() => server.close());
+
+  it('refuses with 429 past the tenant limit, whichever address guesses', async () => {
+    const guessFrom = async (i: number) => {
+      const agent = new Agent(server.url);
+      const headers = { 'x-forwarded-for': `198.51.100.${i + 1}` };
+      const entry = await agent.follow(`${server.url}/t/acme/device`, { headers });
+      const form = [...entry.page!.matchAll(/<form method="post" action="([^"]*)">([\s\S]*?)<\/form>/g)][0]!;
+      const fields = Object.fromEntries([...form[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]));
+      return async () => (await agent.request(form[1]!, { method: 'POST', headers, body: new URLSearchParams({ ...fields, user_code: 'BBBBBBBB' }) })).status;
+    };
+    const senders = await Promise.all(Array.from({ length: 30 }, (_, i) => guessFrom(i)));
+    const statuses = await Promise.all(senders.map((send) => send()));
+    assert.equal(statuses.filter((s) => s !== 429).length, 10, statuses.join(' '));
+  });
+});
