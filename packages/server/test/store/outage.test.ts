@@ -21,8 +21,10 @@ async function databaseProxy(target: URL) {
   const port = await freePort();
   const sockets = new Set<Socket>();
   let server: Server | undefined;
+  // Idempotent: bringing up a proxy that is up would listen twice on one port and never resolve.
   const up = () =>
-    new Promise<void>((resolve) => {
+    new Promise<void>((resolve, reject) => {
+      if (server?.listening) return resolve();
       server = createServer((client) => {
         const upstream = connect(Number(target.port || 5432), target.hostname);
         for (const socket of [client, upstream]) {
@@ -34,6 +36,7 @@ async function databaseProxy(target: URL) {
         client.on('close', () => upstream.destroy());
         upstream.on('close', () => client.destroy());
       });
+      server.once('error', reject);
       server.listen(port, '127.0.0.1', resolve);
     });
   await up();
