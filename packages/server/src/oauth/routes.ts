@@ -91,31 +91,19 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRoutesDeps) {
       const { claims } = await deps.verifyAccessToken(tenantId, form.token!);
       // RFC 7662 §2.1: only the token's own client and its APIs' resource servers learn about it;
       // to anyone else it is as good as unknown.
-      if (!(await deps.catalog.mayIntrospect(tenantId, client.clientId, { clientId: claims.client_id, audiences: claims.aud }))) {
-        await deps.audit.recordDurable({
-          tenantId,
-          time: clock(),
-          actor: client.clientId,
-          action: 'token.introspected',
-          target: String(claims.jti),
-          result: 'failure',
-          requestId: String(request.id),
-          ip: request.ip,
-          details: { active: false, reason: 'not a resource server of the token\'s API' },
-        });
-        return reply.send({ active: false });
-      }
+      const allowed = await deps.catalog.mayIntrospect(tenantId, client.clientId, { clientId: claims.client_id, audiences: claims.aud });
       await deps.audit.recordDurable({
         tenantId,
         time: clock(),
         actor: client.clientId,
         action: 'token.introspected',
         target: String(claims.jti),
-        result: 'success',
+        result: allowed ? 'success' : 'failure',
         requestId: String(request.id),
         ip: request.ip,
-        details: { active: true },
+        details: allowed ? { active: true } : { active: false, reason: 'not a resource server of the token\'s API' },
       });
+      if (!allowed) return reply.send({ active: false });
       // RFC 7662 §2.2
       return reply.send({
         active: true,
