@@ -36,6 +36,9 @@ describe('error catalogues', () => {
       for (const match of readFileSync(file, 'utf8').matchAll(/code: '([A-Z]+(?:_[A-Z]+)+)'/g)) sent.add(match[1]!);
       for (const match of readFileSync(file, 'utf8').matchAll(/Errors\.create\('([A-Z_]+)'/g)) sent.add(match[1]!);
     }
-    for (const code of sent) assert.ok(known.has(code) || code.startsWith('CLI_') || code === 'CONFIG_INVALID', `${code} is sent but not catalogued`);
+    // errno-style codes on socket errors (oauth/outbound.ts) end a connection inside the process
+    // and reach no client: the back-channel logout that failed is audited with its message.
+    const internal = new Set(['EGATEHOUSE_PRIVATE_TARGET']);
+    for (const code of sent) assert.ok(known.has(code) || internal.has(code) || code.startsWith('CLI_') || code === 'CONFIG_INVALID', `${code} is sent but not catalogued`);
   });
 });
