@@ -24,6 +24,8 @@
  *   BENCH_SECONDS           measured HTTP load, default 10
  *   BENCH_WARMUP_SECONDS    HTTP warm-up, default 3
  *   BENCH_CONNECTIONS       keep-alive connections, default 10
+ *   BENCH_AUDIT_MODE        GATEHOUSE_AUDIT_MODE of the server: `durable` (default; a decision
+ *                           answers once its audit event is written) or `async`
  */
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -207,7 +209,7 @@ async function main(): Promise<number> {
         `${fmt(data.folders)} folders (5 levels), ${fmt(data.documents)} documents; generated in ${fmt(performance.now() - t)} ms`,
     );
 
-    const server = await startServer({ listen: true });
+    const server = await startServer({ listen: true, env: { GATEHOUSE_AUDIT_MODE: process.env.BENCH_AUDIT_MODE === 'async' ? 'async' : 'durable' } });
     cleanup.add('close server and remove its data dir', () => server.close());
     await server.core.tenants.create(TENANT);
     console.log(`\n0. load into SQLite (${LOAD_MODE === 'service' ? `writeRelationships, ${BATCH} touches per call` : 'direct INSERT, one transaction'})`);
@@ -310,7 +312,7 @@ async function main(): Promise<number> {
     console.log(`  engine / Cedar (p50): ${fmt(cedarRatio, 2)}; decisions that differ from the engine: ${cedarMismatches}; Cedar errors: ${cedarErrors}`);
     if (cedarErrors > 0) failures++;
 
-    console.log(`\n6. HTTP POST /api/v1/tenants/${TENANT}/authz/check — ${CONNECTIONS} keep-alive connections, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s`);
+    console.log(`\n6. HTTP POST /api/v1/tenants/${TENANT}/authz/check — ${CONNECTIONS} keep-alive connections, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s, audit ${server.config.auditMode}`);
     const token = await adminToken(server);
     const bodies = pairs.slice(0, 200).map(([d, u]) => JSON.stringify({ resource: `document:${docId(d)}`, permission: 'view', subject: `user:${userId(u)}` }));
     const target = { url: `${server.url}/api/v1/tenants/${TENANT}/authz/check`, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: bodies[0]!, bodies };

@@ -184,6 +184,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     currentRevision: () => currentRevision(handle.db),
     seenRevision: () => feed.revision,
     catchUp: () => feed.catchUp(),
+    atomically: handle.units.atomically,
     clock,
   });
 
@@ -200,6 +201,19 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     if (change.kind === 'keys') {
       keys.invalidate(change.tenantId);
       pool.invalidate(change.tenantId);
+    }
+  });
+
+  // A unit of work that rolled back may have let a cache read its own uncommitted rows (a
+  // tenant, its APIs, a compiled schema): whatever it touched is forgotten whole.
+  handle.units.onRollback((changes) => {
+    for (const tenantId of new Set(changes.map((c) => c.tenantId))) {
+      catalog.invalidate(tenantId);
+      tenants.forget(tenantId);
+      pool.invalidate(tenantId);
+      keys.invalidate(tenantId);
+      authz.forget(tenantId);
+      void verifyAccessToken.forget(tenantId).catch(() => undefined);
     }
   });
 
@@ -231,6 +245,8 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     logger,
     clock,
     handle,
+    /** One transaction around `work` (see UnitOfWork): an admin or CLI change and its audit event. */
+    atomically: handle.units.atomically,
     repos,
     feed,
     catalog,

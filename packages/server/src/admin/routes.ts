@@ -8,6 +8,7 @@ import { MAX_ACCESS_TOKEN_TTL, type ApiRecord, type ClientRecord } from '../oaut
 import { authzRoutes } from '../authz/routes.js';
 import { LOGO_TYPES, MAX_LOGO_BYTES } from '../tenants/index.js';
 import { userRoutes } from '../identity/index.js';
+import { changesAtomically } from './atomic.js';
 import { createAdminGuard } from './auth.js';
 
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Object({}, { additionalProperties: true }) });
@@ -191,6 +192,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
     },
   });
   const requireScope = createAdminGuard(core);
+  changesAtomically(app, core.atomically);
   await app.register(authzRoutes, { authz: core.authz, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
   await app.register(userRoutes, { users: core.users, sessions: core.sessions, tenants: core.tenants, audit: core.audit, requireScope, clock: core.clock });
   // Tenants, APIs and keys are the operator's; a tenant's own token reaches its clients and audit trail.
@@ -200,7 +202,7 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   const clientsWrite = requireScope('admin', 'clients:write');
   const auditRead = requireScope('admin:read', 'audit:read');
 
-  /** The answer leaves only once its event is written (GATEHOUSE_AUDIT_MODE). */
+  /** Written in the change's own transaction (changesAtomically): the two commit together. */
   function audit(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>): Promise<void> {
     return core.audit.recordDurable({
       tenantId,

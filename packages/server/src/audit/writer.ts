@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { storeUnavailable } from '../store/unavailable.js';
+import { inUnitOfWork, outsideUnitOfWork } from '../store/unit-of-work.js';
 import { createRepeatFolder } from './repeats.js';
 import type { AuditEvent, AuditStore } from './types.js';
 
@@ -100,7 +101,8 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
   function flush(): Promise<void> {
     // A window of counted repeats that has ended is written with the rest.
     repeats.tick();
-    const next = (writing ?? Promise.resolve()).then(writeOnce);
+    // A batch holds other requests' events: it never joins the unit of work of the request that started the write.
+    const next = (writing ?? Promise.resolve()).then(() => outsideUnitOfWork(writeOnce));
     writing = next.finally(() => {
       if (writing === next) writing = undefined;
     });
@@ -140,6 +142,8 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
   }
 
   function recordDurable(event: AuditEvent): Promise<void> {
+    // An admin or CLI change: the event is a row of the change's own transaction, in either mode.
+    if (inUnitOfWork()) return store.append([event]);
     if (mode === 'async') {
       record(event);
       return Promise.resolve();
@@ -161,7 +165,9 @@ export function createAuditWriter({ store, logger, flushMs, maxBatch = 500, maxB
      * For token issuance, decisions and admin changes: resolves once the event is in the
      * database (GATEHOUSE_AUDIT_MODE=durable), so a response sent after it is never missing
      * from the trail, even after a kill -9; rejects with STORE_UNAVAILABLE when it cannot be
-     * written, and the caller answers 503 instead of an unaudited success.
+     * written, and the caller answers 503 instead of an unaudited success. Inside a unit of
+     * work (an admin or CLI change) the event is written in the change's transaction instead:
+     * the two commit together or not at all.
      */
     recordDurable,
     mode,

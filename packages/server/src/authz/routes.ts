@@ -172,7 +172,10 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
   const write = requireScope('authz:write', 'authz:admin');
   const admin = requireScope('authz:admin');
 
-  /** Decisions and changes: the answer leaves only once its event is written (GATEHOUSE_AUDIT_MODE). */
+  /**
+   * Changes: written in the change's own transaction (admin/atomic.ts). Decisions: the answer
+   * leaves only once its event is written (GATEHOUSE_AUDIT_MODE).
+   */
   function eventOf(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, result: 'success' | 'failure', details: Record<string, unknown>): AuditEvent {
     return { tenantId, time: clock(), actor: request.admin?.actor ?? null, action, target, result, requestId: String(request.id), ip: request.ip, details };
   }
@@ -224,6 +227,8 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
     '/tenants/:tenant/authz/relationships/import',
     {
       onRequest: write,
+      // Not one transaction: each chunk commits with its own audit event (see importRelationships).
+      config: { transaction: false },
       // Imports are large by nature: 16 MiB here, the server-wide limit elsewhere.
       bodyLimit: BODY_LIMITS.import,
       schema: {
@@ -238,15 +243,16 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
-      const result = await authz.importRelationships(tenant, request.body.relationships);
-      await record(request, tenant, 'authz.relationships_written', `import of ${result.imported}`, 'success', { ...result });
-      return result;
+      // Each chunk's event is written in the chunk's own transaction.
+      return authz.importRelationships(tenant, request.body.relationships, ({ index, written, token }) =>
+        record(request, tenant, 'authz.relationships_written', `import of ${written}`, 'success', { import_chunk: index, imported: written, token }),
+      );
     },
   );
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof ReadBody> }>(
     '/tenants/:tenant/authz/relationships/read',
-    { onRequest: write, schema: { tags: ['authz'], params: TenantParams, body: ReadBody, response: { 200: Type.Object({ relationships: Type.Array(Type.String()), next: Type.Union([Type.String(), Type.Null()]) }), ...errors } } },
+    { onRequest: write, config: { transaction: false }, schema: { tags: ['authz'], params: TenantParams, body: ReadBody, response: { 200: Type.Object({ relationships: Type.Array(Type.String()), next: Type.Union([Type.String(), Type.Null()]) }), ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -276,6 +282,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
     '/tenants/:tenant/authz/check',
     {
       onRequest: check,
+      config: { transaction: false },
       schema: {
         tags: ['authz'],
         description: 'May the subject do the permission on the resource? `conditional` lists the caveat parameters that would decide it.',
@@ -312,7 +319,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof BulkBody> }>(
     '/tenants/:tenant/authz/check/bulk',
-    { onRequest: check, bodyLimit: BODY_LIMITS.batch, schema: { tags: ['authz'], params: TenantParams, body: BulkBody, response: { 200: Type.Object({ results: Type.Array(CheckAnswer), token: Type.String() }), ...errors } } },
+    { onRequest: check, config: { transaction: false }, bodyLimit: BODY_LIMITS.batch, schema: { tags: ['authz'], params: TenantParams, body: BulkBody, response: { 200: Type.Object({ results: Type.Array(CheckAnswer), token: Type.String() }), ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -336,7 +343,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
   const Lookup = Type.Object({ allowed: Type.Array(Type.String()), conditional: Type.Array(Type.String()), token: Type.String() });
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof LookupResourcesBody> }>(
     '/tenants/:tenant/authz/lookup-resources',
-    { onRequest: check, schema: { tags: ['authz'], description: 'Ids of every resource of the type on which the subject has the permission.', params: TenantParams, body: LookupResourcesBody, response: { 200: Lookup, ...errors } } },
+    { onRequest: check, config: { transaction: false }, schema: { tags: ['authz'], description: 'Ids of every resource of the type on which the subject has the permission.', params: TenantParams, body: LookupResourcesBody, response: { 200: Lookup, ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -349,7 +356,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof LookupSubjectsBody> }>(
     '/tenants/:tenant/authz/lookup-subjects',
-    { onRequest: check, schema: { tags: ['authz'], description: 'Ids of every subject of the type with the permission on the resource (`*` when the resource is public).', params: TenantParams, body: LookupSubjectsBody, response: { 200: Lookup, ...errors } } },
+    { onRequest: check, config: { transaction: false }, schema: { tags: ['authz'], description: 'Ids of every subject of the type with the permission on the resource (`*` when the resource is public).', params: TenantParams, body: LookupSubjectsBody, response: { 200: Lookup, ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -366,7 +373,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
 
   app.post<{ Params: Static<typeof TenantParams>; Body: Static<typeof ExpandBody> }>(
     '/tenants/:tenant/authz/expand',
-    { onRequest: check, schema: { tags: ['authz'], description: 'The tree of subject sets behind a permission (one level of usersets by default).', params: TenantParams, body: ExpandBody, response: { 200: Type.Object({ tree: Type.Object({}, { additionalProperties: true }), token: Type.String() }), ...errors } } },
+    { onRequest: check, config: { transaction: false }, schema: { tags: ['authz'], description: 'The tree of subject sets behind a permission (one level of usersets by default).', params: TenantParams, body: ExpandBody, response: { 200: Type.Object({ tree: Type.Object({}, { additionalProperties: true }), token: Type.String() }), ...errors } } },
     async (request) => {
       const { tenant } = request.params;
       await tenants.get(tenant);
@@ -507,6 +514,7 @@ export async function authzRoutes(app: FastifyInstance, { authz, tenants, audit,
     '/tenants/:tenant/authz/rbac/check',
     {
       onRequest: check,
+      config: { transaction: false },
       schema: {
         tags: ['rbac'],
         description: 'Does any role of the subject (directly or through groups) carry the permission?',

@@ -6,6 +6,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { formatRelationship, relationshipChunks } from './relationships/index.js';
 import { compileSchema } from './schema/index.js';
 import { authzServiceErrors } from './service-errors.js';
+import { afterCommit } from '../store/unit-of-work.js';
 import type { AuthzStore, Precondition, RelationshipFilter, RelationshipShape, RelationshipUpdate } from './store-types.js';
 import type { Relationship, Schema } from './types.js';
 
@@ -20,6 +21,8 @@ export interface AuthzServiceDeps {
   seenRevision(): number;
   /** Makes the change feed deliver everything written so far. */
   catchUp(): Promise<void>;
+  /** Runs work as one transaction (the store's unit of work): each chunk of an import and its audit event. */
+  atomically<T>(work: () => Promise<T>): Promise<T>;
   clock?: () => number;
   maxDepth?: number;
 }
@@ -70,7 +73,7 @@ interface Snapshot {
  * the schema), and engines over in-memory indexes built per revision. The change feed calls
  * `invalidate` for writes from other processes.
  */
-export function createAuthzService({ store, currentRevision, seenRevision, catchUp, clock = Date.now, maxDepth }: AuthzServiceDeps) {
+export function createAuthzService({ store, currentRevision, seenRevision, catchUp, atomically, clock = Date.now, maxDepth }: AuthzServiceDeps) {
   const snapshots = new Map<string, Snapshot>();
   const building = new Map<string, Promise<Snapshot>>();
   /** Latest revision at which each tenant's permission data changed, as far as we know. */
@@ -219,7 +222,7 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     if (!outcome.ok) {
       throw authzServiceErrors.create('AUTHZ_PRECONDITION_FAILED', { detail: outcome.reason === 'precondition' ? describePrecondition(outcome.precondition) : 'conflict' });
     }
-    markChanged(tenantId, outcome.revision);
+    await afterCommit(() => markChanged(tenantId, outcome.revision));
     return { token: tokenFor(outcome.revision), deleted: outcome.deleted ?? 0 };
   }
 
@@ -237,21 +240,29 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
    * feed is caught up first, and any other write to the tenant since the snapshot forces a
    * rebuild instead.
    */
-  async function applyHere(tenantId: string, revision: number, updates: RelationshipUpdate[]): Promise<void> {
-    const snap = snapshots.get(tenantId);
-    markChanged(tenantId, revision);
-    // A snapshot read after this write committed holds it already.
-    if (!snap || revision <= snap.built) return;
-    await catchUp();
-    // Any other change of the tenant between the snapshot and this write (another process,
-    // or a later write of ours applied first) means the snapshot cannot be patched.
-    const foreign = (changes.get(tenantId) ?? []).some((r) => r > snap.revision && r !== revision);
-    if (foreign || snapshots.get(tenantId) !== snap || revision <= snap.revision) {
-      if (snapshots.get(tenantId) === snap) snapshots.delete(tenantId);
-      return;
-    }
-    snap.index.apply(updates);
-    snap.revision = revision;
+  function applyHere(tenantId: string, revision: number, updates: RelationshipUpdate[]): Promise<void> {
+    // Inside a unit of work (an admin change) only once it has committed: checks of other
+    // requests read the snapshot, and must never see a write that may still roll back.
+    return afterCommit(async () => {
+      const snap = snapshots.get(tenantId);
+      markChanged(tenantId, revision);
+      // A snapshot read after this write committed holds it already.
+      if (!snap || revision <= snap.built) return;
+      // Without the feed caught up the snapshot cannot be vouched for: it is rebuilt instead.
+      if (!(await catchUp().then(() => true, () => false))) {
+        if (snapshots.get(tenantId) === snap) snapshots.delete(tenantId);
+        return;
+      }
+      // Any other change of the tenant between the snapshot and this write (another process,
+      // or a later write of ours applied first) means the snapshot cannot be patched.
+      const foreign = (changes.get(tenantId) ?? []).some((r) => r > snap.revision && r !== revision);
+      if (foreign || snapshots.get(tenantId) !== snap || revision <= snap.revision) {
+        if (snapshots.get(tenantId) === snap) snapshots.delete(tenantId);
+        return;
+      }
+      snap.index.apply(updates);
+      snap.revision = revision;
+    });
   }
 
   const service = {
@@ -304,7 +315,7 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     async writePolicies(tenantId: string, text: string): Promise<{ token: string }> {
       if (text.trim()) compilePolicies(text);
       const revision = await store.writePolicies(tenantId, text, clock());
-      markChanged(tenantId, revision);
+      await afterCommit(() => markChanged(tenantId, revision));
       return { token: tokenFor(revision) };
     },
 
@@ -331,7 +342,7 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
         throw authzServiceErrors.create('AUTHZ_SCHEMA_ORPHANS', { count, shapes, orphans: orphans.map((o) => ({ ...o, problem: misfit(schema, o) })) });
       }
       const revision = await store.writeSchema(tenantId, text, clock());
-      markChanged(tenantId, revision);
+      await afterCommit(() => markChanged(tenantId, revision));
       return { token: tokenFor(revision) };
     },
 
@@ -345,8 +356,14 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
      * (every tenant's writes, token issuance, the audit trail) for the length of the import,
      * on PostgreSQL the global revision row. A failure midway (database outage, a concurrent
      * schema change) leaves earlier chunks written; a retry with the same text is idempotent.
+     * `onChunk` runs inside each chunk's transaction (its audit event): what a crash leaves
+     * written is exactly what the trail says was.
      */
-    async importRelationships(tenantId: string, text: string): Promise<{ imported: number; token: string }> {
+    async importRelationships(
+      tenantId: string,
+      text: string,
+      onChunk?: (chunk: { index: number; written: number; token: string }) => Promise<void>,
+    ): Promise<{ imported: number; token: string }> {
       const schema = await currentSchema(tenantId);
       const seen = new Map<string, number>();
       let imported = 0;
@@ -361,8 +378,13 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
       }
       seen.clear();
       let token = tokenFor(await currentRevision());
+      let index = 0;
       for (const chunk of relationshipChunks(text, IMPORT_CHUNK)) {
-        ({ token } = await write(tenantId, chunk.map((relationship): RelationshipUpdate => ({ operation: 'touch', relationship })), []));
+        token = await atomically(async () => {
+          const written = await write(tenantId, chunk.map((relationship): RelationshipUpdate => ({ operation: 'touch', relationship })), []);
+          await onChunk?.({ index: index++, written: chunk.length, token: written.token });
+          return written.token;
+        });
         await yieldToEventLoop();
       }
       return { imported, token };
@@ -414,6 +436,14 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     /** A write elsewhere (another process, the CLI) changed this tenant's permission data. */
     invalidate(tenantId: string, revision: number): void {
       markChanged(tenantId, revision);
+    },
+
+    /** Drops everything held of the tenant (a unit of work that read its own writes rolled back). */
+    forget(tenantId: string): void {
+      snapshots.delete(tenantId);
+      compiled.delete(tenantId);
+      changes.delete(tenantId);
+      changedAt.delete(tenantId);
     },
   };
   return service;

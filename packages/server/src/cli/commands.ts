@@ -63,8 +63,11 @@ function logoTypeOf(file: string): string {
   return ext === 'jpg' || ext === 'jpeg' ? 'image/jpeg' : `image/${ext}`;
 }
 
-function print(output: Output, value: Record<string, unknown>, human: string): void {
-  console.log(output.json ? JSON.stringify(value, null, 2) : human);
+/** What a command shows, shown once its unit of work has committed (a change is never reported before it holds). */
+type Shown = () => void;
+
+function print(output: Output, value: Record<string, unknown>, human: string): Shown {
+  return () => console.log(output.json ? JSON.stringify(value, null, 2) : human);
 }
 
 /** The CLI works on the same database as the server; a running server sees its writes through the change feed. */
@@ -76,7 +79,9 @@ export async function runCommand(output: Output, command: Command): Promise<void
   const core = await createCore(config, { logger: pino({ level: 'warn' }, pino.destination(2)) });
   try {
     await core.ensureDefaults();
-    await execute(core, output, command);
+    // A change and its audit event commit together; an import commits chunk by chunk, each with its event.
+    const show = command.kind === 'authz.relationships.import' ? await execute(core, output, command) : await core.atomically(() => execute(core, output, command));
+    show();
   } finally {
     await core.close();
   }
@@ -90,14 +95,14 @@ function audit(
   details?: Record<string, unknown>,
   result: 'success' | 'failure' = 'success',
 ) {
-  core.audit.record({ tenantId, time: core.clock(), actor: 'cli', action, target, result, details: details ?? null });
+  return core.audit.recordDurable({ tenantId, time: core.clock(), actor: 'cli', action, target, result, details: details ?? null });
 }
 
-async function execute(core: Core, output: Output, command: Exclude<Command, { kind: 'token' }>): Promise<void> {
+async function execute(core: Core, output: Output, command: Exclude<Command, { kind: 'token' }>): Promise<Shown> {
   switch (command.kind) {
     case 'tenant.create': {
       const tenant = await core.tenants.create(command.id, command.displayName);
-      audit(core, tenant.id, 'tenant.created', tenant.id);
+      await audit(core, tenant.id, 'tenant.created', tenant.id);
       const issuer = core.tenants.issuerFor(tenant.id);
       return print(output, { id: tenant.id, display_name: tenant.displayName, issuer }, `created tenant ${tenant.id}\nissuer: ${issuer}`);
     }
@@ -111,7 +116,7 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
         await core.tenants.setLogo(command.id, logo);
         tenant = await core.tenants.get(command.id);
       }
-      audit(core, tenant.id, 'tenant.updated', tenant.id, { changed: [...(command.displayName ? ['display_name'] : []), ...(command.logo || command.removeLogo ? ['logo'] : [])] });
+      await audit(core, tenant.id, 'tenant.updated', tenant.id, { changed: [...(command.displayName ? ['display_name'] : []), ...(command.logo || command.removeLogo ? ['logo'] : [])] });
       return print(output, { id: tenant.id, display_name: tenant.displayName, logo: tenant.logoType ? `${core.tenants.issuerFor(tenant.id)}/logo` : null }, `updated tenant ${tenant.id}`);
     }
     case 'tenant.list': {
@@ -121,7 +126,7 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
     case 'api.create': {
       await core.tenants.get(command.tenant);
       const api = await core.catalog.createApi(command.tenant, { identifier: command.identifier, scopes: command.scopes, name: command.name, accessTokenTtl: command.ttl });
-      audit(core, command.tenant, 'api.created', api.identifier, { scopes: api.scopes });
+      await audit(core, command.tenant, 'api.created', api.identifier, { scopes: api.scopes });
       return print(
         output,
         { id: api.id, identifier: api.identifier, scopes: api.scopes, access_token_ttl: api.accessTokenTtl },
@@ -147,7 +152,7 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
         apis: command.api ? { [command.api]: command.scopes } : {},
         authMethod: command.authMethod,
       });
-      audit(core, command.tenant, 'client.created', client.clientId, { grant_types: client.grantTypes });
+      await audit(core, command.tenant, 'client.created', client.clientId, { grant_types: client.grantTypes });
       const facts = {
         client_id: client.clientId,
         ...(clientSecret ? { client_secret: clientSecret } : {}),
@@ -172,13 +177,13 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
       await core.tenants.get(command.tenant);
       const rotated = await core.catalog.rotateSecret(command.tenant, command.clientId, command.grace);
       const until = new Date(rotated.previousSecretsExpireAt).toISOString();
-      audit(core, command.tenant, 'client.secret_rotated', command.clientId, { previous_secrets_expire_at: until });
+      await audit(core, command.tenant, 'client.secret_rotated', command.clientId, { previous_secrets_expire_at: until });
       return print(output, { client_id: command.clientId, client_secret: rotated.clientSecret, previous_secrets_expire_at: until }, `client_secret: ${rotated.clientSecret}\nprevious secrets work until ${until}`);
     }
     case 'key.rotate': {
       await core.tenants.get(command.tenant);
       const rotated = await core.keys.rotate(command.tenant, command.alg);
-      audit(core, command.tenant, 'key.rotated', rotated.kid, { alg: rotated.alg, previous_kid: rotated.previousKid });
+      await audit(core, command.tenant, 'key.rotated', rotated.kid, { alg: rotated.alg, previous_kid: rotated.previousKid });
       const retire = rotated.previousRetireAt === null ? null : new Date(rotated.previousRetireAt).toISOString();
       return print(
         output,
@@ -204,13 +209,13 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
 }
 
 /** The users of a tenant, through the same service and audit actions as the API (identity/routes.ts). */
-async function executeUsers(core: Core, output: Output, command: UserCommand): Promise<void> {
+async function executeUsers(core: Core, output: Output, command: UserCommand): Promise<Shown> {
   await core.tenants.get(command.tenant);
   switch (command.kind) {
     case 'user.create': {
       const password = command.passwordStdin ? await readPassword() : undefined;
       const user = await core.users.create(command.tenant, { email: command.email, name: command.name, emailVerified: command.emailVerified, password });
-      audit(core, command.tenant, 'user.created', user.id, { email_verified: user.emailVerified, has_password: user.hasPassword });
+      await audit(core, command.tenant, 'user.created', user.id, { email_verified: user.emailVerified, has_password: user.hasPassword });
       return print(output, userView(user), `created user ${user.id} (${user.email}${user.hasPassword ? ', with a password' : ', no password yet'})`);
     }
     case 'user.list': {
@@ -226,24 +231,24 @@ async function executeUsers(core: Core, output: Output, command: UserCommand): P
     }
     case 'user.disable': {
       const user = await core.users.disable(command.tenant, (await core.users.resolve(command.tenant, command.user)).id);
-      audit(core, command.tenant, 'user.disabled', user.id);
+      await audit(core, command.tenant, 'user.disabled', user.id);
       return print(output, userView(user), `disabled user ${user.id}; their sessions and refresh tokens are revoked`);
     }
     case 'user.enable': {
       const user = await core.users.enable(command.tenant, (await core.users.resolve(command.tenant, command.user)).id);
-      audit(core, command.tenant, 'user.enabled', user.id);
+      await audit(core, command.tenant, 'user.enabled', user.id);
       return print(output, userView(user), `enabled user ${user.id}`);
     }
     case 'user.delete': {
       const { id } = await core.users.resolve(command.tenant, command.user);
       await core.users.delete(command.tenant, id);
-      audit(core, command.tenant, 'user.deleted', id);
+      await audit(core, command.tenant, 'user.deleted', id);
       return print(output, { id, deleted: true }, `deleted user ${id}; their sessions and refresh tokens are revoked`);
     }
     case 'user.reset-password': {
       const password = await readPassword();
       const user = await core.users.setPassword(command.tenant, (await core.users.resolve(command.tenant, command.user)).id, password);
-      audit(core, command.tenant, 'user.password_reset', user.id);
+      await audit(core, command.tenant, 'user.password_reset', user.id);
       return print(output, userView(user), `new password set for user ${user.id}; their sessions and refresh tokens are revoked`);
     }
   }
@@ -269,14 +274,14 @@ function readPassword(): Promise<string> {
  * The permission service on the database directly, through the same service methods and
  * audit actions as the API (routes.ts), with `cli` as the actor.
  */
-async function executeAuthz(core: Core, output: Output, command: AuthzCommand): Promise<void> {
+async function executeAuthz(core: Core, output: Output, command: AuthzCommand): Promise<Shown> {
   await core.tenants.get(command.tenant);
   switch (command.kind) {
     case 'authz.schema.write': {
       // A schema that does not compile, or would orphan stored relationships, is refused
       // before anything is stored; its error names the line and column.
       const result = await core.authz.writeSchema(command.tenant, await readInput(command.file));
-      audit(core, command.tenant, 'authz.schema_written', 'schema', { token: result.token });
+      await audit(core, command.tenant, 'authz.schema_written', 'schema', { token: result.token });
       return print(output, result, `schema written (token ${result.token})`);
     }
     case 'authz.schema.read': {
@@ -286,19 +291,20 @@ async function executeAuthz(core: Core, output: Output, command: AuthzCommand): 
     case 'authz.relationships.write': {
       const updates = command.relationships.map((text): RelationshipUpdate => ({ operation: 'touch', relationship: parseRelationship(text) }));
       const result = await core.authz.writeRelationships(command.tenant, updates);
-      audit(core, command.tenant, 'authz.relationships_written', `${updates.length} updates`, { token: result.token, updates: described(updates) });
+      await audit(core, command.tenant, 'authz.relationships_written', `${updates.length} updates`, { token: result.token, updates: described(updates) });
       return print(output, result, `touched ${plural(updates.length, 'relationship')} (token ${result.token})`);
     }
     case 'authz.relationships.delete': {
       // One transaction, as the write route does with `delete` updates: all or nothing.
       const updates = command.relationships.map((text): RelationshipUpdate => ({ operation: 'delete', relationship: parseRelationship(text) }));
       const result = await core.authz.writeRelationships(command.tenant, updates);
-      audit(core, command.tenant, 'authz.relationships_deleted', `${updates.length} relationships`, { token: result.token, updates: described(updates) });
+      await audit(core, command.tenant, 'authz.relationships_deleted', `${updates.length} relationships`, { token: result.token, updates: described(updates) });
       return print(output, result, `deleted ${plural(updates.length, 'relationship')} where present (token ${result.token})`);
     }
     case 'authz.relationships.import': {
-      const result = await core.authz.importRelationships(command.tenant, await readInput(command.file));
-      audit(core, command.tenant, 'authz.relationships_written', `import of ${result.imported}`, { imported: result.imported, token: result.token });
+      const result = await core.authz.importRelationships(command.tenant, await readInput(command.file), ({ index, written, token }) =>
+        audit(core, command.tenant, 'authz.relationships_written', `import of ${written}`, { import_chunk: index, imported: written, token }),
+      );
       return print(output, result, `imported ${plural(result.imported, 'relationship')} (token ${result.token})`);
     }
     case 'authz.relationships.read': {
@@ -313,7 +319,7 @@ async function executeAuthz(core: Core, output: Output, command: AuthzCommand): 
         // The CLI has no snapshot to reuse: answer from everything committed.
         { mode: 'fully_consistent' },
       );
-      audit(core, command.tenant, 'authz.check', target, { permissionship: result.permissionship, token: result.token, ...(result.policy ? { policy: result.policy } : {}) }, result.permissionship === 'allowed' ? 'success' : 'failure');
+      await audit(core, command.tenant, 'authz.check', target, { permissionship: result.permissionship, token: result.token, ...(result.policy ? { policy: result.policy } : {}) }, result.permissionship === 'allowed' ? 'success' : 'failure');
       // The API's check answer, field for field.
       const answer = {
         permissionship: result.permissionship,
@@ -326,7 +332,7 @@ async function executeAuthz(core: Core, output: Output, command: AuthzCommand): 
     }
     case 'authz.policies.write': {
       const result = await core.authz.writePolicies(command.tenant, await readInput(command.file));
-      audit(core, command.tenant, 'authz.policies_written', 'policies', { token: result.token });
+      await audit(core, command.tenant, 'authz.policies_written', 'policies', { token: result.token });
       return print(output, result, `policies written (token ${result.token})`);
     }
     case 'authz.policies.read': {
@@ -337,9 +343,11 @@ async function executeAuthz(core: Core, output: Output, command: AuthzCommand): 
 }
 
 /** Prints text as it is (no newline added, so `read` output can be written back unchanged). */
-function printText(output: Output, value: Record<string, unknown>, text: string): void {
-  if (output.json) console.log(JSON.stringify(value, null, 2));
-  else process.stdout.write(text);
+function printText(output: Output, value: Record<string, unknown>, text: string): Shown {
+  return () => {
+    if (output.json) console.log(JSON.stringify(value, null, 2));
+    else process.stdout.write(text);
+  };
 }
 
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
@@ -417,7 +425,7 @@ async function requestToken(output: Output, config: Config, command: Extract<Com
   }
   const json = (await response.json()) as Record<string, unknown>;
   if (!response.ok) throw new GatehouseError('CLI_TOKEN_REFUSED', response.status, `${json.error}: ${json.error_description ?? ''}`);
-  print(output, json, String(json.access_token));
+  print(output, json, String(json.access_token))();
 }
 
 /**

@@ -341,7 +341,7 @@ export const options = {
   auditMode: {
     env: 'GATEHOUSE_AUDIT_MODE',
     description:
-      'durable: a token response, a permission decision and an admin change leave only once their audit event is written (events of concurrent requests share one write), so a crash loses no event of an answer that was sent; async: events are written in the background every GATEHOUSE_AUDIT_FLUSH_MS, and a crash loses the last ones.',
+      'durable: a token response and a permission decision leave only once their audit event is written (events of concurrent requests share one write), so a crash loses no event of an answer that was sent; async: those events are written in the background every GATEHOUSE_AUDIT_FLUSH_MS, and a crash loses the last ones. Either way an admin or CLI change writes its event in its own transaction.',
     default: 'durable' as 'durable' | 'async',
     example: 'async',
     recommendation: 'durable. async only where losing the last fraction of a second of the trail on a crash is acceptable.',

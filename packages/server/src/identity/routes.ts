@@ -100,7 +100,7 @@ export async function userRoutes(app: FastifyInstance, { users, sessions, tenant
   const read = requireScope('admin:read', 'users:read', 'users:write');
   const write = requireScope('admin', 'users:write');
 
-  /** The answer leaves only once its event is written (GATEHOUSE_AUDIT_MODE). */
+  /** Written in the change's own transaction (admin/atomic.ts): the two commit together. */
   function record(request: FastifyRequest, tenantId: string, action: AuditAction, target: string, details?: Record<string, unknown>): Promise<void> {
     return audit.recordDurable({ tenantId, time: clock(), actor: request.admin?.actor ?? null, action, target, result: 'success', requestId: String(request.id), ip: request.ip, details: details ?? null });
   }

@@ -4,7 +4,6 @@ import type { Relationship } from '../authz/types.js';
 import type { DatabaseHandle, Db } from './database.js';
 import { bumpRevision } from './revisions.js';
 import type { Database } from './schema.js';
-import { writeTransaction } from './transaction.js';
 
 type Row = Selectable<Database['relationships']>;
 const DIRECT = '...';
@@ -73,7 +72,7 @@ export function createAuthzRepository({ db, dialect }: Pick<DatabaseHandle, 'db'
 
   async function run<T extends WriteOutcome>(work: (trx: Db) => Promise<T>): Promise<T | WriteOutcome> {
     try {
-      return await writeTransaction(db, dialect, work);
+      return await db.transaction().execute(work);
     } catch (error) {
       if (error instanceof Abort) return error.outcome;
       throw error;
@@ -87,7 +86,7 @@ export function createAuthzRepository({ db, dialect }: Pick<DatabaseHandle, 'db'
   }
 
   function writeDocument(table: 'authz_schemas' | 'authz_policies', kind: string, tenantId: string, text: string, now: number) {
-    return writeTransaction(db, dialect, async (trx) => {
+    return db.transaction().execute(async (trx) => {
       const revision = await bumpRevision(trx, tenantId, kind, dialect);
       await trx
         .insertInto(table)

@@ -7,6 +7,7 @@ import { migrate, type Dialect } from './migrations.js';
 import { ensurePrivateDir, ensurePrivateFile, narrowToPrivate } from './private-files.js';
 import type { Database } from './schema.js';
 import { createStoreHealth, isConnectionError, storeUnavailable, type StoreHealth } from './unavailable.js';
+import { withUnitsOfWork, type UnitOfWork } from './unit-of-work.js';
 
 export type Db = Kysely<Database>;
 
@@ -19,6 +20,8 @@ export interface DatabaseHandle {
   sqlite?: SQLite.Database;
   /** Whether the database answered last time (an outage is logged once, at its start and end). */
   health: StoreHealth;
+  /** Transactions that span repositories: an admin change and its audit event commit together. */
+  units: UnitOfWork;
   close(): Promise<void>;
 }
 
@@ -63,9 +66,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     // longer queryable).
     pool.on('error', (error) => health.failed(error));
     pool.on('connect', (client) => client.on('error', (error) => health.failed(error)));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: classifyingPool(pool, health) }) });
+    const { dialect, units } = withUnitsOfWork(new PostgresDialect({ pool: classifyingPool(pool, health) }), 'postgres');
+    const db = new Kysely<Database>({ dialect });
     await migrateOrClose(db, 'postgres');
-    return { db, dialect: 'postgres', url: options.databaseUrl, health, close: () => db.destroy() };
+    return { db, dialect: 'postgres', url: options.databaseUrl, health, units, close: () => db.destroy() };
   }
   const file = options.sqliteFile ?? 'gatehouse.db';
   let path = file;
@@ -85,9 +89,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
+  const { dialect, units } = withUnitsOfWork(new SqliteDialect({ database: reusingStatements(sqlite) }), 'sqlite');
+  const db = new Kysely<Database>({ dialect });
   await migrateOrClose(db, 'sqlite');
-  return { db, dialect: 'sqlite', sqlite, health: createStoreHealth(options.logger), close: () => db.destroy() };
+  return { db, dialect: 'sqlite', sqlite, health: createStoreHealth(options.logger), units, close: () => db.destroy() };
 }
 
 /**

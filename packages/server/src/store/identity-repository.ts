@@ -4,7 +4,6 @@ import type { DatabaseHandle, Db } from './database.js';
 import { preparedQuery } from './prepared.js';
 import { bumpRevision } from './revisions.js';
 import type { Database } from './schema.js';
-import { writeTransaction } from './transaction.js';
 
 type Row = Selectable<Database['users']>;
 
@@ -57,7 +56,7 @@ const likePrefix = (prefix: string) => `${prefix.replace(/[\\%_]/g, (c) => `\\${
  * revision with kind `users`, so caches of users on any node can follow the change feed.
  */
 export function createIdentityRepository({ db, dialect }: Pick<DatabaseHandle, 'db' | 'dialect'>): UserStore {
-  const tx = <T>(work: (trx: Db) => Promise<T>) => writeTransaction(db, dialect, work);
+  const tx = <T>(work: (trx: Db) => Promise<T>) => db.transaction().execute(work);
   const bump = (trx: Db, tenantId: string) => bumpRevision(trx, tenantId, 'users', dialect);
   const byId = (q: Db, tenantId: string, id: string) => q.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id);
   // Each sign-in and each use of a session or token reads its user: compiled once (see preparedQuery).

@@ -15,15 +15,16 @@ const MARK = '\u0000gatehouse-parameter:';
  * name each value by property: spreading the placeholders object gives nothing.
  */
 export function preparedQuery<V extends Record<string, unknown>, R>(db: Db, build: (values: V) => Compilable<R>): (values: V) => Promise<QueryResult<R>> {
-  let compiled: { sql: string; parameters: readonly unknown[]; names: (string | undefined)[] } | undefined;
+  let compiled: { query: CompiledQuery['query']; sql: string; parameters: readonly unknown[]; names: (string | undefined)[] } | undefined;
   return (values) => {
     if (!compiled) {
       const placeholders = new Proxy({}, { get: (_target, name) => `${MARK}${String(name)}` }) as V;
-      const { sql, parameters } = build(placeholders).compile();
+      const { query, sql, parameters } = build(placeholders).compile();
       const names = parameters.map((p) => (typeof p === 'string' && p.startsWith(MARK) ? p.slice(MARK.length) : undefined));
-      compiled = { sql, parameters, names };
+      compiled = { query, sql, parameters, names };
     }
-    const { sql, parameters, names } = compiled;
-    return db.executeQuery<R>(CompiledQuery.raw(sql, names.map((name, i) => (name === undefined ? parameters[i] : values[name]))));
+    const { query, sql, parameters, names } = compiled;
+    // The query tree travels along: a unit of work runs a plain read before its first write outside its transaction.
+    return db.executeQuery<R>({ ...CompiledQuery.raw(sql, names.map((name, i) => (name === undefined ? parameters[i] : values[name]))), query });
   };
 }

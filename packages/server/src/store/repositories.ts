@@ -3,7 +3,7 @@ import type { DatabaseHandle, Db } from './database.js';
 import type { Database } from './schema.js';
 import { preparedQuery } from './prepared.js';
 import { bumpRevision } from './revisions.js';
-import { writeTransaction } from './transaction.js';
+import { inUnitOfWork } from './unit-of-work.js';
 import type { TenantStore, TenantRecord } from '../tenants/types.js';
 import type { KeyStore, SigningKeyRecord } from '../keys/types.js';
 import type { ApiRecord, ClientRecord, ClientSecretRecord, OAuthStore, OidcPayloadRecord } from '../oauth/types.js';
@@ -15,7 +15,7 @@ import type { AuditEvent, AuditQuery, AuditStore, StoredAuditEvent } from '../au
  */
 export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle, 'db' | 'dialect' | 'sqlite'>) {
   const bump = (trx: Db, tenantId: string, kind: string) => bumpRevision(trx, tenantId, kind, dialect);
-  const tx = <T>(work: (trx: Db) => Promise<T>) => writeTransaction(db, dialect, work);
+  const tx = <T>(work: (trx: Db) => Promise<T>) => db.transaction().execute(work);
   /** Bumps the revision when a write touched rows; true when it did. */
   /** Only forward: a later revocation never reopens tokens an earlier one ended. True when the client exists. */
   const moveTokensValidAfter = async (trx: Db, tenantId: string, clientId: string, at: number) => {
@@ -503,8 +503,9 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
   const audit: AuditStore = {
     async append(events) {
       if (events.length === 0) return;
-      if (sqliteInsert) {
+      if (sqliteInsert && !inUnitOfWork()) {
         // Under Kysely's connection lock, so the batch never lands inside another transaction.
+        // (Inside a unit of work the event belongs in the unit's transaction: the insert below joins it.)
         await db.connection().execute(async () => sqliteInsert.immediate(events));
         return;
       }

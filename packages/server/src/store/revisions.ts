@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { PG_CONNECTION_TIMEOUT_MS, type DatabaseHandle, type Db } from './database.js';
+import { afterCommit, inUnitOfWork, noteChange } from './unit-of-work.js';
 
 export interface Change {
   revision: number;
@@ -30,6 +31,7 @@ export async function bumpRevision(trx: Db, tenantId: string, kind: string, dial
     .executeTakeFirstOrThrow();
   const revision = Number(row.value);
   await trx.insertInto('gh_changes').values({ revision, tenant_id: tenantId, kind, created_at: Date.now() }).execute();
+  noteChange({ tenantId, kind });
   if (dialect === 'postgres') await sql`select pg_notify(${CHANNEL}, ${String(revision)})`.execute(trx);
   return revision;
 }
@@ -79,6 +81,11 @@ export async function createChangeFeed(handle: DatabaseHandle, options: { pollMs
   }
 
   function catchUp(): Promise<void> {
+    if (inUnitOfWork()) {
+      // A unit's own changes are not committed yet: read after the commit, or never (a
+      // rollback leaves the revision to be used again, which the feed must not have passed).
+      return afterCommit(() => catchUp().catch(() => undefined));
+    }
     // Serialise reads so listeners see each change once and in order.
     const next = (running ?? Promise.resolve()).then(read, read);
     running = next.catch(() => undefined);

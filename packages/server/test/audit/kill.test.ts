@@ -13,7 +13,9 @@ import { createCore } from '../../src/core.js';
 import { basic, dialects, freePort, freshPostgres } from '../helpers.js';
 
 // kill -9 of the real server process while tokens are issued, permissions checked and clients
-// created in parallel: every response the client received has its audit event after the crash.
+// created in parallel: every response the client received has its audit event after the crash,
+// and every client the database holds has its client.created event (in either mode: an admin
+// change and its event share one transaction).
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const schema = 'definition user {}\ndefinition document {\n  relation viewer: user\n  permission view = viewer\n}\n';
 
@@ -108,7 +110,7 @@ for (const dialect of dialects) {
       };
     }
 
-    async function missingAfterCrash(mode: 'durable' | 'async', extra: Record<string, string> = {}): Promise<{ received: number; missing: string[] }> {
+    async function missingAfterCrash(mode: 'durable' | 'async', extra: Record<string, string> = {}): Promise<{ received: number; missing: string[]; clients: number; unaudited: string[] }> {
       child = await startServerProcess({ GATEHOUSE_AUDIT_MODE: mode, ...extra });
       const run = await load();
       // Warmed up (the engine is built on first use), then a second of full load, then the crash.
@@ -127,22 +129,28 @@ for (const dialect of dialects) {
           const rows = await core.handle.db.selectFrom('audit_events').select('request_id').where('request_id', 'in', run.received.slice(i, i + 500)).execute();
           for (const row of rows) ids.add(row.request_id!);
         }
-        return { received: run.received.length, missing: run.received.filter((id) => !ids.has(id)) };
+        const clients = (await core.handle.db.selectFrom('clients').select('client_id').where('tenant_id', '=', 'default').where('name', 'like', 'c-kill-%').execute()).map((r) => r.client_id);
+        const created = new Set((await core.handle.db.selectFrom('audit_events').select('target').where('action', '=', 'client.created').execute()).map((r) => r.target));
+        return { received: run.received.length, missing: run.received.filter((id) => !ids.has(id)), clients: clients.length, unaudited: clients.filter((id) => !created.has(id)) };
       } finally {
         await core.close();
       }
     }
 
     it('loses no audit event of a response the client received (GATEHOUSE_AUDIT_MODE=durable)', { timeout: 120_000 }, async () => {
-      const { received, missing } = await missingAfterCrash('durable');
+      const { received, missing, clients, unaudited } = await missingAfterCrash('durable');
       assert.ok(received > 50, `enough traffic to mean something: ${received} responses`);
       assert.deepEqual(missing, []);
+      assert.ok(clients > 5, `clients were created: ${clients}`);
+      assert.deepEqual(unaudited, [], 'a client the database holds without its client.created event');
     });
 
-    it('can lose the last events in async mode, which is why durable is the default', { timeout: 120_000 }, async () => {
-      const { received, missing } = await missingAfterCrash('async', { GATEHOUSE_AUDIT_FLUSH_MS: '2000' });
+    it('can lose the last events of tokens and decisions in async mode, which is why durable is the default', { timeout: 120_000 }, async () => {
+      const { received, missing, clients, unaudited } = await missingAfterCrash('async', { GATEHOUSE_AUDIT_FLUSH_MS: '2000' });
       assert.ok(received > 50);
       assert.ok(missing.length > 0, 'the fire-and-forget writer had events in memory when the process died');
+      assert.ok(clients > 5);
+      assert.deepEqual(unaudited, [], 'admin changes commit with their event in async mode too');
     });
   });
 }
