@@ -29,6 +29,23 @@ const TENANT_PATH = /^\/t\/([^/?#]+)(\/[^?#]*)?/;
 const OWN_ENDPOINTS = /^\/t\/[^/?#]+\/token\/(?:introspection|revocation)(?:[?#]|$)/;
 // Our sign-in and consent pages and the tenant's logo (oauth/interactions.ts): Fastify routes.
 const OWN_PAGES = /^\/t\/[^/?#]+\/(?:interaction\/|logo(?:[?#]|$))/;
+/**
+ * The other places a client looks for a tenant's metadata. RFC 8414 §3.1 inserts the
+ * well-known segment between the host and the issuer's path (`/.well-known/oauth-authorization-server/t/{t}`;
+ * oauth4webapi and Authlib look there), and some clients do the same for OpenID Connect
+ * (`/.well-known/openid-configuration/t/{t}`); others append `oauth-authorization-server` to
+ * the issuer. All of them get the engine's discovery document: its metadata is RFC 8414's
+ * plus OpenID's (RFC 8414 §2 lets it carry more), and its `issuer` is the tenant's, which
+ * both specs have the client compare (RFC 8414 §3.3, OIDC Discovery §4.3).
+ */
+const METADATA_ALIAS = /^(?:\/\.well-known\/(?:oauth-authorization-server|openid-configuration)(\/t\/[^/?#]+)|(\/t\/[^/?#]+)\/\.well-known\/oauth-authorization-server)(?=[?#]|$)/;
+
+/** The engine's discovery path for a metadata request at another well-known location, else undefined. */
+function discoveryPathOf(url: string): string | undefined {
+  const match = METADATA_ALIAS.exec(url);
+  if (!match) return undefined;
+  return `${match[1] ?? match[2]}/.well-known/openid-configuration${url.slice(match[0].length)}`;
+}
 // The engine's pages run one script of their own: oidc-provider's "Submitting Callback" form,
 // which submits itself (form_post responses, session/end when nobody is signed in, the device
 // link with its code in it; lib/response_modes/form_post.js). Its <noscript> button never shows
@@ -111,10 +128,13 @@ export function createEngineHandler(deps: EngineHandlerDeps) {
     /** True for requests this handler serves (anything under /t/ but our own two endpoints and our pages). */
     accepts(req: IncomingMessage): boolean {
       const url = req.url ?? '';
+      if (url.startsWith('/.well-known/')) return discoveryPathOf(url) !== undefined;
       return url.startsWith('/t/') && !(req.method === 'POST' && OWN_ENDPOINTS.test(url)) && !OWN_PAGES.test(url);
     },
 
     handle(req: IncomingMessage, res: ServerResponse): void {
+      const alias = discoveryPathOf(req.url!);
+      if (alias) req.url = alias;
       const requestId = requestIdOf(req);
       res.setHeader('x-request-id', requestId);
       res.setHeader('x-content-type-options', 'nosniff');
