@@ -19,7 +19,7 @@ to start on an \`http://\` public URL (other than localhost) or without
 \`GATEHOUSE_MASTER_KEY\`.
 
 This page is generated from \`packages/server/src/config/defaults.ts\` by
-\`npm run docs:config\`; a test fails when an option is missing here.
+\`npm run docs:generate\`; a test fails when an option is missing here.
 
 | variable | what it does | default | example | recommendation |
 | --- | --- | --- | --- | --- |

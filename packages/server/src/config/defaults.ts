@@ -3,7 +3,7 @@ import { parseTrustProxy, type TrustProxy } from '../http/client-ip.js';
 /**
  * Every Gatehouse option, in one place. Each entry names its environment variable,
  * says what it does, its default, an example and our recommendation. `docs/configuration.md`
- * is generated from this table (`npm run docs:config`), and boot-time validation reads it too,
+ * is generated from this table (`npm run docs:generate`), and boot-time validation reads it too,
  * so an option cannot exist undocumented.
  */
 export interface OptionSpec<T> {
