@@ -4,7 +4,7 @@ import { createAuditWriter } from './audit/index.js';
 import { createAuthzService } from './authz/service.js';
 import { createAuthzRepository } from './store/authz-repository.js';
 import { createIdentityRepository } from './store/identity-repository.js';
-import type { Config } from './config/defaults.js';
+import type { Config, SigningAlg } from './config/defaults.js';
 import { createMetrics } from './http/metrics.js';
 import { createLoginThrottle, createPasswordHasher, createSignInAccounts, createUserService } from './identity/index.js';
 import { createKeyService, resolveMasterKey } from './keys/index.js';
@@ -66,6 +66,8 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     defaultAccessTokenTtl: config.accessTokenTtl,
     defaultGraceSeconds: config.secretGraceSeconds,
     allowPrivateOutbound: config.allowPrivateOutbound,
+    // The key service is declared below; this runs only once requests do.
+    idTokenAlgs: async (tenantId) => Object.keys((await keys.keySet(tenantId)).signing) as SigningAlg[],
     clock,
   });
   // Declared before the key service, which reports retirements into it.
@@ -78,6 +80,7 @@ export async function createCore(config: Config, options: CoreOptions = {}) {
     onRetired: (tenantId, kids) => {
       for (const kid of kids) audit.record({ tenantId, time: clock(), actor: 'system', action: 'key.retired', target: kid, result: 'success' });
     },
+    idTokenAlgsInUse: async (tenantId) => [...new Set((await catalog.listClients(tenantId)).flatMap((c) => (c.idTokenAlg ? [c.idTokenAlg] : [])))],
     clock,
   });
   /** Gatehouse's own API in `tenantId`, with every scope and the admin token lifetime; idempotent and safe to race. */

@@ -4,6 +4,7 @@ import { Type, type Static } from 'typebox';
 import type { AuditAction } from '../audit/index.js';
 import { signingAlgs, type SigningAlg } from '../config/defaults.js';
 import type { Core } from '../core.js';
+import { ID_TOKEN_DEFAULT_ALG } from '../keys/index.js';
 import { MAX_ACCESS_TOKEN_TTL, type ApiRecord, type ClientRecord } from '../oauth/index.js';
 import { authzRoutes } from '../authz/routes.js';
 import { LOGO_TYPES, MAX_LOGO_BYTES } from '../tenants/index.js';
@@ -48,6 +49,7 @@ const Client = Type.Object({
   backchannel_logout_uri: Type.Union([Type.Null(), Type.String()]),
   refresh_token_idle_ttl: Type.Union([Type.Null(), Type.Integer()]),
   refresh_token_absolute_ttl: Type.Union([Type.Null(), Type.Integer()]),
+  id_token_signed_response_alg: Type.String(),
   token_endpoint_auth_method: Type.String(),
   apis: Type.Record(Type.String(), Type.Array(Type.String())),
   builtin: Type.Boolean(),
@@ -62,6 +64,11 @@ const ClientSignIn = {
   backchannel_logout_uri: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 2048 })])),
   refresh_token_idle_ttl: Type.Optional(Type.Union([Type.Null(), Type.Integer({ minimum: 60, maximum: 31536000 })], { description: 'Seconds a refresh token may go unused (null: server default)' })),
   refresh_token_absolute_ttl: Type.Optional(Type.Union([Type.Null(), Type.Integer({ minimum: 60, maximum: 31536000 })], { description: 'Seconds from sign-in after which refreshing stops (null: server default)' })),
+  id_token_signed_response_alg: Type.Optional(
+    Type.Union([Type.Null(), ...signingAlgs.map((a) => Type.Literal(a))], {
+      description: 'How ID tokens for this client are signed (OIDC Registration §2): the tenant\'s default algorithm or RS256; null or absent: RS256',
+    }),
+  ),
 };
 const CreateTenant = Type.Object({ id: Type.String({ minLength: 1, maxLength: 63 }), display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }, { additionalProperties: false });
 const CreateApi = Type.Object(
@@ -142,6 +149,7 @@ const clientView = (c: ClientRecord) => ({
   backchannel_logout_uri: c.backchannelLogoutUri,
   refresh_token_idle_ttl: c.refreshTokenIdleTtl,
   refresh_token_absolute_ttl: c.refreshTokenAbsoluteTtl,
+  id_token_signed_response_alg: c.idTokenAlg ?? ID_TOKEN_DEFAULT_ALG,
   token_endpoint_auth_method: c.authMethod,
   apis: c.apiScopes,
   builtin: c.builtin,
@@ -156,6 +164,7 @@ const signInFields = (b: SignInBody) => ({
   backchannelLogoutUri: b.backchannel_logout_uri,
   refreshTokenIdleTtl: b.refresh_token_idle_ttl,
   refreshTokenAbsoluteTtl: b.refresh_token_absolute_ttl,
+  idTokenAlg: b.id_token_signed_response_alg as SigningAlg | null | undefined,
 });
 
 /** The admin REST API under /api/v1, described by /api/v1/openapi.json. */
@@ -520,18 +529,34 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
       onRequest: write,
       schema: {
         tags: ['keys'],
-        description: 'Makes a new signing key active at once. The previous key stays in JWKS until every token it signed has expired.',
+        description:
+          'Makes new signing keys active at once: the default key (of `alg`, else of the current default\'s algorithm), and unless that is RS256 an RS256 key beside it for ID tokens of clients that registered no algorithm (`id_token_kid`). The previous keys stay in JWKS until every token they signed has expired. 409 `KEYS_ALG_IN_USE` when a client registered an ID-token algorithm the new keys would not hold.',
         params: TenantParams,
         body: Type.Optional(RotateKey),
-        response: { 200: Type.Object({ kid: Type.String(), alg: Type.String(), previous_kid: Type.Union([Type.String(), Type.Null()]), previous_retire_at: Type.Union([Type.String(), Type.Null()]) }), ...errors },
+        response: {
+          200: Type.Object({
+            kid: Type.String(),
+            alg: Type.String(),
+            id_token_kid: Type.Union([Type.String(), Type.Null()]),
+            previous_kid: Type.Union([Type.String(), Type.Null()]),
+            previous_retire_at: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...errors,
+        },
       },
     },
     async (request) => {
       const { tenant } = request.params;
       await core.tenants.get(tenant);
       const rotated = await core.keys.rotate(tenant, request.body?.alg as SigningAlg | undefined);
-      await audit(request, tenant, 'key.rotated', rotated.kid, { alg: rotated.alg, previous_kid: rotated.previousKid });
-      return { kid: rotated.kid, alg: rotated.alg, previous_kid: rotated.previousKid, previous_retire_at: rotated.previousRetireAt === null ? null : iso(rotated.previousRetireAt) };
+      await audit(request, tenant, 'key.rotated', rotated.kid, { alg: rotated.alg, id_token_kid: rotated.idTokenKid, previous_kid: rotated.previousKid });
+      return {
+        kid: rotated.kid,
+        alg: rotated.alg,
+        id_token_kid: rotated.idTokenKid,
+        previous_kid: rotated.previousKid,
+        previous_retire_at: rotated.previousRetireAt === null ? null : iso(rotated.previousRetireAt),
+      };
     },
   );
 

@@ -7,6 +7,7 @@ import { loadConfig, type Config, type SigningAlg } from '../config/defaults.js'
 import { createCore, type Core } from '../core.js';
 import { GatehouseError } from '../errors.js';
 import { userView, type User } from '../identity/index.js';
+import { ID_TOKEN_DEFAULT_ALG } from '../keys/index.js';
 
 export interface Output {
   json: boolean;
@@ -30,6 +31,7 @@ export type Command =
       public: boolean;
       firstParty: boolean;
       authMethod?: 'client_secret_basic' | 'client_secret_post';
+      idTokenAlg?: SigningAlg;
     }
   | { kind: 'client.list'; tenant: string }
   | { kind: 'client.rotate'; tenant: string; clientId: string; grace?: number }
@@ -151,6 +153,7 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
         firstParty: command.firstParty,
         apis: command.api ? { [command.api]: command.scopes } : {},
         authMethod: command.authMethod,
+        idTokenAlg: command.idTokenAlg,
       });
       await audit(core, command.tenant, 'client.created', client.clientId, { grant_types: client.grantTypes });
       const facts = {
@@ -162,6 +165,7 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
         redirect_uris: client.redirectUris,
         post_logout_redirect_uris: client.postLogoutRedirectUris,
         first_party: client.firstParty,
+        id_token_signed_response_alg: client.idTokenAlg ?? ID_TOKEN_DEFAULT_ALG,
       };
       const human = clientSecret
         ? `client_id:     ${client.clientId}\nclient_secret: ${clientSecret}\n(the secret is shown once; store it now)`
@@ -183,12 +187,12 @@ async function execute(core: Core, output: Output, command: Exclude<Command, { k
     case 'key.rotate': {
       await core.tenants.get(command.tenant);
       const rotated = await core.keys.rotate(command.tenant, command.alg);
-      await audit(core, command.tenant, 'key.rotated', rotated.kid, { alg: rotated.alg, previous_kid: rotated.previousKid });
+      await audit(core, command.tenant, 'key.rotated', rotated.kid, { alg: rotated.alg, id_token_kid: rotated.idTokenKid, previous_kid: rotated.previousKid });
       const retire = rotated.previousRetireAt === null ? null : new Date(rotated.previousRetireAt).toISOString();
       return print(
         output,
-        { kid: rotated.kid, alg: rotated.alg, previous_kid: rotated.previousKid, previous_retire_at: retire },
-        `active key ${rotated.kid} (${rotated.alg})${rotated.previousKid ? `\nprevious key ${rotated.previousKid} retires at ${retire}` : ''}`,
+        { kid: rotated.kid, alg: rotated.alg, id_token_kid: rotated.idTokenKid, previous_kid: rotated.previousKid, previous_retire_at: retire },
+        `active key ${rotated.kid} (${rotated.alg})${rotated.idTokenKid ? `\nRS256 key ${rotated.idTokenKid} (ID tokens of clients that chose no algorithm)` : ''}${rotated.previousKid ? `\nprevious keys retire at ${retire}` : ''}`,
       );
     }
     case 'key.list': {

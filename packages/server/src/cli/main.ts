@@ -57,6 +57,7 @@ clients
   .option('--public', 'a public client (browser or native app): no secret, PKCE only')
   .option('--first-party', 'your own application: users are not asked for consent')
   .addOption(new Option('--auth-method <method>', 'token endpoint auth method').choices(['client_secret_basic', 'client_secret_post']))
+  .addOption(new Option('--id-token-alg <alg>', "how its ID tokens are signed: the tenant's default algorithm or RS256 (the default)").choices([...signingAlgs]))
   .action(
     (o: {
       tenant: string;
@@ -69,6 +70,7 @@ clients
       public?: boolean;
       firstParty?: boolean;
       authMethod?: 'client_secret_basic' | 'client_secret_post';
+      idTokenAlg?: SigningAlg;
     }) =>
       runCommand(out(), {
         kind: 'client.create',
@@ -82,6 +84,7 @@ clients
         public: o.public ?? false,
         firstParty: o.firstParty ?? false,
         authMethod: o.authMethod,
+        idTokenAlg: o.idTokenAlg,
       }),
   );
 clients.command('list').requiredOption('--tenant <tenant>').action((o: { tenant: string }) => runCommand(out(), { kind: 'client.list', tenant: o.tenant }));

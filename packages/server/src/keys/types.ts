@@ -20,8 +20,10 @@ export interface SigningKeyRecord {
 export interface KeyStore {
   /** Newest first. */
   list(tenantId: string): Promise<SigningKeyRecord[]>;
-  /** Inserts `key` as the active key; the active one becomes previous with `retireAt`. */
-  activate(key: SigningKeyRecord, retireAt: number): Promise<void>;
+  /** Inserts `active` (one key per algorithm) as the active keys; the active ones become previous with `retireAt`. */
+  activate(tenantId: string, active: SigningKeyRecord[], retireAt: number): Promise<void>;
+  /** Adds `key` beside the active keys unless one of its algorithm is active already; true when added. */
+  addActive(key: SigningKeyRecord): Promise<boolean>;
   /** Marks previous keys whose retireAt has passed as retired; returns how many. */
   retireDue(tenantId: string, now: number): Promise<number>;
 }

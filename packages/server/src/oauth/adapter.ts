@@ -183,6 +183,8 @@ function clientAdapter(tenantId: string, catalog: OAuthCatalog): Adapter {
         post_logout_redirect_uris: client.postLogoutRedirectUris,
         response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
         token_endpoint_auth_method: client.authMethod,
+        // Absent: RS256, the engine's client default (OIDC Registration §2).
+        ...(client.idTokenAlg ? { id_token_signed_response_alg: client.idTokenAlg } : {}),
         first_party: client.firstParty,
         refresh_token_idle_ttl: client.refreshTokenIdleTtl,
         refresh_token_absolute_ttl: client.refreshTokenAbsoluteTtl,

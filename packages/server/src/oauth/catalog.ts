@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { checkClientShape, type ClientShapeChanges } from './client-rules.js';
 import { oauthErrors } from './errors.js';
+import type { SigningAlg } from '../config/defaults.js';
 import type { ApiRecord, ClientRecord, ClientSecretRecord, ClientType, OAuthStore } from './types.js';
 
 
@@ -35,6 +36,8 @@ export interface CreateClientInput {
   backchannelLogoutUri?: string | null;
   refreshTokenIdleTtl?: number | null;
   refreshTokenAbsoluteTtl?: number | null;
+  /** id_token_signed_response_alg; null or absent: RS256. */
+  idTokenAlg?: SigningAlg | null;
   /** API identifier → allowed scopes. */
   apis?: Record<string, string[]>;
   authMethod?: ClientRecord['authMethod'];
@@ -54,6 +57,8 @@ export interface CatalogDeps {
   defaultGraceSeconds: number;
   /** Back-channel logout URIs may name private and loopback addresses. */
   allowPrivateOutbound?: boolean;
+  /** The algorithms the tenant signs ID tokens with (the key service's): what a client may register. */
+  idTokenAlgs(tenantId: string): Promise<SigningAlg[]>;
   clock?: () => number;
 }
 
@@ -61,7 +66,7 @@ export interface CatalogDeps {
  * APIs (resource servers) and clients of each tenant. Reads are cached per tenant and
  * dropped by `invalidate` when the change feed reports a write, from this process or another.
  */
-export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceSeconds, allowPrivateOutbound = false, clock = Date.now }: CatalogDeps) {
+export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceSeconds, allowPrivateOutbound = false, idTokenAlgs, clock = Date.now }: CatalogDeps) {
   const tenants = new Map<string, TenantCache>();
   const cacheOf = (tenantId: string) => {
     let cache = tenants.get(tenantId);
@@ -101,6 +106,12 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
   function checkTtl(ttl: number): number {
     if (!Number.isInteger(ttl) || ttl < MIN_TTL || ttl > MAX_TTL) throw oauthErrors.create('OAUTH_TTL_INVALID');
     return ttl;
+  }
+
+  async function checkIdTokenAlg(tenantId: string, alg: SigningAlg | null | undefined): Promise<void> {
+    if (alg === null || alg === undefined) return;
+    const held = await idTokenAlgs(tenantId);
+    if (!held.includes(alg)) throw oauthErrors.create('OAUTH_ID_TOKEN_ALG_UNSUPPORTED', { alg, supported: held.join(' or ') });
   }
 
   function checkClientName(name: unknown) {
@@ -207,8 +218,10 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
         backchannelLogoutUri: input.backchannelLogoutUri ?? null,
         refreshTokenIdleTtl: input.refreshTokenIdleTtl ?? null,
         refreshTokenAbsoluteTtl: input.refreshTokenAbsoluteTtl ?? null,
+        idTokenAlg: input.idTokenAlg ?? null,
       };
       checkClientShape(shape, { allowPrivateOutbound });
+      await checkIdTokenAlg(tenantId, shape.idTokenAlg);
       const authMethod = input.authMethod ?? (type === 'public' ? 'none' : 'client_secret_basic');
       if ((type === 'public') !== (authMethod === 'none')) throw oauthErrors.create('OAUTH_AUTH_METHOD_INVALID', { method: authMethod, type });
       const apiScopes = await resolveApiScopes(tenantId, input.apis ?? {});
@@ -249,6 +262,7 @@ export function createOAuthCatalog({ store, defaultAccessTokenTtl, defaultGraceS
       };
       for (const list of ['grantTypes', 'redirectUris', 'postLogoutRedirectUris'] as const) updated[list] = [...new Set(updated[list])];
       checkClientShape(updated, { allowPrivateOutbound });
+      if (changes.idTokenAlg !== undefined) await checkIdTokenAlg(tenantId, changes.idTokenAlg);
       if (!(await store.updateClient(updated))) throw oauthErrors.create('OAUTH_CLIENT_NOT_FOUND', { client: clientId });
       cacheOf(tenantId).clients.delete(clientId);
       return updated;

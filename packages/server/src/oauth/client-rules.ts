@@ -84,4 +84,4 @@ export function checkClientShape(c: ClientShape, options: { allowPrivateOutbound
 }
 
 /** The client fields an update may change, besides its name and APIs. */
-export type ClientShapeChanges = Partial<Pick<ClientRecord, 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'firstParty' | 'backchannelLogoutUri' | 'refreshTokenIdleTtl' | 'refreshTokenAbsoluteTtl'>>;
+export type ClientShapeChanges = Partial<Pick<ClientRecord, 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'firstParty' | 'backchannelLogoutUri' | 'refreshTokenIdleTtl' | 'refreshTokenAbsoluteTtl' | 'idTokenAlg'>>;

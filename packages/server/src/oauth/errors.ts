@@ -8,6 +8,7 @@ export const oauthErrors = defineErrors({
   OAUTH_CLIENT_API_UNKNOWN: { status: 400, message: 'API "{api}" does not exist in this tenant; create it first' },
   OAUTH_SCOPE_INVALID: { status: 400, message: 'Scope "{scope}" is not a valid scope token (RFC 6749 §3.3)' },
   OAUTH_SCOPE_NOT_IN_API: { status: 400, message: 'Scope "{scope}" is not defined by API "{api}"' },
+  OAUTH_ID_TOKEN_ALG_UNSUPPORTED: { status: 400, message: 'id_token_signed_response_alg {alg} is not one this tenant signs with: use {supported}' },
   OAUTH_TTL_INVALID: { status: 400, message: 'Access-token lifetime must be between 30 and 86400 seconds' },
   OAUTH_CLIENT_NOT_FOUND: { status: 404, message: 'Client "{client}" does not exist in this tenant' },
   OAUTH_CLIENT_BUILTIN: { status: 409, message: 'Client "{client}" is built in and cannot be changed or deleted (its secret can be rotated)' },

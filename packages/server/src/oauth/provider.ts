@@ -3,7 +3,8 @@ import type { default as Provider, AdapterPayload, Configuration, KoaContextWith
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditAction, AuditEvent, AuditWriter } from '../audit/index.js';
-import type { KeyService } from '../keys/index.js';
+import type { SigningAlg } from '../config/defaults.js';
+import { ID_TOKEN_DEFAULT_ALG, type KeyService } from '../keys/index.js';
 import type { Metrics } from '../http/metrics.js';
 import { createAdapterFactory, digest } from './adapter.js';
 import { basicClientId } from './client-auth.js';
@@ -125,6 +126,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     // runtime warning of) the engine.
     const { default: Provider, errors, interactionPolicy } = await import('oidc-provider');
     const keySet = await keys.keySet(tenantId);
+    const signedForClients = Object.keys(keySet.signing) as SigningAlg[];
     // Cookie signing keys derived from the master key, distinct per tenant.
     const cookieKeys = [Buffer.from(hkdfSync('sha256', deps.masterKey, tenantId, 'gatehouse cookie keys', 32)).toString('base64url')];
     const tenantPath = new URL(deps.issuerFor(tenantId)).pathname;
@@ -291,11 +293,13 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         resourceIndicators: { enabled: true, defaultResource, useGrantedResource: () => true, getResourceServerInfo },
       },
       formats: { customizers: { jwt: recordIssued } },
-      // Asymmetric algorithms only (architecture: no HS*, never none).
+      // Asymmetric algorithms only (architecture: no HS*, never none). What the tenant signs
+      // for clients (ID tokens, userinfo and introspection JWTs) is what it holds keys for: its
+      // default algorithm and RS256 (keys/service.ts); discovery lists exactly these.
       enabledJWA: {
-        idTokenSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
-        userinfoSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
-        introspectionSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+        idTokenSigningAlgValues: signedForClients,
+        userinfoSigningAlgValues: signedForClients,
+        introspectionSigningAlgValues: signedForClients,
         authorizationSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
         requestObjectSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
         clientAuthSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
@@ -339,7 +343,8 @@ export function createProviderPool(deps: ProviderPoolDeps) {
         : guardedFetch,
       // Our own client settings, carried to where oidc-provider decides synchronously (lifetimes).
       extraClientMetadata: { properties: ['first_party', 'refresh_token_idle_ttl', 'refresh_token_absolute_ttl'] },
-      clientDefaults: { id_token_signed_response_alg: keySet.active.alg, grant_types: ['client_credentials'], response_types: [] },
+      // RS256 for a client that registers no algorithm (OIDC Registration §2), as every client library assumes.
+      clientDefaults: { id_token_signed_response_alg: ID_TOKEN_DEFAULT_ALG, grant_types: ['client_credentials'], response_types: [] },
       // A disabled or deleted person has no account: sessions, codes and refresh tokens stop
       // working; so do those of a sign-in older than the last password change. The time of the
       // sign-in is the token's (codes, refresh and device codes) or else the session's.

@@ -1,3 +1,5 @@
+import type { SigningAlg } from '../config/defaults.js';
+
 export interface ApiRecord {
   tenantId: string;
   id: string;
@@ -39,6 +41,8 @@ export interface ClientRecord {
   refreshTokenAbsoluteTtl: number | null;
   /** Epoch ms: access tokens issued before it are refused (secret rotated without grace, revoke-tokens); null: none. */
   tokensValidAfter: number | null;
+  /** OIDC Registration §2 id_token_signed_response_alg (also signs its userinfo and introspection JWTs); null: RS256. */
+  idTokenAlg: SigningAlg | null;
   builtin: boolean;
   createdAt: number;
   updatedAt: number;

@@ -260,6 +260,12 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('issued_tokens_expires_idx').on('issued_tokens').column('expires_at').execute();
     },
   },
+  '0011_client_id_token_alg': {
+    async up(db: Kysely<unknown>) {
+      // The client's registered id_token_signed_response_alg; null: RS256 (OIDC Registration §2).
+      await db.schema.alterTable('clients').addColumn('id_token_alg', 'text').execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {

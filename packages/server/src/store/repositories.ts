@@ -219,34 +219,43 @@ export function createRepositories({ db, dialect, sqlite }: Pick<DatabaseHandle,
     },
   };
 
+  const keyRow = (key: SigningKeyRecord) => ({
+    tenant_id: key.tenantId,
+    kid: key.kid,
+    alg: key.alg,
+    status: 'active',
+    public_jwk: JSON.stringify(key.publicJwk),
+    private_jwk_enc: key.privateJwkEnc,
+    created_at: key.createdAt,
+    deactivated_at: null,
+    retire_at: null,
+  });
   const keys: KeyStore = {
     async list(tenantId) {
       const rows = await db.selectFrom('signing_keys').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at', 'desc').execute();
       return rows.map(toKey);
     },
-    async activate(key, retireAt) {
+    async activate(tenantId, active, retireAt) {
       await tx(async (trx) => {
         await trx
           .updateTable('signing_keys')
-          .set({ status: 'previous', deactivated_at: key.createdAt, retire_at: retireAt })
-          .where('tenant_id', '=', key.tenantId)
+          .set({ status: 'previous', deactivated_at: active[0]!.createdAt, retire_at: retireAt })
+          .where('tenant_id', '=', tenantId)
           .where('status', '=', 'active')
           .execute();
-        await trx
-          .insertInto('signing_keys')
-          .values({
-            tenant_id: key.tenantId,
-            kid: key.kid,
-            alg: key.alg,
-            status: 'active',
-            public_jwk: JSON.stringify(key.publicJwk),
-            private_jwk_enc: key.privateJwkEnc,
-            created_at: key.createdAt,
-            deactivated_at: null,
-            retire_at: null,
-          })
-          .execute();
+        await trx.insertInto('signing_keys').values(active.map(keyRow)).execute();
+        await bump(trx, tenantId, 'keys');
+      });
+    },
+    async addActive(key) {
+      return tx(async (trx) => {
+        // One writer at a time decides (SQLite: the immediate transaction; PostgreSQL: the tenant's row).
+        if (dialect === 'postgres') await trx.selectFrom('tenants').select('id').where('id', '=', key.tenantId).forUpdate().execute();
+        const existing = await trx.selectFrom('signing_keys').select('kid').where('tenant_id', '=', key.tenantId).where('status', '=', 'active').where('alg', '=', key.alg).executeTakeFirst();
+        if (existing) return false;
+        await trx.insertInto('signing_keys').values(keyRow(key)).execute();
         await bump(trx, key.tenantId, 'keys');
+        return true;
       });
     },
     async retireDue(tenantId, now) {
@@ -610,6 +619,7 @@ const fromClient = (c: ClientRecord) => ({
   refresh_idle_ttl: c.refreshTokenIdleTtl,
   refresh_absolute_ttl: c.refreshTokenAbsoluteTtl,
   tokens_valid_after: c.tokensValidAfter,
+  id_token_alg: c.idTokenAlg,
   builtin: c.builtin ? 1 : 0,
   created_at: c.createdAt,
   updated_at: c.updatedAt,
@@ -629,6 +639,7 @@ const toClient = (row: Row<'clients'>): ClientRecord => ({
   backchannelLogoutUri: row.backchannel_logout_uri,
   refreshTokenIdleTtl: row.refresh_idle_ttl === null ? null : Number(row.refresh_idle_ttl),
   refreshTokenAbsoluteTtl: row.refresh_absolute_ttl === null ? null : Number(row.refresh_absolute_ttl),
+  idTokenAlg: (row.id_token_alg ?? null) as ClientRecord['idTokenAlg'],
   tokensValidAfter: row.tokens_valid_after === null ? null : Number(row.tokens_valid_after),
   builtin: Number(row.builtin) === 1,
   createdAt: Number(row.created_at),

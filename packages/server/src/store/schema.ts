@@ -43,6 +43,7 @@ export interface Database {
     refresh_idle_ttl: number | null;
     refresh_absolute_ttl: number | null;
     tokens_valid_after: number | null;
+    id_token_alg: string | null;
     builtin: number;
     created_at: number;
     updated_at: number;

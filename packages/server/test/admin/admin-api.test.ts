@@ -105,7 +105,8 @@ for (const dialect of dialects) {
         const discovery = await server.inject({ url: '/t/acme/.well-known/openid-configuration' });
         assert.equal(discovery.json().issuer, `${server.url}/t/acme`);
         const jwks = await server.inject({ url: '/t/acme/jwks' });
-        assert.equal(jwks.json().keys.length, 1);
+        // The default ES256 key, and the RS256 key beside it for ID tokens (OIDC Core §15.1).
+        assert.deepEqual(jwks.json().keys.map((k: { alg: string }) => k.alg).sort(), ['ES256', 'RS256']);
         assert.equal((await call('POST', '/tenants', { id: 'acme' })).statusCode, 409);
       });
 
@@ -275,9 +276,12 @@ for (const dialect of dialects) {
         const rotated = await call('POST', '/tenants/acme/keys/rotate', { alg: 'EdDSA' });
         assert.equal(rotated.statusCode, 200);
         assert.equal(rotated.json().alg, 'EdDSA');
-        assert.equal(rotated.json().previous_kid, before[0].kid);
+        assert.equal(rotated.json().previous_kid, before.find((k: { alg: string }) => k.alg === 'ES256').kid);
         const keys = (await call('GET', '/tenants/acme/keys')).json().keys;
-        assert.deepEqual(keys.map((k: { status: string }) => k.status), ['active', 'previous']);
+        const byKid = new Map(keys.map((k: { kid: string; alg: string; status: string }) => [k.kid, `${k.alg} ${k.status}`]));
+        assert.equal(byKid.get(rotated.json().kid), 'EdDSA active');
+        assert.equal(byKid.get(rotated.json().id_token_kid), 'RS256 active');
+        assert.deepEqual(before.map((k: { kid: string }) => byKid.get(k.kid)).sort(), ['ES256 previous', 'RS256 previous']);
         assert.ok(keys.every((k: { public_jwk: Record<string, unknown> }) => k.public_jwk.d === undefined));
         assert.equal((await call('POST', '/tenants/acme/keys/rotate', { alg: 'HS256' })).statusCode, 400);
       });

@@ -108,13 +108,17 @@ describe('gatehouse CLI', () => {
         'https://dash.test/',
         '--public',
         '--first-party',
+        '--id-token-alg',
+        'RS256',
       ],
       env,
     );
     assert.equal(spa.code, 0, spa.stderr);
     const created = JSON.parse(spa.stdout);
     assert.equal(created.client_secret, undefined);
+    assert.equal(created.id_token_signed_response_alg, 'RS256');
     const stored = await server.core.catalog.getClient('default', created.client_id);
+    assert.equal(stored.idTokenAlg, 'RS256');
     assert.deepEqual(
       [stored.type, stored.authMethod, stored.firstParty, stored.grantTypes, stored.redirectUris, stored.postLogoutRedirectUris],
       ['public', 'none', true, ['authorization_code', 'refresh_token'], ['https://dash.test/callback', 'http://localhost:5173/callback'], ['https://dash.test/']],

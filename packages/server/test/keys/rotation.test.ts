@@ -23,11 +23,10 @@ for (const dialect of dialects) {
     });
     after(() => server.close());
 
-    it('publishes one ES256 public key by default, without private parts', async () => {
+    it('publishes the default ES256 key and the RS256 key beside it (ID tokens), without private parts', async () => {
       const { keys } = await jwks();
-      assert.equal(keys.length, 1);
-      assert.equal((keys[0] as Record<string, unknown>).alg, 'ES256');
-      assert.equal(keys[0]!.d, undefined);
+      assert.deepEqual(keys.map((k) => (k as Record<string, unknown>).alg), ['ES256', 'RS256'], 'the default first');
+      assert.ok(keys.every((k) => k.d === undefined));
     });
 
     it('keeps private keys encrypted at rest', async () => {
@@ -42,27 +41,31 @@ for (const dialect of dialects) {
     it('signs with the new key at once, verifies old tokens, and retires the old key after the longest token lifetime', async () => {
       const before = await issue();
       const oldKid = decode(before).header.kid;
+      const oldKids = (await jwks()).keys.map((k) => k.kid);
       const rotated = await server.core.keys.rotate('default');
       assert.equal(rotated.previousKid, oldKid);
+      assert.ok(rotated.idTokenKid);
       await server.core.feed.catchUp();
 
       const after = await issue();
       assert.equal(decode(after).header.kid, rotated.kid);
-      assert.deepEqual((await jwks()).keys.map((k) => k.kid), [rotated.kid, oldKid]);
+      const published = () => jwks().then(({ keys }) => [...keys.slice(0, 2).map((k) => k.kid), ...keys.slice(2).map((k) => k.kid).sort()]);
+      const expected = [rotated.kid, rotated.idTokenKid, ...[...oldKids].sort()];
+      assert.deepEqual(await published(), expected, 'the new keys first, the previous ones still published');
       await verifyWithPublishedKeys(before);
       await verifyWithPublishedKeys(after);
 
       // Just before the deadline (600 s lifetime + 60 s verifier leeway) the old key is still published…
       clock.advance(600_000 + 60_000 - 1000);
-      assert.deepEqual((await jwks()).keys.map((k) => k.kid), [rotated.kid, oldKid]);
+      assert.deepEqual(await published(), expected);
       // …and after it, it is gone, without any call to retire it.
       clock.advance(2000);
-      assert.deepEqual((await jwks()).keys.map((k) => k.kid), [rotated.kid]);
+      assert.deepEqual((await jwks()).keys.map((k) => k.kid), [rotated.kid, rotated.idTokenKid]);
       const stored = await server.core.keys.list('default');
       assert.equal(stored.find((k) => k.kid === oldKid)?.status, 'retired');
       await server.core.audit.flush();
       const retired = await server.core.repos.audit.query({ tenantId: 'default', action: 'key.retired', limit: 5 });
-      assert.deepEqual(retired.map((e) => [e.target, e.actor]), [[oldKid, 'system']]);
+      assert.deepEqual(retired.map((e) => [e.target, e.actor]).sort(), oldKids.map((kid) => [kid, 'system']).sort());
       await assert.rejects(verifyWithPublishedKeys(before));
     });
 

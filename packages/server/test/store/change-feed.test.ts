@@ -96,7 +96,7 @@ for (const dialect of dialects) {
         assert.equal(feed.revision, start);
 
         await writes.tenants.create({ id: 'feed-a', displayName: 'A', createdAt: T0 });
-        await writes.keys.activate(signingKey('feed-a', 'k1'), T0);
+        await writes.keys.activate('feed-a', [signingKey('feed-a', 'k1')], T0);
         await writes.oauth.createApi({ tenantId: 'feed-a', id: 'orders', identifier: 'https://orders.example.com', name: 'Orders', scopes: ['read'], accessTokenTtl: 600, builtin: false, createdAt: T0, resourceServers: [] });
         await writes.tenants.create({ id: 'feed-b', displayName: 'B', createdAt: T0 });
         await waitFor(() => seen.length >= 4, 'four changes');

@@ -82,6 +82,7 @@ const client = (tenantId: string, clientId: string, extra: Partial<ClientRecord>
   refreshTokenIdleTtl: 3600,
   refreshTokenAbsoluteTtl: null,
   tokensValidAfter: null,
+  idTokenAlg: 'ES256',
   builtin: false,
   createdAt: T0,
   updatedAt: T0,
@@ -242,7 +243,7 @@ for (const dialect of dialects) {
     describe('signing keys', () => {
       it('activates the first key of a tenant as its only key', async () => {
         await repos.tenants.create(tenant('keys-first'));
-        await repos.keys.activate(signingKey('keys-first', 'k1', T0), T0 + DAY);
+        await repos.keys.activate('keys-first', [signingKey('keys-first', 'k1', T0)], T0 + DAY);
 
         assert.deepEqual(await repos.keys.list('keys-first'), [signingKey('keys-first', 'k1', T0)]);
       });
@@ -250,10 +251,10 @@ for (const dialect of dialects) {
       it('demotes the active key to previous with retireAt when a new key is activated, newest first', async () => {
         await repos.tenants.create(tenant('keys-rotate'));
         await repos.tenants.create(tenant('keys-bystander'));
-        await repos.keys.activate(signingKey('keys-bystander', 'b1', T0), T0 + DAY);
-        await repos.keys.activate(signingKey('keys-rotate', 'k1', T0), T0 + DAY);
+        await repos.keys.activate('keys-bystander', [signingKey('keys-bystander', 'b1', T0)], T0 + DAY);
+        await repos.keys.activate('keys-rotate', [signingKey('keys-rotate', 'k1', T0)], T0 + DAY);
 
-        await repos.keys.activate(signingKey('keys-rotate', 'k2', T0 + HOUR), T0 + 2 * HOUR);
+        await repos.keys.activate('keys-rotate', [signingKey('keys-rotate', 'k2', T0 + HOUR)], T0 + 2 * HOUR);
 
         assert.deepEqual(await repos.keys.list('keys-rotate'), [
           signingKey('keys-rotate', 'k2', T0 + HOUR),
@@ -266,11 +267,11 @@ for (const dialect of dialects) {
       it('retires only previous keys whose retireAt has come, reports how many, and then finds nothing more to do', async () => {
         await repos.tenants.create(tenant('keys-retire'));
         await repos.tenants.create(tenant('keys-retire-other'));
-        await repos.keys.activate(signingKey('keys-retire', 'k1', T0), 0);
-        await repos.keys.activate(signingKey('keys-retire', 'k2', T0 + HOUR), T0 + 2 * HOUR); // k1 → previous until T0+2h
-        await repos.keys.activate(signingKey('keys-retire', 'k3', T0 + 2 * HOUR), T0 + 5 * HOUR); // k2 → previous until T0+5h
-        await repos.keys.activate(signingKey('keys-retire-other', 'o1', T0), 0);
-        await repos.keys.activate(signingKey('keys-retire-other', 'o2', T0 + HOUR), T0); // o1 → previous, long due
+        await repos.keys.activate('keys-retire', [signingKey('keys-retire', 'k1', T0)], 0);
+        await repos.keys.activate('keys-retire', [signingKey('keys-retire', 'k2', T0 + HOUR)], T0 + 2 * HOUR); // k1 → previous until T0+2h
+        await repos.keys.activate('keys-retire', [signingKey('keys-retire', 'k3', T0 + 2 * HOUR)], T0 + 5 * HOUR); // k2 → previous until T0+5h
+        await repos.keys.activate('keys-retire-other', [signingKey('keys-retire-other', 'o1', T0)], 0);
+        await repos.keys.activate('keys-retire-other', [signingKey('keys-retire-other', 'o2', T0 + HOUR)], T0); // o1 → previous, long due
         const statuses = async (tenantId: string) => Object.fromEntries((await repos.keys.list(tenantId)).map((k) => [k.kid, k.status]));
 
         assert.equal(await repos.keys.retireDue('keys-retire', T0 + 2 * HOUR - 1), 0);
@@ -285,6 +286,24 @@ for (const dialect of dialects) {
         assert.deepEqual(await statuses('keys-retire'), { k3: 'active', k2: 'retired', k1: 'retired' });
         assert.equal(await repos.keys.retireDue('keys-retire', T0 + 365 * DAY), 0);
         assert.deepEqual(await statuses('keys-retire-other'), { o2: 'active', o1: 'previous' });
+      });
+
+      it('activates a default key and the RS256 key beside it together, and demotes both together', async () => {
+        await repos.tenants.create(tenant('keys-pair'));
+        const rs = (kid: string, at: number): SigningKeyRecord => ({ ...signingKey('keys-pair', kid, at), alg: 'RS256' });
+        await repos.keys.activate('keys-pair', [signingKey('keys-pair', 'e1', T0), rs('r1', T0)], T0 + DAY);
+        await repos.keys.activate('keys-pair', [signingKey('keys-pair', 'e2', T0 + HOUR), rs('r2', T0 + HOUR)], T0 + 2 * HOUR);
+        const byKid = Object.fromEntries((await repos.keys.list('keys-pair')).map((k) => [k.kid, [k.alg, k.status, k.retireAt]]));
+        assert.deepEqual(byKid, { e2: ['ES256', 'active', null], r2: ['RS256', 'active', null], e1: ['ES256', 'previous', T0 + 2 * HOUR], r1: ['RS256', 'previous', T0 + 2 * HOUR] });
+      });
+
+      it('adds an active key of a missing algorithm once, however many ask at the same time', async () => {
+        await repos.tenants.create(tenant('keys-add'));
+        await repos.keys.activate('keys-add', [signingKey('keys-add', 'e1', T0)], T0 + DAY);
+        const added = await Promise.all(Array.from({ length: 8 }, (_, i) => repos.keys.addActive({ ...signingKey('keys-add', `r${i}`, T0 + 1), alg: 'RS256' })));
+        assert.equal(added.filter(Boolean).length, 1);
+        const active = (await repos.keys.list('keys-add')).filter((k) => k.status === 'active').map((k) => k.alg).sort();
+        assert.deepEqual(active, ['ES256', 'RS256']);
       });
     });
 
@@ -800,7 +819,7 @@ for (const dialect of dialects) {
             const at = T0 + i * MINUTE;
             const writes: [string, () => Promise<unknown>][] = [
               ['oauth.rotateSecret', () => repos.oauth.rotateSecret(t, 'svc', secret(`s${i}`, `secret-${i}`, at), at + HOUR)],
-              ['keys.activate', () => repos.keys.activate(signingKey(t, `k${i}`, at), at + HOUR)],
+              ['keys.activate', () => repos.keys.activate(t, [signingKey(t, `k${i}`, at)], at + HOUR)],
               ['oauth.createApi', () => repos.oauth.createApi(api(t, `api-${i}`, `https://api-${i}.example.com`))],
             ];
             for (const [name, write] of writes) {
@@ -831,8 +850,8 @@ for (const dialect of dialects) {
         const t = 'rev-a';
         const writes: { name: string; tenantId: string; kind: string; write: () => Promise<unknown> }[] = [
           { name: 'tenant create', tenantId: t, kind: 'tenants', write: () => repos.tenants.create(tenant(t)) },
-          { name: 'key activate', tenantId: t, kind: 'keys', write: () => repos.keys.activate(signingKey(t, 'k1', T0), 0) },
-          { name: 'second key activate', tenantId: t, kind: 'keys', write: () => repos.keys.activate(signingKey(t, 'k2', T0 + HOUR), T0 + 2 * HOUR) },
+          { name: 'key activate', tenantId: t, kind: 'keys', write: () => repos.keys.activate(t, [signingKey(t, 'k1', T0)], 0) },
+          { name: 'second key activate', tenantId: t, kind: 'keys', write: () => repos.keys.activate(t, [signingKey(t, 'k2', T0 + HOUR)], T0 + 2 * HOUR) },
           { name: 'retireDue with a key due', tenantId: t, kind: 'keys', write: () => repos.keys.retireDue(t, T0 + 2 * HOUR) },
           { name: 'api create', tenantId: t, kind: 'apis', write: () => repos.oauth.createApi(api(t, 'orders', 'https://orders.example.com')) },
           { name: 'api delete', tenantId: t, kind: 'apis', write: () => repos.oauth.deleteApi(t, 'orders') },
@@ -858,7 +877,7 @@ for (const dialect of dialects) {
         await repos.tenants.create(tenant(t));
         await repos.oauth.createApi(api(t, 'admin', 'urn:gatehouse:admin', { builtin: true }));
         await repos.oauth.createClient(client(t, 'admin', { builtin: true }), secret('s1', 'admin', T0));
-        await repos.keys.activate(signingKey(t, 'k1', T0), 0);
+        await repos.keys.activate(t, [signingKey(t, 'k1', T0)], 0);
 
         const refusals: { name: string; write: () => Promise<unknown>; returns: unknown }[] = [
           { name: 'duplicate tenant', write: () => repos.tenants.create(tenant(t)), returns: false },
