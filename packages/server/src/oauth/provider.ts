@@ -84,6 +84,42 @@ const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', '
  * seconds). `since` and `now` must come from the same clock: ours, which also dates the rows'
  * expiry in the adapter.
  */
+/**
+ * Whether the request signs a person in with OpenID Connect: `openid` among the scopes the
+ * authorization request asked for, or that the code, refresh token or device code being
+ * exchanged carries (a token request repeats no scope).
+ */
+function isOpenIdLogin(ctx: KoaContextWithOIDC): boolean {
+  const { params, entities } = ctx.oidc;
+  const scope = (params?.scope as string | undefined) ?? entities.AuthorizationCode?.scope ?? entities.RefreshToken?.scope ?? entities.DeviceCode?.scope ?? '';
+  return scope.split(' ').includes('openid') && params?.grant_type !== 'client_credentials';
+}
+
+const FOR_AN_API = 'this access token is for an API (its login or grant named a resource): userinfo takes the access token of a login that named no resource';
+/** The engine's detail of why userinfo refused a token, in words for the developer. */
+const USERINFO_REFUSALS: Record<string, string> = {
+  'token audience prevents accessing the userinfo endpoint': FOR_AN_API,
+  'access token not found': 'the access token is unknown, expired or revoked',
+};
+
+/**
+ * Userinfo says why it refused a token. The engine answers every invalid_token with one
+ * generic line ("invalid token provided") and keeps the reason for its logs; RFC 6750 §3
+ * meant error_description for the developer, and none of these reasons tells a caller
+ * anything about a token it does not hold. The listener runs once the answer is written and
+ * before it is sent: the body and the WWW-Authenticate challenge get the reason.
+ */
+function explainRefusedToken(ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError): void {
+  const detail = (error as { error_detail?: string }).error_detail;
+  if (error.error !== 'invalid_token' || !detail) return;
+  // Access tokens for an API are JWTs, which the engine does not store: to its lookup they are "not found".
+  const jwt = /^(?:Bearer|DPoP) [\w-]+\.[\w-]+\.[\w-]+$/i.test(ctx.get('authorization'));
+  const why = detail === 'access token not found' && jwt ? FOR_AN_API : (USERINFO_REFUSALS[detail] ?? detail);
+  if (typeof ctx.body === 'object' && ctx.body !== null) (ctx.body as { error_description?: string }).error_description = why;
+  const challenge = ctx.response.get('WWW-Authenticate');
+  if (challenge) ctx.set('WWW-Authenticate', challenge.replace(/error_description="[^"]*"/, `error_description="${why.replace(/["\\]/g, '')}"`));
+}
+
 function remaining(idle: number, absolute: number, since: number | undefined, now: number): number {
   const untilAbsolute = since === undefined ? absolute : since + absolute - now;
   return Math.max(1, Math.min(idle, untilAbsolute));
@@ -131,9 +167,12 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     const cookieKeys = [Buffer.from(hkdfSync('sha256', deps.masterKey, tenantId, 'gatehouse cookie keys', 32)).toString('base64url')];
     const tenantPath = new URL(deps.issuerFor(tenantId)).pathname;
     const tenantDisplay = await deps.tenantPage(tenantId);
-    // The client's only API is the audience when `resource` is omitted; with several APIs the
-    // client must say which one (RFC 8707 §2).
+    // Without `resource`: an OpenID login's access token is for userinfo (OIDC Core §5.3: the
+    // login's token is what userinfo takes), whatever APIs the client may call; otherwise the
+    // client's only API is the audience, and with several the client must say which one
+    // (RFC 8707 §2).
     async function defaultResource(ctx: KoaContextWithOIDC) {
+      if (isOpenIdLogin(ctx)) return undefined;
       const client = await catalog.findClient(tenantId, ctx.oidc.client!.clientId);
       const apis = Object.keys(client?.apiScopes ?? {});
       if (apis.length === 1) return apis[0]!;
@@ -572,6 +611,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
     provider.on('introspection.error', onError);
     provider.on('revocation.error', onError);
     provider.on('authorization.error', onError);
+    provider.on('userinfo.error', (ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProviderError) => explainRefusedToken(ctx, error));
     // Back-channel logout: whether each application was told (OpenID Connect Back-Channel Logout 1.0).
     provider.on('backchannel.success', (ctx: KoaContextWithOIDC, client: { clientId: string }, accountId: string) => {
       audit.record({ tenantId, time: clock(), actor: accountId, action: 'logout.backchannel_sent', target: client.clientId, result: 'success', ...requestFacts(ctx) });
