@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Adapter, AdapterPayload, KoaContextWithOIDC } from 'oidc-provider';
 import type { OAuthCatalog } from './catalog.js';
+import { applicationTypeOf } from './client-rules.js';
 import type { OAuthStore } from './types.js';
 
 /**
@@ -183,6 +184,7 @@ function clientAdapter(tenantId: string, catalog: OAuthCatalog): Adapter {
         post_logout_redirect_uris: client.postLogoutRedirectUris,
         response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
         token_endpoint_auth_method: client.authMethod,
+        application_type: applicationTypeOf(client),
         // Absent: RS256, the engine's client default (OIDC Registration §2).
         ...(client.idTokenAlg ? { id_token_signed_response_alg: client.idTokenAlg } : {}),
         first_party: client.firstParty,

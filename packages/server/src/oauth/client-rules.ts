@@ -44,6 +44,24 @@ export function checkRedirectUri(uri: string, kind: 'redirect_uri' | 'post_logou
   refuse(type === 'public' ? 'use https, a loopback http address, or a private-use scheme like com.example.app:/callback' : 'use https (or http to a loopback address)');
 }
 
+/** RFC 8252 §7.3: loopback IP literals, on which a native app listens on any port it gets. */
+const LOOPBACK_IP = new Set(['127.0.0.1', '[::1]']);
+
+/**
+ * OIDC Registration §2 application_type. A public client that is sent back to a private-use
+ * scheme or to a loopback IP address is a native app (RFC 8252): the engine then accepts its
+ * scheme, and a loopback redirect on whatever port the app listens on (§7.3: the port is not
+ * compared). Anything else, `localhost` development servers of web apps included, is `web`.
+ * A native app may not use https to a loopback host (the engine refuses it, §7.2), so a client
+ * with one stays `web`, whose rules the registration checks already followed.
+ */
+export function applicationTypeOf(client: Pick<ClientRecord, 'type' | 'redirectUris'>): 'native' | 'web' {
+  if (client.type !== 'public') return 'web';
+  const urls = client.redirectUris.map((uri) => new URL(uri));
+  if (urls.some((u) => u.protocol === 'https:' && LOOPBACK.has(u.hostname))) return 'web';
+  return urls.some((u) => PRIVATE_USE_SCHEME.test(u.protocol) || (u.protocol === 'http:' && LOOPBACK_IP.has(u.hostname))) ? 'native' : 'web';
+}
+
 export interface ClientShape {
   type: ClientType;
   grantTypes: string[];

@@ -55,14 +55,45 @@ for (const dialect of dialects) {
       rmSync(dataDir, { recursive: true, force: true });
     });
 
+    /**
+     * Starts `gatehouse serve` and waits for its own "gatehouse ready" line: a /readyz poll
+     * could be answered by another test's server that took the port between freePort() and the
+     * child's listen. A port taken that way is replaced by another one.
+     */
     async function startServerProcess(extraEnv: Record<string, string>): Promise<ChildProcess> {
-      const started = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], { env: { ...process.env, ...env, ...extraEnv, NODE_ENV: 'test' }, stdio: 'ignore' });
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const ready = await fetch(`${env.GATEHOUSE_PUBLIC_URL}/readyz`).then((r) => r.ok, () => false);
+      for (let attempt = 0; ; attempt++) {
+        const started = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
+          env: { ...process.env, ...env, ...extraEnv, GATEHOUSE_LOG_LEVEL: 'info', NODE_ENV: 'test' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stderr = '';
+        started.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        const ready = await new Promise<boolean>((resolve) => {
+          let out = '';
+          const timer = setTimeout(() => resolve(false), 60_000);
+          const onData = (chunk: Buffer) => {
+            out += chunk.toString();
+            if (!out.includes('"msg":"gatehouse ready"')) return;
+            started.stdout!.off('data', onData);
+            clearTimeout(timer);
+            resolve(true);
+          };
+          started.stdout!.on('data', onData);
+          started.once('exit', () => {
+            clearTimeout(timer);
+            resolve(false);
+          });
+        });
+        // Keep draining the log so the child never blocks on a full pipe.
+        started.stdout!.resume();
         if (ready) return started;
-        if (started.exitCode !== null || Date.now() > deadline) assert.fail('the server did not start');
-        await delay(100);
+        started.kill('SIGKILL');
+        if (attempt < 3 && /EADDRINUSE/.test(stderr)) {
+          const port = await freePort();
+          Object.assign(env, { GATEHOUSE_PORT: String(port), GATEHOUSE_PUBLIC_URL: `http://127.0.0.1:${port}` });
+          continue;
+        }
+        assert.fail(`the server did not start: ${stderr.slice(-2000)}`);
       }
     }
 
@@ -75,10 +106,14 @@ for (const dialect of dialects) {
           headers: { authorization: basic(clientId, secret), 'x-request-id': id },
           body: new URLSearchParams({ grant_type: 'client_credentials', ...(resource ? { resource } : {}) }),
         });
-      const adminToken = (await (await token(randomUUID(), admin.clientId, admin.clientSecret, 'urn:gatehouse:admin')).json() as { access_token: string }).access_token;
+      const issued = await token(randomUUID(), admin.clientId, admin.clientSecret, 'urn:gatehouse:admin');
+      const issuedBody = (await issued.json()) as { access_token?: string };
+      assert.equal(issued.status, 200, `admin token: ${JSON.stringify(issuedBody)}`);
+      const adminToken = issuedBody.access_token!;
       const api = (path: string, id: string, body: unknown, method = 'POST') =>
         fetch(`${base}/api/v1${path}`, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json', 'x-request-id': id }, body: JSON.stringify(body) });
-      assert.equal((await api('/tenants/default/authz/schema', randomUUID(), { schema }, 'PUT')).status, 200);
+      const schemaWritten = await api('/tenants/default/authz/schema', randomUUID(), { schema }, 'PUT');
+      assert.equal(schemaWritten.status, 200, `schema: ${await schemaWritten.text()}`);
 
       const received: string[] = [];
       let dead = false;
@@ -112,7 +147,12 @@ for (const dialect of dialects) {
 
     async function missingAfterCrash(mode: 'durable' | 'async', extra: Record<string, string> = {}): Promise<{ received: number; missing: string[]; clients: number; unaudited: string[] }> {
       child = await startServerProcess({ GATEHOUSE_AUDIT_MODE: mode, ...extra });
-      const run = await load();
+      // A failure before the crash must not leave this server running into the next test.
+      const run = await load().catch((error: unknown) => {
+        child?.kill('SIGKILL');
+        child = undefined;
+        throw error;
+      });
       // Warmed up (the engine is built on first use), then a second of full load, then the crash.
       const deadline = Date.now() + 60_000;
       while (run.received.length < 50 && Date.now() < deadline) await delay(50);
