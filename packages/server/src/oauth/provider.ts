@@ -116,8 +116,10 @@ function explainRefusedToken(ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProv
   const jwt = /^(?:Bearer|DPoP) [\w-]+\.[\w-]+\.[\w-]+$/i.test(ctx.get('authorization'));
   const why = detail === 'access token not found' && jwt ? FOR_AN_API : (USERINFO_REFUSALS[detail] ?? detail);
   if (typeof ctx.body === 'object' && ctx.body !== null) (ctx.body as { error_description?: string }).error_description = why;
-  const challenge = ctx.response.get('WWW-Authenticate');
-  if (challenge) ctx.set('WWW-Authenticate', challenge.replace(/error_description="[^"]*"/, `error_description="${why.replace(/["\\]/g, '')}"`));
+  // One challenge per scheme (Bearer, and DPoP when it is on): a string, or an array of them.
+  const challenge = ctx.response.get('WWW-Authenticate') as string | string[];
+  const explain = (c: string) => c.replace(/error_description="[^"]*"/, `error_description="${why.replace(/["\\]/g, '')}"`);
+  if (challenge) ctx.set('WWW-Authenticate', Array.isArray(challenge) ? challenge.map(explain) : explain(challenge));
 }
 
 function remaining(idle: number, absolute: number, since: number | undefined, now: number): number {
