@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Algorithm, Version, hash as argon2Hash, parseOptions, verify as argon2Verify } from '@node-rs/argon2';
-import { commonPasswords } from './common-passwords.js';
+import { readCommonPasswords } from './common-passwords.js';
 import { passwordErrors } from './password-errors.js';
 
 /** Argon2id cost: memory in KiB, passes, lanes. Every hash carries them in its PHC string. */
@@ -50,7 +50,7 @@ let common: ReadonlySet<string> | undefined;
  * points, so the cheap filter keeps every entry that could match.
  */
 function commonList(): ReadonlySet<string> {
-  common ??= new Set(commonPasswords.split('\n').filter((entry) => entry.length >= PASSWORD_MIN_LENGTH));
+  common ??= new Set(readCommonPasswords().filter((entry) => entry.length >= PASSWORD_MIN_LENGTH));
   return common;
 }
 
