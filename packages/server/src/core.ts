@@ -6,6 +6,7 @@ import { createAuthzRepository } from './store/authz-repository.js';
 import { createIdentityRepository } from './store/identity-repository.js';
 import type { Config, SigningAlg } from './config/defaults.js';
 import { createMetrics } from './http/metrics.js';
+import { prettyDestination } from './logging/pretty.js';
 import { createLoginThrottle, createPasswordHasher, createSignInAccounts, createUserService } from './identity/index.js';
 import { createKeyService, resolveMasterKey } from './keys/index.js';
 import { createAccessTokenVerifier, createOAuthCatalog, createProviderPool, createSessionService, pageTenant, type OAuthStore } from './oauth/index.js';
@@ -48,7 +49,8 @@ export interface CoreOptions {
  * and the services. Nothing here listens on a port.
  */
 export async function createCore(config: Config, options: CoreOptions = {}) {
-  const logger = options.logger ?? pino({ level: config.logLevel });
+  // JSON lines for machines; a person at a terminal in development reads them rendered.
+  const logger = options.logger ?? (!config.production && process.stdout.isTTY ? pino({ level: config.logLevel }, prettyDestination()) : pino({ level: config.logLevel }));
   const clock = options.clock ?? Date.now;
   const handle = await openDatabase({
     databaseUrl: config.databaseUrl,

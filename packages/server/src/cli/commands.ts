@@ -1,13 +1,16 @@
 import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { formatRelationship, parseObjectRef, parseRelationship, parseSubjectRef } from '../authz/relationships/index.js';
 import type { RelationshipFilter, RelationshipUpdate } from '../authz/store-types.js';
 import type { Relationship } from '../authz/types.js';
-import { loadConfig, type Config, type SigningAlg } from '../config/defaults.js';
+import { ConfigError, loadConfig, unknownVariables, type Config, type SigningAlg } from '../config/defaults.js';
 import { createCore, type Core } from '../core.js';
 import { GatehouseError } from '../errors.js';
 import { userView, type User } from '../identity/index.js';
 import { ID_TOKEN_DEFAULT_ALG } from '../keys/index.js';
+import { postgresTarget } from '../store/database.js';
 
 export interface Output {
   json: boolean;
@@ -72,10 +75,33 @@ function print(output: Output, value: Record<string, unknown>, human: string): S
   return () => console.log(output.json ? JSON.stringify(value, null, 2) : human);
 }
 
-/** The CLI works on the same database as the server; a running server sees its writes through the change feed. */
+/** Which database the configuration points at, without credentials. */
+export function storageOf(config: Config): { kind: 'sqlite'; path: string } | { kind: 'postgres'; target: string } {
+  return config.databaseUrl ? { kind: 'postgres', target: postgresTarget(config.databaseUrl) } : { kind: 'sqlite', path: join(config.dataDir, 'gatehouse.db') };
+}
+
+export const describeStorage = (storage: ReturnType<typeof storageOf>) => (storage.kind === 'postgres' ? `PostgreSQL ${storage.target}` : `SQLite ${storage.path}`);
+
+/** The storage the running command uses, for its error report (main.ts); undefined before it is known. */
+export let commandStorage: ReturnType<typeof storageOf> | undefined;
+
+/** Warns, on stderr, of GATEHOUSE_* variables that are no setting. */
+export function warnUnknownVariables(): void {
+  for (const { name, meant } of unknownVariables()) console.error(`gatehouse: warning: ${name} is not a Gatehouse setting and is ignored${meant ? ` (did you mean ${meant}?)` : ''}`);
+}
+
+/**
+ * The CLI works on the same database as the server; a running server sees its writes through
+ * the change feed. Every command that opens the database says which one on stderr (a line, or
+ * with --json a `storage` member of the one JSON object stderr holds), so a CLI that lacks the
+ * server's DATABASE_URL is seen writing to ./data at once.
+ */
 export async function runCommand(output: Output, command: Command): Promise<void> {
   const config = loadConfig();
+  warnUnknownVariables();
   if (command.kind === 'token') return requestToken(output, config, command);
+  commandStorage = storageOf(config);
+  if (!output.json) console.error(`gatehouse: storage: ${describeStorage(commandStorage)}`);
   // Warnings go to stderr: stdout is the command's output, which `--json` promises is JSON.
   const { default: pino } = await import('pino');
   const core = await createCore(config, { logger: pino({ level: 'warn' }, pino.destination(2)) });
@@ -84,6 +110,7 @@ export async function runCommand(output: Output, command: Command): Promise<void
     // A change and its audit event commit together; an import commits chunk by chunk, each with its event.
     const show = command.kind === 'authz.relationships.import' ? await execute(core, output, command) : await core.atomically(() => execute(core, output, command));
     show();
+    if (output.json) console.error(JSON.stringify({ storage: commandStorage }));
   } finally {
     await core.close();
   }
@@ -462,9 +489,34 @@ function announceBootstrap(config: Config, bootstrap: { clientId: string; client
   );
 }
 
+/** The listen error of GATEHOUSE_PORT as the one line a person can act on; undefined for any other error. */
+function portProblem(error: unknown, config: Config): ConfigError | undefined {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new ConfigError('GATEHOUSE_PORT', `port ${config.port} on ${config.host} is in use by another process`, 'stop that process, or set GATEHOUSE_PORT to a free port');
+  if (code === 'EACCES') return new ConfigError('GATEHOUSE_PORT', `this user may not listen on port ${config.port}`, 'use a port above 1023 (and a proxy in front), or grant the capability to bind it');
+  if (code === 'EADDRNOTAVAIL') return new ConfigError('GATEHOUSE_HOST', `${config.host} is no address of this machine`, 'set GATEHOUSE_HOST to one of its addresses, or :: for all');
+  return undefined;
+}
+
+/** Binds the port for a moment and lets it go: refuses early what listen would refuse late. */
+function portIsFree(config: Config): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error) => {
+      // A host without IPv6 is handled at listen (serve falls back to IPv4).
+      if ((error as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') return resolve();
+      reject(portProblem(error, config) ?? error);
+    });
+    probe.listen({ port: config.port, host: config.host, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
 /** `gatehouse serve`: first-start bootstrap, then listen until SIGINT/SIGTERM. */
 export async function serve(config: Config): Promise<void> {
   const started = performance.now();
+  warnUnknownVariables();
+  // Before anything is created on disk: a port another process holds is one line, not a stack trace.
+  await portIsFree(config);
   // Loaded here: the HTTP stack (Fastify, oidc-provider) is a third of every other command's start-up.
   const { createApp } = await import('../http/app.js');
   const core = await createCore(config);
@@ -475,12 +527,18 @@ export async function serve(config: Config): Promise<void> {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
     // A host without IPv6 cannot bind the dual-stack default; IPv4 alone is the next best.
-    if (config.host !== '::' || (error as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') throw error;
-    await app.listen({ port: config.port, host: '0.0.0.0' });
+    if (config.host !== '::' || (error as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') {
+      await core.close();
+      throw portProblem(error, config) ?? error;
+    }
+    await app.listen({ port: config.port, host: '0.0.0.0' }).catch(async (fallback: unknown) => {
+      await core.close();
+      throw portProblem(fallback, config) ?? fallback;
+    });
   }
   await core.announcePublicUrl();
   if (bootstrap) announceBootstrap(config, bootstrap);
-  core.logger.info({ url: config.publicUrl, readyMs: Math.round(performance.now() - started) }, 'gatehouse ready');
+  core.logger.info({ url: config.publicUrl, storage: describeStorage(storageOf(config)), readyMs: Math.round(performance.now() - started) }, 'gatehouse ready');
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, signingAlgs, type SigningAlg } from '../config/defaults.js';
 import { GatehouseError } from '../errors.js';
-import { runCommand, serve, type Output, type SecretSource } from './commands.js';
+import { commandStorage, runCommand, serve, type Output, type SecretSource } from './commands.js';
 
 const program = new Command();
 program
@@ -266,7 +266,9 @@ function clientSecretSource(o: { clientSecret?: string; clientSecretStdin?: bool
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof GatehouseError) {
     // `details` carries what a script may need, e.g. the line and column of a schema error.
-    if (program.opts().json) console.error(JSON.stringify({ code: error.code, message: error.message, ...(error instanceof GatehouseError && error.details ? { details: error.details } : {}) }));
+    if (program.opts().json) {
+      console.error(JSON.stringify({ code: error.code, message: error.message, ...(error instanceof GatehouseError && error.details ? { details: error.details } : {}), ...(commandStorage ? { storage: commandStorage } : {}) }));
+    }
     else console.error(`gatehouse: ${error.message}`);
   } else {
     console.error(error);

@@ -396,6 +396,36 @@ export type Config = { [K in keyof Options]: Options[K]['default'] extends undef
  * Reads and validates every option. Throws a ConfigError naming the variable and the fix;
  * in production it refuses unsafe settings instead of running with them.
  */
+/** GATEHOUSE_* variables read elsewhere than this table: the CLI's client secret, the test suite's database. */
+const OTHER_VARIABLES = new Set(['GATEHOUSE_CLIENT_SECRET', 'GATEHOUSE_TEST_DATABASE_URL']);
+
+/**
+ * GATEHOUSE_* variables that are no setting: a misspelt one (`GATEHOUSE_PROT`) would
+ * otherwise be ignored in silence. Each comes with the setting it most likely meant, if one
+ * is within three edits.
+ */
+export function unknownVariables(env: Record<string, string | undefined> = process.env): { name: string; meant?: string }[] {
+  const known = Object.values(options).map((o) => o.env as string);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('GATEHOUSE_') && !known.includes(name) && !OTHER_VARIABLES.has(name))
+    .sort()
+    .map((name) => {
+      const [meant] = known.map((k) => [k, editDistance(name, k)] as const).filter(([, d]) => d <= 3).sort((a, b) => a[1] - b[1]);
+      return meant ? { name, meant: meant[0] } : { name };
+    });
+}
+
+/** Levenshtein distance, two rows at a time. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(options) as [string, OptionSpec<unknown>][]) {

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { migrate, type Dialect } from './migrations.js';
 import { ensurePrivateDir, ensurePrivateFile, narrowToPrivate } from './private-files.js';
 import type { Database } from './schema.js';
+import { ConfigError } from '../config/defaults.js';
 import { createStoreHealth, isConnectionError, storeUnavailable, type StoreHealth } from './unavailable.js';
 import { withUnitsOfWork, type UnitOfWork } from './unit-of-work.js';
 
@@ -68,7 +69,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     pool.on('connect', (client) => client.on('error', (error) => health.failed(error)));
     const { dialect, units } = withUnitsOfWork(new PostgresDialect({ pool: classifyingPool(pool, health) }), 'postgres');
     const db = new Kysely<Database>({ dialect });
-    await migrateOrClose(db, 'postgres');
+    await migrateOrClose(db, 'postgres').catch((error: unknown) => {
+      throw unreachablePostgres(error, options.databaseUrl!) ?? error;
+    });
     return { db, dialect: 'postgres', url: options.databaseUrl, health, units, close: () => db.destroy() };
   }
   const file = options.sqliteFile ?? 'gatehouse.db';
@@ -155,6 +158,43 @@ function reusingStatements(sqlite: SQLite.Database, max = 512): SqliteDatabase {
       sqlite.close();
     },
   };
+}
+
+/** Where a PostgreSQL URL points, without its credentials (for messages and logs). */
+export function postgresTarget(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}/${decodeURIComponent(parsed.pathname.slice(1)) || '(default database)'}`;
+  } catch {
+    return '(an unparsable DATABASE_URL)';
+  }
+}
+
+/**
+ * A start that fails because PostgreSQL cannot be used, as one line naming DATABASE_URL and
+ * the fix (the CLI prints it and exits 1); undefined for any other failure. The driver's
+ * error is somewhere in the cause chain of the migration's.
+ */
+function unreachablePostgres(error: unknown, url: string): ConfigError | undefined {
+  const target = postgresTarget(url);
+  for (const e of causesOf(error)) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    // PostgreSQL's SQLSTATE: 3D000 invalid_catalog_name, 28P01 invalid_password, 28000 invalid_authorization_specification.
+    if (code === '3D000') return new ConfigError('DATABASE_URL', `the database of ${target} does not exist`, `create it (createdb ${target.split('/')[1]}) or point DATABASE_URL at an existing database`);
+    if (code === '28P01' || code === '28000') return new ConfigError('DATABASE_URL', `PostgreSQL at ${target} refused the credentials (${e.message})`, 'correct the user and password in DATABASE_URL');
+    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || /timeout/i.test(e.message ?? '')) {
+      return new ConfigError('DATABASE_URL', `cannot reach PostgreSQL at ${target} (${code || e.message})`, 'start PostgreSQL, or correct the host and port in DATABASE_URL');
+    }
+  }
+  return undefined;
+}
+
+/** An error, its causes, and the errors an AggregateError gathers (one per address tried), depth first. */
+function* causesOf(error: unknown, depth = 0): Generator<{ code?: unknown; message?: string }> {
+  if (typeof error !== 'object' || error === null || depth > 8) return;
+  yield error as { code?: unknown; message?: string };
+  if (error instanceof AggregateError) for (const inner of error.errors) yield* causesOf(inner, depth + 1);
+  yield* causesOf((error as { cause?: unknown }).cause, depth + 1);
 }
 
 /** A failed migration must not leave a pool open that keeps the process alive. */

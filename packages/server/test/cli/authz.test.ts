@@ -88,7 +88,7 @@ describe('gatehouse authz CLI', () => {
     const syntax = await cli(['authz', 'schema', 'write', '--tenant', 'acme', file('broken.zed', 'definition user {}\n\ndefinition document {\n  relation viewer user\n}\n')]);
     assert.equal(syntax.code, 1);
     assert.equal(syntax.stdout, '');
-    assert.match(syntax.stderr, /^gatehouse: Schema syntax error at line 4, column \d+: /);
+    assert.match(syntax.stderr, /^gatehouse: Schema syntax error at line 4, column \d+: /m);
 
     const unknown = await cli(['--json', 'authz', 'schema', 'write', '--tenant', 'acme', '-'], 'definition document {\n  relation owner: nobody\n}\n');
     assert.equal(unknown.code, 1);
@@ -132,7 +132,7 @@ describe('gatehouse authz CLI', () => {
   it('refuses relationships that are malformed or do not fit the schema, writing none of them', async () => {
     const syntax = await cli(['authz', 'relationships', 'write', '--tenant', 'acme', 'document:x1#viewer@user:ann', 'document:x2#viewer@@user:ann']);
     assert.equal(syntax.code, 1);
-    assert.match(syntax.stderr, /^gatehouse: Invalid relationship at column \d+/);
+    assert.match(syntax.stderr, /^gatehouse: Invalid relationship at column \d+/m);
     const misfit = await cli(['--json', 'authz', 'relationships', 'write', '--tenant', 'acme', 'document:x1#viewer@user:ann', 'document:x2#view@user:ann']);
     assert.equal(misfit.code, 1);
     assert.equal(JSON.parse(misfit.stderr).code, 'AUTHZ_RELATIONSHIP_INVALID');
@@ -142,7 +142,7 @@ describe('gatehouse authz CLI', () => {
   it('imports a file of relationships with # and // comments and blank lines, all or nothing', async () => {
     const refused = await cli(['authz', 'relationships', 'import', '--tenant', 'acme', file('bad.txt', 'document:imp1#viewer@user:ann\n# a comment\ndocument:imp2#viewer@user:\n')]);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /^gatehouse: Invalid relationship at line 3, column \d+/);
+    assert.match(refused.stderr, /^gatehouse: Invalid relationship at line 3, column \d+/m);
     const misfit = await cli(['--json', 'authz', 'relationships', 'import', '--tenant', 'acme', '-'], 'document:imp1#viewer@user:ann\nfolder:x#viewer@user:ann\n');
     assert.equal(JSON.parse(misfit.stderr).code, 'AUTHZ_RELATIONSHIP_INVALID');
     assert.deepEqual(await server.core.authz.readRelationships('acme', { resourceType: 'document', resourceId: 'imp1' }), []);
@@ -181,18 +181,18 @@ describe('gatehouse authz CLI', () => {
   it('fails a check that cannot run with a message and a non-zero exit', async () => {
     const unknownType = await cli(['authz', 'check', '--tenant', 'acme', 'folder:x', 'view', 'user:ann']);
     assert.equal(unknownType.code, 1);
-    assert.match(unknownType.stderr, /^gatehouse: Object type "folder" is not defined/);
+    assert.match(unknownType.stderr, /^gatehouse: Object type "folder" is not defined/m);
     const badContext = await cli(['authz', 'check', '--tenant', 'acme', 'document:memo', 'view', 'user:cal', '--context', '{day: monday}']);
     assert.equal(badContext.code, 1);
-    assert.match(badContext.stderr, /^gatehouse: --context is not JSON/);
+    assert.match(badContext.stderr, /^gatehouse: --context is not JSON/m);
     const badSubject = await cli(['--json', 'authz', 'check', '--tenant', 'acme', 'document:plan', 'view', 'ann']);
     assert.equal(JSON.parse(badSubject.stderr).code, 'AUTHZ_RELATIONSHIP_SYNTAX');
     const noTenant = await cli(['authz', 'schema', 'read', '--tenant', 'nowhere']);
     assert.equal(noTenant.code, 1);
-    assert.match(noTenant.stderr, /^gatehouse: Tenant "nowhere" does not exist/);
+    assert.match(noTenant.stderr, /^gatehouse: Tenant "nowhere" does not exist/m);
     const noFile = await cli(['authz', 'schema', 'write', '--tenant', 'acme', join(files, 'missing.zed')]);
     assert.equal(noFile.code, 1);
-    assert.match(noFile.stderr, /^gatehouse: cannot read .*missing\.zed/);
+    assert.match(noFile.stderr, /^gatehouse: cannot read .*missing\.zed/m);
   });
 
   it('writes and reads Cedar policies, which then decide checks; refuses text that does not parse', async () => {
