@@ -3,7 +3,7 @@ import { defineErrors } from '../errors.js';
 export const authzServiceErrors = defineErrors({
   AUTHZ_NO_SCHEMA: { status: 409, message: 'Tenant "{tenant}" has no permission schema yet; write one first' },
   AUTHZ_SCHEMA_ORPHANS: { status: 409, message: 'The new schema would orphan {count} stored relationships ({shapes}); delete or rewrite them first' },
-  AUTHZ_RELATIONSHIP_INVALID: { status: 400, message: 'Relationship {relationship} does not fit the schema: {detail}' },
+  AUTHZ_RELATIONSHIP_INVALID: { status: 400, message: 'Relationship {relationship}{at} does not fit the schema: {detail}' },
   AUTHZ_RESERVED_TYPE: {
     status: 403,
     message: 'Type "{type}" is reserved for RBAC: relationships of gatehouse/* types are written only through …/authz/rbac/* (roles need authz:admin)',

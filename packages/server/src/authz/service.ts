@@ -3,7 +3,7 @@ import { combine, compilePolicies, decide, type CedarEntity, type PolicySet } fr
 import { createEngine, type CheckRequest, type Engine, type Permissionship } from './engine/engine.js';
 import { createRelationshipIndex, type RelationshipIndex } from './engine/relationship-index.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { formatRelationship, relationshipChunks } from './relationships/index.js';
+import { formatRelationship, relationshipChunks, relationshipKey } from './relationships/index.js';
 import { compileSchema } from './schema/index.js';
 import { authzServiceErrors } from './service-errors.js';
 import { afterCommit } from '../store/unit-of-work.js';
@@ -206,7 +206,7 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
     for (const update of updates) {
       if (update.operation === 'delete') continue;
       const problem = misfitRelationship(schema, update.relationship);
-      if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(update.relationship), detail: problem });
+      if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(update.relationship), at: '', detail: problem });
     }
     const outcome = await store.write(tenantId, updates, preconditions);
     if (!outcome.ok) {
@@ -371,7 +371,9 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
         for (const relationship of chunk) {
           refuseReserved(relationship);
           const problem = misfitRelationship(schema, relationship);
-          if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(relationship), detail: problem });
+          // The first pass recorded each relationship's line (for duplicates): the error names it, as a syntax error does.
+          const line = seen.get(relationshipKey(relationship));
+          if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(relationship), at: ` (line ${line})`, line, detail: problem });
         }
         imported += chunk.length;
         await yieldToEventLoop();
@@ -395,7 +397,7 @@ export function createAuthzService({ store, currentRevision, seenRevision, catch
       const schema = await currentSchema(tenantId);
       for (const relationship of relationships) {
         const problem = misfitRelationship(schema, relationship);
-        if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(relationship), detail: problem });
+        if (problem) throw authzServiceErrors.create('AUTHZ_RELATIONSHIP_INVALID', { relationship: formatRelationship(relationship), at: '', detail: problem });
       }
     },
 

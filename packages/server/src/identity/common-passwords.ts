@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 
-/** `data/common-passwords.txt` of this package, from `src/identity/` and `dist/identity/` alike. */
-const LIST = new URL('../../data/common-passwords.txt', import.meta.url);
+/** `resources/common-passwords.txt` of this package, from `src/identity/` and `dist/identity/` alike. */
+const LIST = new URL('../../resources/common-passwords.txt', import.meta.url);
 
 /**
- * The 30,000 most common passwords, most common first (zxcvbn's list; `data/README.md` says
+ * The 30,000 most common passwords, most common first (zxcvbn's list; `resources/README.md` says
  * where it comes from and under which licence). Data, not code: read from the file when the
  * password policy first needs it.
  */

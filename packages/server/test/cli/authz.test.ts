@@ -143,8 +143,12 @@ describe('gatehouse authz CLI', () => {
     const refused = await cli(['authz', 'relationships', 'import', '--tenant', 'acme', file('bad.txt', 'document:imp1#viewer@user:ann\n# a comment\ndocument:imp2#viewer@user:\n')]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /^gatehouse: Invalid relationship at line 3, column \d+/m);
-    const misfit = await cli(['--json', 'authz', 'relationships', 'import', '--tenant', 'acme', '-'], 'document:imp1#viewer@user:ann\nfolder:x#viewer@user:ann\n');
-    assert.equal(JSON.parse(misfit.stderr).code, 'AUTHZ_RELATIONSHIP_INVALID');
+    const misfit = await cli(['--json', 'authz', 'relationships', 'import', '--tenant', 'acme', '-'], 'document:imp1#viewer@user:ann\n\n// a comment\nfolder:x#viewer@user:ann\n');
+    const refusal = JSON.parse(misfit.stderr) as { code: string; message: string; details: { line: number } };
+    assert.equal(refusal.code, 'AUTHZ_RELATIONSHIP_INVALID');
+    // Not only syntax errors: a relationship the schema does not allow is named by its line too.
+    assert.equal(refusal.details.line, 4);
+    assert.match(refusal.message, /^Relationship folder:x#viewer@user:ann \(line 4\) does not fit the schema: /);
     assert.deepEqual(await server.core.authz.readRelationships('acme', { resourceType: 'document', resourceId: 'imp1' }), []);
 
     const text = ['# exported from the old system', '// the team', 'group:ops#member@user:dan', '', '  # indented comment', 'document:imp1#viewer@group:ops#member', 'document:imp2#owner@user:dan', ''].join('\n');

@@ -2,7 +2,8 @@ import type { Relationship } from '../types.js';
 import { relationshipErrors } from './errors.js';
 import { parseRelationship } from './syntax.js';
 
-const keyOf = (r: Relationship) => `${r.resourceType}:${r.resourceId}#${r.relation}@${r.subjectType}:${r.subjectId}#${r.subjectRelation ?? '...'}`;
+/** What makes two relationships the same one (a touch of one replaces the other). */
+export const relationshipKey = (r: Relationship) => `${r.resourceType}:${r.resourceId}#${r.relation}@${r.subjectType}:${r.subjectId}#${r.subjectRelation ?? '...'}`;
 
 /**
  * Parses a block of relationships, one per line, as in a validation file: blank lines and
@@ -37,7 +38,7 @@ export function* relationshipChunks(block: string, size: number, seen?: Map<stri
     if (text === '' || text.startsWith('//') || text.startsWith('#')) continue;
     const relationship = parseRelationship(raw, { line });
     if (seen) {
-      const key = keyOf(relationship);
+      const key = relationshipKey(relationship);
       const first = seen.get(key);
       if (first !== undefined) throw relationshipErrors.create('AUTHZ_RELATIONSHIP_DUPLICATE', { text, line, first });
       seen.set(key, line);
