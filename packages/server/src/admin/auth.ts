@@ -95,7 +95,7 @@ export function createAdminGuard(core: Core) {
    * gatehouse-tenant scope is the operator's alone.
    */
   return function requireScope(...accepted: (AdminScope | TenantScope)[]) {
-    return async function adminGuard(request: FastifyRequest, reply: FastifyReply) {
+    return Object.assign(async function adminGuard(request: FastifyRequest, reply: FastifyReply) {
       const header = request.headers.authorization;
       const match = header ? /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header) : null;
       if (!match) return deny(request, reply, 401, '', 'A bearer token for the gatehouse-admin API is required', 'missing');
@@ -137,8 +137,24 @@ export function createAdminGuard(core: Core) {
       }
       request.admin = { actor, claims, scopes };
       return deny(request, reply, 403, ', error="insufficient_scope"', 'This token is not for the gatehouse-admin or gatehouse-tenant API', tenantId !== DEFAULT_TENANT ? 'other tenant' : 'other audience');
-    };
+    }, { [ACCEPTED]: accepted });
   };
+}
+
+const ACCEPTED = Symbol('gatehouse accepted scopes');
+
+/**
+ * The OpenAPI security requirement of a route, from the guard it runs: what the guard lets
+ * through is what the document says, by construction. Each entry is an alternative: the
+ * operator's `admin` (which grants every call) or one of the admin scopes the guard accepts,
+ * or one of the tenant scopes it accepts. A route without the guard is public (`[]`).
+ */
+export function securityOf(onRequest: unknown): Record<string, string[]>[] {
+  const guard = [onRequest].flat().find((hook): hook is { [ACCEPTED]: string[] } => typeof hook === 'function' && ACCEPTED in hook);
+  if (!guard) return [];
+  const accepted = guard[ACCEPTED];
+  const admin = [...new Set(['admin', ...accepted.filter((s) => ADMIN_SCOPES.has(s))])];
+  return [...admin.map((s) => ({ gatehouseAdmin: [s] })), ...accepted.filter((s) => TENANT_SCOPES.has(s)).map((s) => ({ gatehouseTenant: [s] }))];
 }
 
 /** Only to pick which tenant's keys to verify with; nothing is trusted before verification. */

@@ -7,7 +7,7 @@ import { userRoutes } from '../identity/index.js';
 import { apiRoutes } from './apis.js';
 import { changesAtomically } from './atomic.js';
 import { auditRoutes } from './audit-trail.js';
-import { createAdminGuard } from './auth.js';
+import { createAdminGuard, securityOf } from './auth.js';
 import { clientRoutes } from './clients.js';
 import { keyRoutes } from './keys.js';
 import type { AdminRouteDeps } from './schemas.js';
@@ -34,7 +34,8 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
           gatehouseTenant: {
             type: 'oauth2',
             description: 'A token of tenant {t} for its built-in urn:gatehouse:tenant API: routes under /tenants/{t} only (authz, users, clients, audit).',
-            flows: { clientCredentials: { tokenUrl: `${core.tenants.issuerFor('{tenant}')}/token`, scopes: {
+            // An OpenAPI token URL is one URL; the tenant's own is this with {tenant} (percent-encoded here) replaced.
+            flows: { clientCredentials: { tokenUrl: `${core.tenants.issuerFor('%7Btenant%7D')}/token`, scopes: {
               'authz:check': 'Ask permission questions in the own tenant',
               'authz:write': 'Write and read the own tenant\'s relationships',
               'authz:admin': 'Change the own tenant\'s permission schema and policies',
@@ -47,8 +48,13 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
           },
         },
       },
-      security: [{ gatehouseAdmin: ['admin'] }],
     },
+  });
+  // Every operation says who may call it (from its guard) and has a stable id.
+  app.addHook('onRoute', (route) => {
+    // A GET's automatic HEAD route shares its schema object: it must not rename the GET.
+    if (!route.schema || (route.schema as { hide?: boolean }).hide || route.method === 'HEAD') return;
+    Object.assign(route.schema, { operationId: operationIdOf(route.method, route.url.slice(route.prefix.length)), security: securityOf(route.onRequest) });
   });
   const requireScope = createAdminGuard(core);
   changesAtomically(app, core.atomically);
@@ -85,4 +91,20 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   clientRoutes(app, deps);
   keyRoutes(app, deps);
   auditRoutes(app, deps);
+}
+
+/**
+ * `GET /tenants/:tenant/clients/:client` → `getTenantClient`: the method, then each literal
+ * segment, singular where a parameter follows it. Unique because method and path are.
+ */
+function operationIdOf(method: string | string[], url: string): string {
+  const segments = url.split('/').filter(Boolean);
+  const words = segments.flatMap((segment, i) => {
+    if (segment.startsWith(':')) return [];
+    const next = segments[i + 1];
+    const word = next?.startsWith(':') && segment.endsWith('s') ? segment.slice(0, -1) : segment;
+    return word.split(/[-_.]/);
+  });
+  const verb = [method].flat()[0]!.toLowerCase();
+  return verb + words.map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
 }
