@@ -26,7 +26,7 @@ const CreateApi = Type.Object(
     access_token_ttl: Type.Optional(Type.Integer({ minimum: 30, maximum: 86400 })),
     resource_servers: Type.Optional(ResourceServers),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ identifier: 'https://api.acme.example', scopes: ['orders:read', 'orders:write'], access_token_ttl: 600 }] },
 );
 const UpdateApi = Type.Object(
   {

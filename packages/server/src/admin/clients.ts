@@ -47,7 +47,13 @@ const CreateClient = Type.Object(
     token_endpoint_auth_method: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post'), Type.Literal('none')])),
     apis: Type.Optional(Type.Record(Type.String({ maxLength: 2048 }), Type.Array(Scope, { maxItems: 200 }))),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [
+      { name: 'fulfilment', grant_types: ['client_credentials'], apis: { 'https://api.acme.example': ['orders:read'] } },
+      { name: 'Shop', grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['https://shop.acme.example/callback'], first_party: true },
+    ],
+  },
 );
 const UpdateClient = Type.Object(
   {

@@ -11,6 +11,7 @@ import { createAdminGuard, securityOf } from './auth.js';
 import { clientRoutes } from './clients.js';
 import { keyRoutes } from './keys.js';
 import type { AdminRouteDeps } from './schemas.js';
+import { SUMMARIES } from './summaries.js';
 import { tenantRoutes } from './tenants.js';
 
 /**
@@ -54,7 +55,10 @@ export async function adminRoutes(app: FastifyInstance, { core }: { core: Core }
   app.addHook('onRoute', (route) => {
     // A GET's automatic HEAD route shares its schema object: it must not rename the GET.
     if (!route.schema || (route.schema as { hide?: boolean }).hide || route.method === 'HEAD') return;
-    Object.assign(route.schema, { operationId: operationIdOf(route.method, route.url.slice(route.prefix.length)), security: securityOf(route.onRequest) });
+    const path = route.url.slice(route.prefix.length);
+    const summary = SUMMARIES[`${[route.method].flat()[0]} ${path}`];
+    if (!summary) throw new Error(`admin route ${String(route.method)} ${path} has no summary in admin/summaries.ts`);
+    Object.assign(route.schema, { summary, operationId: operationIdOf(route.method, path), security: securityOf(route.onRequest) });
   });
   const requireScope = createAdminGuard(core);
   changesAtomically(app, core.atomically);

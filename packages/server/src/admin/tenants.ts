@@ -10,7 +10,7 @@ const Tenant = Type.Object({
   issuer: Type.String(),
   created_at: Type.String({ format: 'date-time' }),
 });
-const CreateTenant = Type.Object({ id: Type.String({ minLength: 1, maxLength: 63 }), display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }, { additionalProperties: false });
+const CreateTenant = Type.Object({ id: Type.String({ minLength: 1, maxLength: 63 }), display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }, { additionalProperties: false, examples: [{ id: 'shop', display_name: 'Shop' }] });
 
 /** Tenants: the operator's (`admin`, `admin:read`), with their names and logos. */
 export async function tenantRoutes(app: FastifyInstance, { core, guard, audit }: AdminRouteDeps): Promise<void> {

@@ -38,7 +38,7 @@ const CreateUser = Type.Object(
     ...Profile,
     password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Checked against the password policy; stored as an Argon2id hash only' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ email: 'ann@acme.example', email_verified: true, name: 'Ann Example', password: 'correct horse battery staple' }] },
 );
 const UpdateUser = Type.Object(
   { email: Type.Optional(Email), email_verified: Type.Optional(Type.Boolean()), ...Profile },

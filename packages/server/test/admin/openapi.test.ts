@@ -4,7 +4,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { ADMIN_API, TENANT_API } from '../../src/core.js';
 import { basic, startServer, tokenRequest, type TestServer } from '../helpers.js';
 
-type Operation = { operationId?: string; security?: Record<string, string[]>[] };
+type Operation = { operationId?: string; summary?: string; security?: Record<string, string[]>[] };
 type Document = { paths: Record<string, Record<string, Operation>> };
 
 // The admin API's description against a real OpenAPI validator, and against the guard: for
@@ -40,6 +40,35 @@ describe('the admin API describes itself', () => {
     assert.ok(ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id)), JSON.stringify(ids));
     assert.equal(new Set(ids).size, ids.length, 'operation ids are unique');
     assert.ok(operations.every((o) => Array.isArray(o.security) && o.security.length > 0), 'no operation inherits a global requirement');
+    assert.deepEqual(operations.filter((o) => !o.summary || o.summary.length > 60).map((o) => o.operationId), [], 'a one-line summary each');
+    // Typed answers: a success and the error bodies (401 and 403 at least: every operation is guarded).
+    const untyped = operations.filter((o) => {
+      const responses = (o as { responses?: Record<string, unknown> }).responses ?? {};
+      return !Object.keys(responses).some((code) => code.startsWith('2')) || !responses['401'] || !responses['403'];
+    });
+    assert.deepEqual(untyped.map((o) => o.operationId), []);
+  });
+
+  it('gives the create bodies examples that the API itself accepts', async () => {
+    type Media = { example?: Record<string, unknown>; examples?: Record<string, { value: Record<string, unknown> }> };
+    type WithBody = Operation & { requestBody?: { content: Record<string, Media> } };
+    // The request body's media type carries one `example`, or named `examples` when there are several.
+    const create = (path: string) => {
+      const media = (doc.paths[path]!.post as WithBody).requestBody!.content['application/json']!;
+      return media.example ? [media.example] : Object.values(media.examples ?? {}).map((e) => e.value);
+    };
+    const admin = tokens.get('gatehouseAdmin admin')!;
+    const post = (url: string, body: unknown) => server.inject({ method: 'POST', url, headers: { authorization: `Bearer ${admin}` }, payload: body as Record<string, unknown> });
+    const [tenant] = create('/api/v1/tenants');
+    assert.equal((await post('/api/v1/tenants', tenant)).statusCode, 201);
+    const id = (tenant as { id: string }).id;
+    for (const [path, examples] of [['apis', create('/api/v1/tenants/{tenant}/apis')], ['clients', create('/api/v1/tenants/{tenant}/clients')], ['users', create('/api/v1/tenants/{tenant}/users')]] as const) {
+      assert.ok(examples.length > 0, path);
+      for (const example of examples) {
+        const answer = await post(`/api/v1/tenants/${id}/${path}`, example);
+        assert.equal(answer.statusCode, 201, `${path}: ${answer.body}`);
+      }
+    }
   });
 
   it('names exactly the scopes the guard lets through, operation by operation', async () => {
