@@ -108,6 +108,8 @@ export function createAdminGuard(core: Core) {
           verified = await verify(token);
         } catch (error) {
           if (!(error instanceof AccessTokenInvalid)) throw error;
+          // An expired token is the one a script meets every few minutes: say so, and what to do.
+          if (error.reason === 'ERR_JWT_EXPIRED') return deny(request, reply, 401, ', error="invalid_token", error_description="the access token expired"', 'The access token expired: get a new one from the token endpoint', error.reason);
           return deny(request, reply, 401, ', error="invalid_token"', 'The access token is invalid', error.reason);
         }
       }

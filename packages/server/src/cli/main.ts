@@ -1,12 +1,16 @@
+import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, signingAlgs, type SigningAlg } from '../config/defaults.js';
 import { GatehouseError } from '../errors.js';
+import { supportedGrantTypes } from '../oauth/client-rules.js';
 import { commandStorage, runCommand, serve, type Output, type SecretSource } from './commands.js';
 
 const program = new Command();
 program
   .name('gatehouse')
   .description('Gatehouse identity and authorization server')
+  // package.json of this package, from src/cli/ and dist/cli/ alike.
+  .version((createRequire(import.meta.url)('../../package.json') as { version: string }).version, '-V, --version', 'print the version')
   .option('--json', 'print machine-readable JSON')
   .showHelpAfterError();
 
@@ -49,7 +53,7 @@ clients
   .command('create')
   .requiredOption('--tenant <tenant>')
   .requiredOption('--name <name>')
-  .requiredOption('--grant-types <list>', 'comma-separated grant types: client_credentials, authorization_code, refresh_token', list)
+  .requiredOption('--grant-types <list>', `comma-separated grant types: ${supportedGrantTypes.join(', ')}`, list)
   .option('--api <uri>', 'API the client may call')
   .option('--scopes <list>', 'comma-separated scopes it may request for --api', list)
   .option('--redirect-uris <list>', 'comma-separated redirect URIs (authorization_code; matched exactly)', list)

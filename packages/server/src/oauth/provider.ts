@@ -197,7 +197,7 @@ export function createProviderPool(deps: ProviderPoolDeps) {
           params.scope = grantable.join(' ') || undefined;
         } else {
           for (const scope of params.scope.split(' ')) {
-            if (!OIDC_SCOPES.has(scope) && !grantable.includes(scope)) throw new errors.InvalidScope('requested scope is not allowed', scope);
+            if (!OIDC_SCOPES.has(scope) && !grantable.includes(scope)) throw new errors.InvalidScope(`scope "${scope}" is not allowed to this client for ${api.identifier}`, scope);
           }
         }
       }
