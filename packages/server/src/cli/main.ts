@@ -3,6 +3,8 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, signingAlgs, type SigningAlg } from '../config/defaults.js';
 import { GatehouseError } from '../errors.js';
 import { supportedGrantTypes } from '../oauth/client-rules.js';
+import { ADMIN_API } from '../core.js';
+import { DEFAULT_TENANT } from '../tenants/index.js';
 import { commandStorage, runCommand, serve, type Output, type SecretSource } from './commands.js';
 
 const program = new Command();
@@ -249,6 +251,17 @@ program
   .action((o: { tenant: string; clientId: string; clientSecret?: string; clientSecretStdin?: boolean; resource?: string; scope?: string }) => {
     const secret = clientSecretSource(o);
     return runCommand(out(), { kind: 'token', tenant: o.tenant, clientId: o.clientId, secret, resource: o.resource, scope: o.scope });
+  });
+
+program
+  .command('admin-token')
+  .description('get a fresh admin API token (for urn:gatehouse:admin) from the running server, e.g. TOKEN=$(gatehouse admin-token --client-secret-stdin < bootstrap.secret)')
+  .option('--client-id <id>', 'an admin client of the default tenant', 'gatehouse-bootstrap')
+  .option('--client-secret-stdin', 'read the client secret from stdin (one trailing newline is dropped); else GATEHOUSE_CLIENT_SECRET')
+  .option('--scope <scopes>', 'space-separated admin scopes, e.g. admin:read (default: all the client may have)')
+  .action((o: { clientId: string; clientSecretStdin?: boolean; scope?: string }) => {
+    const secret = clientSecretSource(o);
+    return runCommand(out(), { kind: 'token', tenant: DEFAULT_TENANT, clientId: o.clientId, secret, resource: ADMIN_API.identifier, scope: o.scope });
   });
 
 /**
