@@ -10,7 +10,7 @@ import { createCore, type Core } from '../core.js';
 import { GatehouseError } from '../errors.js';
 import { userView, type User } from '../identity/index.js';
 import { ID_TOKEN_DEFAULT_ALG } from '../keys/index.js';
-import { postgresTarget } from '../store/database.js';
+import { postgresTarget, SQLITE_FILE } from '../store/database.js';
 
 export interface Output {
   json: boolean;
@@ -77,7 +77,7 @@ function print(output: Output, value: Record<string, unknown>, human: string): S
 
 /** Which database the configuration points at, without credentials. */
 export function storageOf(config: Config): { kind: 'sqlite'; path: string } | { kind: 'postgres'; target: string } {
-  return config.databaseUrl ? { kind: 'postgres', target: postgresTarget(config.databaseUrl) } : { kind: 'sqlite', path: join(config.dataDir, 'gatehouse.db') };
+  return config.databaseUrl ? { kind: 'postgres', target: postgresTarget(config.databaseUrl) } : { kind: 'sqlite', path: join(config.dataDir, SQLITE_FILE) };
 }
 
 export const describeStorage = (storage: ReturnType<typeof storageOf>) => (storage.kind === 'postgres' ? `PostgreSQL ${storage.target}` : `SQLite ${storage.path}`);

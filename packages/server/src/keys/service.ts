@@ -49,8 +49,8 @@ export interface KeyServiceDeps {
 export function createKeyService({ store, masterKey, defaultAlg, maxTokenLifetime, onRetired, idTokenAlgsInUse, clock = Date.now }: KeyServiceDeps) {
   const cache = new Map<string, TenantKeySet>();
 
+  /** A new key of `alg`, sealed; the caller has checked that `alg` is one we sign with (rotate). */
   async function generate(tenantId: string, alg: SigningAlg): Promise<SigningKeyRecord> {
-    if (!signingAlgs.includes(alg)) throw keyErrors.create('KEYS_ALG_UNSUPPORTED', { alg });
     const { privateKey, publicKey } = await generateKeyPair(alg, alg === 'EdDSA' ? { crv: 'Ed25519', extractable: true } : { extractable: true, modulusLength: 2048 });
     const publicJwk = await exportJWK(publicKey);
     // RFC 7638 thumbprint: a stable, collision-free kid that anyone can recompute from the key.

@@ -80,11 +80,6 @@ const RESUME_PATH = /^\/(?:auth|device)\/(?!auth$)[^/]+$/;
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
 
 /**
- * Seconds left: `idle` from `now`, but never past `absolute` counted from `since` (epoch
- * seconds). `since` and `now` must come from the same clock: ours, which also dates the rows'
- * expiry in the adapter.
- */
-/**
  * Whether the request signs a person in with OpenID Connect: `openid` among the scopes the
  * authorization request asked for, or that the code, refresh token or device code being
  * exchanged carries (a token request repeats no scope).
@@ -122,6 +117,11 @@ function explainRefusedToken(ctx: KoaContextWithOIDC, error: OidcErrors.OIDCProv
   if (challenge) ctx.set('WWW-Authenticate', Array.isArray(challenge) ? challenge.map(explain) : explain(challenge));
 }
 
+/**
+ * Seconds left: `idle` from `now`, but never past `absolute` counted from `since` (epoch
+ * seconds). `since` and `now` must come from the same clock: ours, which also dates the rows'
+ * expiry in the adapter.
+ */
 function remaining(idle: number, absolute: number, since: number | undefined, now: number): number {
   const untilAbsolute = since === undefined ? absolute : since + absolute - now;
   return Math.max(1, Math.min(idle, untilAbsolute));

@@ -47,6 +47,9 @@ const pgTypes = {
     oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'),
 };
 
+/** The SQLite database's file name in the data directory. */
+export const SQLITE_FILE = 'gatehouse.db';
+
 /** Opens the configured database and brings its schema up to date. */
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
@@ -74,7 +77,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     });
     return { db, dialect: 'postgres', url: options.databaseUrl, health, units, close: () => db.destroy() };
   }
-  const file = options.sqliteFile ?? 'gatehouse.db';
+  const file = options.sqliteFile ?? SQLITE_FILE;
   let path = file;
   if (file !== ':memory:') {
     ensurePrivateDir(options.dataDir);
